@@ -1,0 +1,306 @@
+/*
+ * cmd_repo.c - init, snapshots, check, version.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <qrencode.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int
+open_repo(struct cli *c, struct cf_repo **out)
+{
+	int rc = cf_repo_open(c->o, out);
+
+	if (rc != 0)
+		cli_error_rc(rc, "cannot open repository");
+	return rc;
+}
+
+/* Draw the code as a QR code with half-block characters (two modules per character). */
+static void
+print_qr(const char *code)
+{
+	QRcode *qr = QRcode_encodeString(code, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+	int w = 0;
+
+	if (qr == NULL)
+		return;
+	w = qr->width;
+	for (int y = -2; y < w + 2; y += 2) {
+		fputs("  ", stdout);
+		for (int x = -2; x < w + 2; x++) {
+			bool top = y >= 0 && y < w && x >= 0 && x < w && (qr->data[y * w + x] & 1);
+			bool bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
+				   (qr->data[(y + 1) * w + x] & 1);
+
+			/* dark modules print as spaces on a light block background */
+			fputs(top ? (bot ? " " : "\xe2\x96\x84") : (bot ? "\xe2\x96\x80" : "\xe2\x96\x88"),
+			      stdout);
+		}
+		fputc('\n', stdout);
+	}
+	QRcode_free(qr);
+}
+
+static int
+write_recovery_file(const char *path, const char *fp, const char *code)
+{
+	char text[512];
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int n = snprintf(text, sizeof(text),
+			 "# Coffer recovery key of repository %s\n"
+			 "# Keep it offline: it can read and restore every backup of this repository.\n"
+			 "%s\n",
+			 fp, code);
+	bool ok = fd >= 0 && n > 0 && write(fd, text, (size_t)n) == n && fsync(fd) == 0;
+
+	memset(text, 0, sizeof(text));
+	if (fd >= 0)
+		close(fd);
+	if (!ok) {
+		cli_error("cannot write recovery key file '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			unlink(path);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+int
+cmd_init(struct cli *c)
+{
+	const char *keyfile = NULL;
+	struct cf_repo *r = NULL;
+	char code[128];
+	char fp[65];
+	int rc;
+
+	if (c->nargs > 0) {
+		cli_error("init takes no arguments");
+		return EXIT_USAGE;
+	}
+	keyfile = cf_opts_get(c->o, "recovery-key-out");
+	if (keyfile != NULL && access(keyfile, F_OK) == 0) {
+		cli_error("recovery key file '%s' already exists", keyfile);
+		return EXIT_ERROR;
+	}
+	if ((rc = cf_repo_create(c->o, code, sizeof(code))) != 0) {
+		cli_error_rc(rc, "cannot create repository");
+		return cli_exit_code(rc);
+	}
+	if ((rc = cf_repo_open(c->o, &r)) != 0) {
+		cli_error_rc(rc, "cannot open the new repository");
+		memset(code, 0, sizeof(code));
+		return cli_exit_code(rc);
+	}
+	cf_repo_fingerprint(r, fp);
+	cf_repo_free(r);
+	if (keyfile != NULL)
+		rc = write_recovery_file(keyfile, fp, code);
+	if (c->json) {
+		printf("{\"message_type\":\"initialized\",\"id\":\"%s\"", fp);
+		if (keyfile == NULL)
+			printf(",\"recovery_key\":\"%s\"", code);
+		printf("}\n");
+	} else {
+		printf("created repository %s\n", fp);
+		if (keyfile != NULL) {
+			printf("recovery key written to %s\n", keyfile);
+		} else {
+			printf("\nRecovery key (shown only this once; store it offline):\n\n  %s\n\n",
+			       code);
+			if (isatty(1))
+				print_qr(code);
+		}
+	}
+	memset(code, 0, sizeof(code));
+	return rc;
+}
+
+static void
+snapshot_json(const struct cf_snapshot *s, bool first)
+{
+	char id[65];
+	char tree[65];
+	char parent[65];
+	char dev[65];
+	char t[64];
+	uint32_t ns = 0;
+	int64_t sec = cf_snapshot_time(s, &ns);
+
+	cf_snapshot_id_hex(s, id);
+	cf_snapshot_tree_hex(s, tree);
+	cf_snapshot_parent_hex(s, parent);
+	cf_snapshot_device_hex(s, dev);
+	fmt_time(t, sizeof(t), sec, ns, true);
+	printf("%s{\"id\":\"%s\",\"short_id\":\"%.8s\",\"time\":\"%s\",\"host\":", first ? "" : ",",
+	       id, id, t);
+	json_cstr(stdout, cf_snapshot_host(s));
+	printf(",\"username\":");
+	json_cstr(stdout, cf_snapshot_username(s));
+	printf(",\"paths\":[");
+	for (size_t i = 0; i < cf_snapshot_npaths(s); i++) {
+		printf(i > 0 ? "," : "");
+		json_cstr(stdout, cf_snapshot_path(s, i));
+	}
+	printf("],\"tags\":[");
+	for (size_t i = 0; i < cf_snapshot_ntags(s); i++) {
+		printf(i > 0 ? "," : "");
+		json_cstr(stdout, cf_snapshot_tag(s, i));
+	}
+	printf("],\"tree\":\"%s\",\"device\":\"%s\",\"parent\":", tree, dev);
+	if (parent[0] != '\0')
+		printf("\"%s\"", parent);
+	else
+		printf("null");
+	printf(",\"seq\":%llu}", (unsigned long long)cf_snapshot_seq(s));
+}
+
+static void
+snapshot_line(const struct cf_snapshot *s)
+{
+	char id[65];
+	char t[64];
+	uint32_t ns = 0;
+	int64_t sec = cf_snapshot_time(s, &ns);
+
+	cf_snapshot_id_hex(s, id);
+	fmt_time(t, sizeof(t), sec, ns, false);
+	printf("%.8s  %s  %-12s ", id, t, cf_snapshot_host(s));
+	for (size_t i = 0; i < cf_snapshot_ntags(s); i++)
+		printf("%s%s", i > 0 ? "," : "", cf_snapshot_tag(s, i));
+	printf("%s", cf_snapshot_ntags(s) > 0 ? "  " : "");
+	for (size_t i = 0; i < cf_snapshot_npaths(s); i++)
+		printf("%s%s", i > 0 ? " " : "", cf_snapshot_path(s, i));
+	printf("\n");
+}
+
+int
+cmd_snapshots(struct cli *c)
+{
+	struct cf_snapshot **v = NULL;
+	struct cf_repo *r = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (c->nargs > 0) {
+		cli_error("snapshots takes no arguments");
+		return EXIT_USAGE;
+	}
+	if ((rc = open_repo(c, &r)) != 0)
+		return cli_exit_code(rc);
+	if ((rc = cf_snapshots_list(r, c->o, &v, &n)) != 0) {
+		cli_error_rc(rc, "cannot list snapshots");
+		goto out;
+	}
+	if (c->json)
+		printf("[");
+	else if (n > 0)
+		printf("ID        Time                 Host         Tags  Paths\n");
+	for (size_t i = 0; i < n; i++) {
+		if (c->json)
+			snapshot_json(v[i], i == 0);
+		else
+			snapshot_line(v[i]);
+	}
+	if (c->json)
+		printf("]\n");
+	else
+		printf("%zu snapshot%s\n", n, n == 1 ? "" : "s");
+	cf_snapshots_free(v, n);
+out:
+	cf_repo_free(r);
+	return cli_exit_code(rc);
+}
+
+struct check_out {
+	struct cli *c;
+	char **msgs; /* --json: problems collected for the final object */
+	size_t n;
+};
+
+static void
+check_note(struct check_out *co, const char *msg)
+{
+	char **nv = NULL;
+
+	if (!co->c->json) {
+		cli_error("%s", msg);
+		co->n++;
+		return;
+	}
+	if ((nv = realloc(co->msgs, (co->n + 1) * sizeof(*nv))) == NULL)
+		return;
+	co->msgs = nv;
+	if ((co->msgs[co->n] = strdup(msg)) != NULL)
+		co->n++;
+}
+
+static void
+check_event(void *arg, const struct cf_event *ev)
+{
+	if (cf_event_kind(ev) == CF_EV_PROBLEM)
+		check_note(arg, cf_event_message(ev));
+}
+
+static void
+check_print_json(struct check_out *co, bool ok)
+{
+	printf("{\"ok\":%s,\"errors\":[", ok ? "true" : "false");
+	for (size_t i = 0; i < co->n; i++) {
+		printf(i > 0 ? "," : "");
+		json_cstr(stdout, co->msgs[i]);
+		free(co->msgs[i]);
+	}
+	printf("]}\n");
+	free(co->msgs);
+}
+
+int
+cmd_check(struct cli *c)
+{
+	struct check_out co = {c, NULL, 0};
+	struct cf_repo *r = NULL;
+	int rc;
+
+	if (c->nargs > 0) {
+		cli_error("check takes no arguments");
+		return EXIT_USAGE;
+	}
+	if (cf_opts_get(c->o, "read-data-subset") != NULL) {
+		cli_error("--read-data-subset is not implemented yet");
+		return EXIT_ERROR;
+	}
+	rc = cf_repo_open(c->o, &r);
+	if (rc == 0)
+		rc = cf_check(r, c->o, check_event, &co);
+	if (rc != 0 && rc != CF_EINTEGRITY)
+		check_note(&co, cf_err_last()[0] != '\0' ? cf_err_last() : cf_strerror(rc));
+	if (c->json)
+		check_print_json(&co, rc == 0);
+	else if (rc == 0)
+		printf("no errors were found\n");
+	cf_repo_free(r);
+	return cli_exit_code(rc);
+}
+
+int
+cmd_version(struct cli *c)
+{
+	if (c->json)
+		printf("{\"version\":\"%s\",\"format\":%d}\n", cf_version(), cf_format_version());
+	else
+		printf("coffer %s (repository format %d)\n", cf_version(), cf_format_version());
+	return EXIT_OK;
+}
+
+int
+cmd_unimplemented(struct cli *c)
+{
+	cli_error("'%s' is not implemented yet", c->cmd);
+	return EXIT_ERROR;
+}

@@ -1,0 +1,286 @@
+/*
+ * main.c - coffer: argument parsing and command dispatch.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const struct cli_flag no_flags[] = {{NULL, NULL, false, NULL}};
+
+static const struct cli_flag init_flags[] = {
+	{"--device-name", NULL, true, "device-name"},
+	{"--recovery-key-file", NULL, true, "recovery-key-out"},
+	{"--token", NULL, true, "token"},
+	{NULL, NULL, false, NULL},
+};
+
+static const struct cli_flag backup_flags[] = {
+	{"--tag", NULL, true, "tag"},
+	{"--host", NULL, true, "host"},
+	{"--exclude", "-e", true, "exclude"},
+	{"--exclude-file", NULL, true, "exclude-file"},
+	{"--one-file-system", "-x", false, "one-file-system"},
+	{"--dry-run", "-n", false, "dry-run"},
+	{"--parent", NULL, true, "parent"},
+	{NULL, NULL, false, NULL},
+};
+
+static const struct cli_flag filter_flags[] = {
+	{"--host", NULL, true, "host"},
+	{"--tag", NULL, true, "tag"},
+	{"--path", NULL, true, "path"},
+	{NULL, NULL, false, NULL},
+};
+
+static const struct cli_flag ls_flags[] = {
+	{"-l", "--long", false, "long"},
+	{NULL, NULL, false, NULL},
+};
+
+static const struct cli_flag restore_flags[] = {
+	{"--target", "-t", true, "target"},
+	{"--include", "-i", true, "include"},
+	{"--verify", NULL, false, "verify"},
+	{NULL, NULL, false, NULL},
+};
+
+static const struct cli_flag check_flags[] = {
+	{"--read-data", NULL, false, "read-data"},
+	{"--read-data-subset", NULL, true, "read-data-subset"},
+	{NULL, NULL, false, NULL},
+};
+
+static int cmd_help(struct cli *c);
+
+static const struct cli_cmd commands[] = {
+	{"init", cmd_init, init_flags, "init [--device-name NAME] [--recovery-key-file FILE]",
+	 "Create a repository, this device's identity (if needed) and a recovery key.\n"
+	 "  --device-name NAME        name of this device (default: host name)\n"
+	 "  --recovery-key-file FILE  write the recovery key to FILE (mode 0600) instead of\n"
+	 "                            printing it\n"
+	 "  --token TOKEN             enrollment token (cofferd repositories only)\n"},
+	{"backup", cmd_backup, backup_flags,
+	 "backup [--tag T]... [--host H] [--exclude GLOB]... [--exclude-file F]\n"
+	 "              [--one-file-system] [--dry-run] PATH...",
+	 "Back up PATHs into a new snapshot. Unchanged files are not read again.\n"
+	 "  --tag T               add a tag (repeatable)\n"
+	 "  --host H              record H as the host name\n"
+	 "  -e, --exclude GLOB    leave out names or paths matching GLOB (repeatable)\n"
+	 "  --exclude-file F      read exclude patterns from F, one per line\n"
+	 "  -x, --one-file-system do not cross file system boundaries\n"
+	 "  -n, --dry-run         do everything but write to the repository\n"
+	 "  --parent SNAPSHOT     compare against SNAPSHOT instead of the latest of this host\n"
+	 "Exit 3 when the snapshot was written but some files could not be read.\n"},
+	{"snapshots", cmd_snapshots, filter_flags, "snapshots [--host H] [--tag T] [--path P]",
+	 "List snapshots, oldest first.\n"
+	 "  --host H   only snapshots of host H\n"
+	 "  --tag T    only snapshots with tag T (repeatable: all must match)\n"
+	 "  --path P   only snapshots that include path P\n"},
+	{"ls", cmd_ls, ls_flags, "ls SNAPSHOT [PATH] [-l]",
+	 "List the contents of a snapshot (everything, or PATH and its entries).\n"
+	 "  -l, --long   mode, owner, size and modification time too\n"},
+	{"restore", cmd_restore, restore_flags,
+	 "restore SNAPSHOT --target DIR [--include PATH]... [--verify]",
+	 "Restore a snapshot into DIR (created if missing).\n"
+	 "  -t, --target DIR     where to restore\n"
+	 "  -i, --include PATH   restore only PATH (repeatable)\n"
+	 "  --verify             read every restored chunk back and check it\n"
+	 "Exit 13 when damaged data was found (the affected files are named and left out).\n"},
+	{"diff", cmd_diff, no_flags, "diff SNAPSHOT SNAPSHOT",
+	 "Show what changed between two snapshots: + added, - removed, M content changed,\n"
+	 "U metadata changed, T type changed.\n"},
+	{"check", cmd_check, check_flags, "check [--read-data]",
+	 "Verify the repository's structure, every snapshot and tree.\n"
+	 "  --read-data   also read and verify every byte of every pack\n"},
+	{"version", cmd_version, no_flags, "version", "Print the version.\n"},
+	{"help", cmd_help, no_flags, "help [COMMAND]", "Show help for coffer or a command.\n"},
+	{"forget", cmd_unimplemented, no_flags, "forget ...", "Not implemented yet.\n"},
+	{"prune", cmd_unimplemented, no_flags, "prune ...", "Not implemented yet.\n"},
+	{"devices", cmd_unimplemented, no_flags, "devices ...", "Not implemented yet.\n"},
+	{"recover", cmd_unimplemented, no_flags, "recover ...", "Not implemented yet.\n"},
+	{"recovery", cmd_unimplemented, no_flags, "recovery ...", "Not implemented yet.\n"},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: coffer [-r REPO] [--json] [-q] [-v] COMMAND [ARGS]\n\n"
+	      "Global options:\n"
+	      "  -r, --repo REPO           repository directory (env COFFER_REPO)\n"
+	      "  --json                    machine-readable output\n"
+	      "  -q, --quiet               no progress\n"
+	      "  -v, --verbose             more output\n"
+	      "  --recovery-key-file FILE  read with the recovery key instead of this device\n\n"
+	      "Commands:\n",
+	      f);
+	for (const struct cli_cmd *c = commands; c->name != NULL; c++)
+		fprintf(f, "  coffer %s\n", c->usage);
+	fputs("\nEnvironment: COFFER_REPO, COFFER_HOME (device identity), COFFER_CACHE,\n"
+	      "COFFER_PASSPHRASE_FILE. Exit codes: 0 ok, 1 error, 2 usage, 3 some files not\n"
+	      "read, 10 no repository, 12 no key slot opens, 13 integrity error.\n"
+	      "Run 'coffer COMMAND --help' for a command's options.\n",
+	      f);
+}
+
+static const struct cli_cmd *
+find_cmd(const char *name)
+{
+	for (const struct cli_cmd *c = commands; c->name != NULL; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+static const struct cli_flag *
+find_flag(const struct cli_flag *flags, const char *arg)
+{
+	for (const struct cli_flag *f = flags; f->name != NULL; f++)
+		if (strcmp(f->name, arg) == 0 || (f->alias != NULL && strcmp(f->alias, arg) == 0))
+			return f;
+	return NULL;
+}
+
+/* Global flags may stand anywhere. Returns 1 when consumed (with *i advanced), 0 if not. */
+static int
+global_flag(struct cli *c, int argc, char **argv, int *i, int *err)
+{
+	const char *a = argv[*i];
+	const char *key = NULL;
+
+	if (strcmp(a, "--json") == 0)
+		c->json = true;
+	else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
+		c->quiet = true;
+	else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+		c->verbose++;
+	else if (strcmp(a, "-r") == 0 || strcmp(a, "--repo") == 0)
+		key = "repo";
+	else if (strcmp(a, "--recovery-key-file") == 0 && (c->cmd == NULL || strcmp(c->cmd, "init") != 0))
+		key = "recovery-key-file";
+	else
+		return 0;
+	if (key == NULL)
+		return 1;
+	if (*i + 1 >= argc) {
+		cli_error("option '%s' needs a value", a);
+		*err = EXIT_USAGE;
+		return 1;
+	}
+	if (cf_opts_add(c->o, key, argv[++*i]) != 0)
+		*err = EXIT_ERROR;
+	return 1;
+}
+
+static int
+add_positional(struct cli *c, char *a)
+{
+	char **nv = realloc(c->args, (c->nargs + 1) * sizeof(*nv));
+
+	if (nv == NULL)
+		return EXIT_ERROR;
+	c->args = nv;
+	c->args[c->nargs++] = a;
+	return 0;
+}
+
+/* Parse argv into @c. Returns 0, or an exit code to stop with. */
+static int
+parse(struct cli *c, int argc, char **argv, const struct cli_cmd **cmd)
+{
+	bool dashdash = false;
+	int err = 0;
+
+	for (int i = 1; i < argc && err == 0; i++) {
+		const struct cli_flag *f = NULL;
+		char *a = argv[i];
+
+		if (dashdash || a[0] != '-' || strcmp(a, "-") == 0) {
+			if (*cmd == NULL && (*cmd = find_cmd(a)) == NULL) {
+				cli_error("unknown command '%s' (see 'coffer help')", a);
+				return EXIT_USAGE;
+			}
+			if (c->cmd == NULL)
+				c->cmd = a;
+			else if (add_positional(c, a) != 0)
+				return EXIT_ERROR;
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			dashdash = true;
+			continue;
+		}
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			if (*cmd != NULL)
+				printf("usage: coffer %s\n\n%s", (*cmd)->usage, (*cmd)->help);
+			else
+				usage(stdout);
+			return -1;
+		}
+		if (global_flag(c, argc, argv, &i, &err))
+			continue;
+		if (*cmd == NULL || (f = find_flag((*cmd)->flags, a)) == NULL) {
+			cli_error("unknown option '%s'%s%s", a, *cmd != NULL ? " for " : "",
+				  *cmd != NULL ? (*cmd)->name : "");
+			return EXIT_USAGE;
+		}
+		if (f->value && i + 1 >= argc) {
+			cli_error("option '%s' needs a value", a);
+			return EXIT_USAGE;
+		}
+		if (cf_opts_add(c->o, f->key, f->value ? argv[++i] : "1") != 0)
+			return EXIT_ERROR;
+	}
+	return err;
+}
+
+static int
+cmd_help(struct cli *c)
+{
+	const struct cli_cmd *cmd = c->nargs > 0 ? find_cmd(c->args[0]) : NULL;
+
+	if (c->nargs > 0 && cmd == NULL) {
+		cli_error("unknown command '%s'", c->args[0]);
+		return EXIT_USAGE;
+	}
+	if (cmd != NULL)
+		printf("usage: coffer %s\n\n%s", cmd->usage, cmd->help);
+	else
+		usage(stdout);
+	return EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct rlimit rl = {0, 0};
+	const struct cli_cmd *cmd = NULL;
+	struct cli c;
+	const char *env = getenv("COFFER_REPO");
+	int rc;
+
+	setrlimit(RLIMIT_CORE, &rl); /* no key material in core dumps */
+	memset(&c, 0, sizeof(c));
+	if (cf_init() != 0) {
+		cli_error("cannot initialise the crypto library");
+		return EXIT_ERROR;
+	}
+	if (cf_opts_new(&c.o) != 0)
+		return EXIT_ERROR;
+	if (env != NULL && *env != '\0' && cf_opts_add(c.o, "repo", env) != 0)
+		return EXIT_ERROR;
+	rc = parse(&c, argc, argv, &cmd);
+	if (rc == 0 && cmd == NULL) {
+		usage(stderr);
+		rc = EXIT_USAGE;
+	} else if (rc == 0) {
+		c.progress = !c.quiet && !c.json && isatty(2);
+		rc = cmd->run(&c);
+	}
+	cf_opts_free(c.o);
+	free(c.args);
+	return rc < 0 ? 0 : rc;
+}

@@ -1,0 +1,228 @@
+/*
+ * crypto.c - thin wrappers over libsodium and OpenSSL libcrypto (docs/format.md section 1).
+ */
+#include "crypto.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "../base/base.h"
+#include "crypto_impl.h"
+
+struct cf_hash_ctx {
+	EVP_MD_CTX *md;
+};
+
+static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == CF_NONCE_BYTES, "nonce size");
+static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == CF_TAG_BYTES, "tag size");
+static_assert(crypto_scalarmult_BYTES == CF_BOX_PK_BYTES, "x25519 size");
+
+/* Fetched once: a fetch per call costs more than hashing a small file. */
+static EVP_MD *sha256;
+static EVP_MAC *hmac;
+
+int
+cf_init(void)
+{
+	if (sodium_init() < 0)
+		return CF_EINTERNAL;
+	if (sha256 == NULL && (sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		return CF_EINTERNAL;
+	if (hmac == NULL && (hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		return CF_EINTERNAL;
+	return 0;
+}
+
+void
+cf_random(void *p, size_t n)
+{
+	randombytes_buf(p, n);
+}
+
+bool
+cf_ct_eq(const void *a, const void *b, size_t n)
+{
+	return sodium_memcmp(a, b, n) == 0;
+}
+
+void
+cf_wipe(void *p, size_t n)
+{
+	sodium_memzero(p, n);
+}
+
+/* Secret objects live in guarded, locked memory. */
+static void *
+secret_alloc(size_t n)
+{
+	void *p = sodium_malloc(n);
+
+	if (p != NULL)
+		sodium_memzero(p, n);
+	return p;
+}
+
+int
+cf_key_new_from(const uint8_t bytes[static CF_KEY_BYTES], struct cf_key **out)
+{
+	struct cf_key *k = secret_alloc(sizeof(*k));
+
+	*out = NULL;
+	if (k == NULL)
+		return CF_ENOMEM;
+	memcpy(k->k, bytes, CF_KEY_BYTES);
+	*out = k;
+	return 0;
+}
+
+int
+cf_key_new_random(struct cf_key **out)
+{
+	struct cf_key *k = secret_alloc(sizeof(*k));
+
+	*out = NULL;
+	if (k == NULL)
+		return CF_ENOMEM;
+	randombytes_buf(k->k, sizeof(k->k));
+	*out = k;
+	return 0;
+}
+
+const uint8_t *
+cf_key_view(const struct cf_key *k)
+{
+	return k->k;
+}
+
+void
+cf_key_free(struct cf_key *k)
+{
+	sodium_free(k); /* wipes; NULL is a no-op */
+}
+
+void
+cf_kdf_bytes(uint8_t out[static CF_KEY_BYTES], const struct cf_key *k, const char *label)
+{
+	crypto_generichash(out, CF_KEY_BYTES, (const uint8_t *)label, strlen(label), k->k,
+			   sizeof(k->k));
+}
+
+int
+cf_kdf(const struct cf_key *k, const char *label, struct cf_key **out)
+{
+	struct cf_key *d = secret_alloc(sizeof(*d));
+
+	*out = NULL;
+	if (d == NULL)
+		return CF_ENOMEM;
+	cf_kdf_bytes(d->k, k, label);
+	*out = d;
+	return 0;
+}
+
+void
+cf_hash(uint8_t out[static CF_HASH_BYTES], const void *p, size_t len)
+{
+	unsigned int n = 0;
+
+	if (EVP_Digest(p, len, out, &n, sha256, NULL) != 1 || n != CF_HASH_BYTES)
+		cf_misuse("SHA-256 failed (cf_init not called?)");
+}
+
+void
+cf_hash2(uint8_t out[static CF_HASH_BYTES], const void *a, size_t alen, const void *b,
+	 size_t blen)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned int n = 0;
+
+	if (c == NULL || EVP_DigestInit_ex(c, sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(c, a, alen) != 1 || EVP_DigestUpdate(c, b, blen) != 1 ||
+	    EVP_DigestFinal_ex(c, out, &n) != 1 || n != CF_HASH_BYTES)
+		cf_misuse("SHA-256 failed");
+	EVP_MD_CTX_free(c);
+}
+
+int
+cf_hash_ctx_new(struct cf_hash_ctx **out)
+{
+	struct cf_hash_ctx *h = cf_calloc(1, sizeof(*h));
+
+	*out = NULL;
+	if (h == NULL)
+		return CF_ENOMEM;
+	if ((h->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(h->md, sha256, NULL) != 1) {
+		cf_hash_ctx_free(h);
+		return CF_ENOMEM;
+	}
+	*out = h;
+	return 0;
+}
+
+void
+cf_hash_ctx_update(struct cf_hash_ctx *h, const void *p, size_t len)
+{
+	if (EVP_DigestUpdate(h->md, p, len) != 1)
+		cf_misuse("SHA-256 update failed");
+}
+
+void
+cf_hash_ctx_final(struct cf_hash_ctx *h, uint8_t out[static CF_HASH_BYTES])
+{
+	unsigned int n = 0;
+
+	if (EVP_DigestFinal_ex(h->md, out, &n) != 1 || n != CF_HASH_BYTES)
+		cf_misuse("SHA-256 final failed");
+}
+
+void
+cf_hash_ctx_free(struct cf_hash_ctx *h)
+{
+	if (h == NULL)
+		return;
+	EVP_MD_CTX_free(h->md);
+	cf_free(h);
+}
+
+void
+cf_mac(uint8_t out[static CF_ID_BYTES], const struct cf_key *k, const void *p, size_t len)
+{
+	char digest[] = "SHA256";
+	OSSL_PARAM params[2];
+	EVP_MAC_CTX *c = EVP_MAC_CTX_new(hmac);
+	size_t n = 0;
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (c == NULL || EVP_MAC_init(c, k->k, sizeof(k->k), params) != 1 ||
+	    EVP_MAC_update(c, p, len) != 1 || EVP_MAC_final(c, out, &n, CF_ID_BYTES) != 1 ||
+	    n != CF_ID_BYTES)
+		cf_misuse("HMAC-SHA-256 failed");
+	EVP_MAC_CTX_free(c);
+}
+
+void
+cf_aead_seal(uint8_t *out, const struct cf_key *k, const uint8_t *m, size_t mlen,
+	     const uint8_t *ad, size_t adlen)
+{
+	randombytes_buf(out, CF_NONCE_BYTES);
+	(void)crypto_aead_xchacha20poly1305_ietf_encrypt(out + CF_NONCE_BYTES, NULL, m, mlen, ad,
+							 adlen, NULL, out, k->k);
+}
+
+int
+cf_aead_open(uint8_t *out, const struct cf_key *k, const uint8_t *c, size_t clen,
+	     const uint8_t *ad, size_t adlen)
+{
+	if (clen < CF_AEAD_OVERHEAD)
+		return CF_ETRUNC;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, c + CF_NONCE_BYTES,
+						       clen - CF_NONCE_BYTES, ad, adlen, c,
+						       k->k) != 0) {
+		sodium_memzero(out, clen - CF_AEAD_OVERHEAD);
+		return CF_EAUTH;
+	}
+	return 0;
+}

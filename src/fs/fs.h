@@ -1,0 +1,48 @@
+/*
+ * fs.h - the Linux file-system calls that POSIX does not offer (extended attributes, holes,
+ * O_NOATIME), kept in one module so the rest of the library stays POSIX.
+ */
+#ifndef CF_FS_H
+#define CF_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../base/compat.h"
+
+struct cf_xattr;
+
+/*
+ * cf_fs_read_xattrs() - every extended attribute of the open file @fd, sorted by name.
+ * Attributes the file system refuses to list (ENOTSUP) give an empty list. *@out: free with
+ * cf_fs_xattrs_free. Returns 0, CF_ETOOBIG (over the tree format's limits), CF_ESYS or
+ * CF_ENOMEM.
+ */
+int cf_fs_read_xattrs(int fd, struct cf_xattr **out, size_t *n) CF_MUST_CHECK;
+void cf_fs_xattrs_free(struct cf_xattr *x, size_t n);
+/* cf_fs_xattrs_dup() - deep copy. 0 or CF_ENOMEM. */
+int cf_fs_xattrs_dup(const struct cf_xattr *x, size_t n, struct cf_xattr **out) CF_MUST_CHECK;
+/*
+ * cf_fs_write_xattrs() - set each attribute on @fd. Returns 0 or CF_ESYS for the first that
+ * fails (the others are still tried); the message names the attribute.
+ */
+int cf_fs_write_xattrs(int fd, const struct cf_xattr *x, size_t n) CF_MUST_CHECK;
+
+/* cf_fs_open_noatime() - openat(@dfd, @name, O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_NOATIME), retrying
+ * without O_NOATIME when not permitted. Returns the fd or -1 with errno set. */
+int cf_fs_open_noatime(int dfd, const char *name);
+
+/*
+ * cf_fs_next_data() - the next data region at or after @off of @fd (SEEK_DATA/SEEK_HOLE):
+ * *@start, *@end. Returns 0, CF_ENOENT when only a hole remains, or CF_ESYS.
+ */
+int cf_fs_next_data(int fd, uint64_t off, uint64_t size, uint64_t *start,
+		    uint64_t *end) CF_MUST_CHECK;
+
+/* cf_fs_user_name() / cf_fs_group_name() - the name of a uid/gid into @out, "" if unknown. */
+void cf_fs_user_name(uint32_t uid, char *out, size_t cap);
+void cf_fs_group_name(uint32_t gid, char *out, size_t cap);
+
+#endif

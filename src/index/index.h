@@ -1,0 +1,89 @@
+/*
+ * index.h - index objects (docs/format.md section 6) and the in-memory chunk index built
+ * from them.
+ */
+#ifndef CF_INDEX_H
+#define CF_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/compat.h"
+#include "../pack/pack.h"
+
+#define CF_INDEX_MAX_PACKS   65536u
+#define CF_INDEX_MAX_ENTRIES (1u << 22)
+#define CF_INDEX_MAX_BYTES   (256u * 1024 * 1024)
+
+/* One pack's part of an index object. */
+struct cf_index_pack {
+	uint8_t id[CF_ID_BYTES];
+	uint64_t len;
+	size_t count;
+	struct cf_pack_entry *entries;
+};
+
+/*
+ * cf_index_encode() - seal @npacks packs into an index object under @k_index (K_index).
+ * *@out is the whole object (cf_free), *@outlen its length, @id its SHA-256.
+ * Returns 0, CF_ETOOBIG or CF_ENOMEM.
+ */
+int cf_index_encode(const struct cf_key *k_index, const uint8_t repo_id[static 32],
+                    const struct cf_index_pack *packs, size_t npacks, uint8_t **out, size_t *outlen,
+                    uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
+/*
+ * cf_index_decode() - open and parse an index object. *@packs (free with
+ * cf_index_packs_free) gets @npacks packs. Returns 0, CF_EFORMAT, CF_EVERSION, CF_ETRUNC,
+ * CF_ETOOBIG, CF_EAUTH or CF_ENOMEM.
+ */
+int cf_index_decode(const struct cf_key *k_index, const uint8_t repo_id[static 32],
+                    const uint8_t *obj, size_t len, struct cf_index_pack **packs,
+                    size_t *npacks) CF_MUST_CHECK;
+void cf_index_packs_free(struct cf_index_pack *packs, size_t npacks);
+/*
+ * cf_index_parse_plain() - parse a decrypted index_plain (@plain, @len): the step of
+ * cf_index_decode() after the AEAD check, exposed for the fuzzer. Every count is checked
+ * against its limit and the bytes present before it sizes an allocation; entries must be
+ * valid, in order and inside their pack. Returns 0, CF_EFORMAT, CF_ETRUNC, CF_ETOOBIG or
+ * CF_ENOMEM.
+ */
+int cf_index_parse_plain(const uint8_t *plain, size_t len, struct cf_index_pack **packs,
+                         size_t *npacks) CF_MUST_CHECK;
+
+/* Where a blob is. */
+struct cf_blob_loc {
+	uint8_t pack[CF_ID_BYTES];
+	struct cf_pack_entry e;
+};
+
+/*
+ * The in-memory chunk index: blob id -> location. Not thread-safe: callers lock.
+ * Ids are keyed MACs, so their first bytes are uniformly distributed and hash directly.
+ */
+struct cf_index;
+
+int cf_index_new(struct cf_index **out) CF_MUST_CHECK;
+void cf_index_free(struct cf_index *ix);
+/*
+ * cf_index_add() - record @e of pack @pack_id. A blob already present keeps its first
+ * location. Returns 0 or CF_ENOMEM.
+ */
+int cf_index_add(struct cf_index *ix, const uint8_t pack_id[static CF_ID_BYTES],
+                 const struct cf_pack_entry *e) CF_MUST_CHECK;
+/* cf_index_add_pack() - cf_index_add() for every entry of @p. */
+int cf_index_add_pack(struct cf_index *ix, const struct cf_index_pack *p) CF_MUST_CHECK;
+/* cf_index_lookup() - 0 and *@out filled, or CF_ENOENT. */
+int cf_index_lookup(const struct cf_index *ix, const uint8_t id[static CF_ID_BYTES],
+                    struct cf_blob_loc *out) CF_MUST_CHECK;
+bool cf_index_has(const struct cf_index *ix, const uint8_t id[static CF_ID_BYTES]);
+size_t cf_index_count(const struct cf_index *ix);
+/*
+ * cf_index_each_pack() - call @fn once for each distinct pack id known, in no given order;
+ * a non-zero return from @fn stops the walk and is returned.
+ */
+int cf_index_each_pack(const struct cf_index *ix,
+                       int (*fn)(void *arg, const uint8_t pack_id[static CF_ID_BYTES]),
+                       void *arg) CF_MUST_CHECK;
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * recovery.h - the recovery key: typable encoding with a checksum, and the identity it
+ * derives (docs/format.md section 9).
+ */
+#ifndef CF_RECOVERY_H
+#define CF_RECOVERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/compat.h"
+#include "../crypto/crypto.h"
+
+/* 56 symbols in 14 groups of 4 with 13 dashes, plus NUL. */
+#define CF_RECOVERY_TEXT_BYTES 70
+#define CF_RECOVERY_FILE_MAX   4096
+
+struct cf_device;
+
+/* cf_recovery_encode() - the code for @rk into @out (NUL-terminated). */
+void cf_recovery_encode(const struct cf_key *rk, char out[static CF_RECOVERY_TEXT_BYTES]);
+/*
+ * cf_recovery_decode() - decode a typed code of @len chars (case, '-' and spaces ignored,
+ * O read as 0, I and L as 1). Returns 0, CF_EFORMAT (wrong length, bad symbol or checksum) or
+ * CF_ENOMEM. Decoding does not branch on the key's value.
+ */
+int cf_recovery_decode(const char *text, size_t len, struct cf_key **out) CF_MUST_CHECK;
+/*
+ * cf_recovery_parse_file() - the one code line of a recovery key file ('#' lines ignored).
+ * Returns as cf_recovery_decode(), or CF_ETOOBIG for an oversized file.
+ */
+int cf_recovery_parse_file(const uint8_t *file, size_t len, struct cf_key **out) CF_MUST_CHECK;
+/*
+ * cf_recovery_identity() - the recovery key's device-shaped identity (sign and box keys,
+ * id), named "recovery key". 0 or CF_ENOMEM.
+ */
+int cf_recovery_identity(const struct cf_key *rk, struct cf_device **out) CF_MUST_CHECK;
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * backup.h - the backup engine's parts: the worker pipeline (compress, encrypt, pack,
+ * store) fed by the walker on the main thread, which reads, chunks and hashes.
+ */
+#ifndef CF_BACKUP_H
+#define CF_BACKUP_H
+
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+#include "repo.h"
+
+struct cf_zctx;
+
+/* One blob to store: the plaintext (owned by the job until a worker frees it). */
+struct bk_job {
+	uint8_t type;
+	uint8_t id[CF_ID_BYTES];
+	uint8_t *data;
+	size_t len;
+};
+
+struct bk_pipe;
+
+/* pipe_start() - start @nworkers workers storing into @r. */
+int cf_pipe_start(struct cf_repo *r, int nworkers, struct bk_pipe **out) CF_MUST_CHECK;
+/*
+ * pipe_submit() - hand a job to the workers (blocks while the queue is full). The job's data
+ * is taken over in every case. Returns 0, or the first error a worker hit.
+ */
+int cf_pipe_submit(struct bk_pipe *p, struct bk_job *job) CF_MUST_CHECK;
+/* pipe_finish() - drain the queue, flush every open pack and its index, stop the workers.
+ * Returns 0 or the first error any worker hit (its message restored on this thread). */
+int cf_pipe_finish(struct bk_pipe *p) CF_MUST_CHECK;
+/* pipe_stored() - bytes of packs written so far. */
+uint64_t cf_pipe_stored(const struct bk_pipe *p);
+void cf_pipe_free(struct bk_pipe *p);
+
+/* Hard links seen during one backup: (dev, ino) -> the first node's content. */
+struct hl_entry {
+	uint64_t dev;
+	uint64_t ino;
+	struct cf_part *parts;
+	size_t nparts;
+	struct cf_xattr *xattrs;
+	size_t nxattrs;
+	uint64_t size;
+};
+
+struct hl_map {
+	struct hl_entry *v;
+	size_t n;
+	size_t cap;
+};
+
+/* The state of one backup run. */
+struct bk {
+	struct cf_repo *r;
+	const struct cf_opts *o;
+	struct cf_events ev;
+	struct bk_pipe *pipe;
+	struct cf_index *pending; /* blobs queued in this run */
+	struct cf_zctx *z;	  /* for reading the parent's trees */
+	struct cf_path path;
+	struct hl_map hl;
+	uint8_t *rbuf;
+	size_t rcap;
+	bool dry_run;
+	bool fatal; /* the pipeline failed: stop, write no snapshot */
+	bool one_fs;
+	dev_t root_dev;
+	char **excludes;
+	size_t nexcludes;
+	struct cf_snapshot_stats st;
+	uint64_t errors;
+	uint64_t files_done;
+	uint64_t bytes_done;
+	uint64_t last_progress_ns;
+	atomic_uint_fast64_t scan_files;
+	atomic_uint_fast64_t scan_bytes;
+	atomic_bool scan_done;
+	char uname_cache[2][256];
+	uint32_t uname_id[2];
+	bool uname_valid[2];
+};
+
+/* backup_file.c */
+int cf_bk_file(struct bk *b, int dfd, const char *name, const struct stat *st,
+	       const struct cf_node *prev, struct cf_node *n) CF_MUST_CHECK;
+int cf_bk_store_blob(struct bk *b, uint8_t type, const uint8_t *data, size_t len,
+		     uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
+void cf_bk_progress(struct bk *b, bool force);
+void cf_hl_release(struct hl_map *m);
+
+/* backup_walk.c */
+int cf_bk_fill_node(struct bk *b, const uint8_t *name, size_t nlen, const struct stat *st,
+		    struct cf_node *n) CF_MUST_CHECK;
+int cf_bk_dir(struct bk *b, int dfd, const struct cf_tree *prev,
+	      uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
+int cf_bk_roots(struct bk *b, char **paths, size_t npaths, const struct cf_tree *prev,
+		uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
+
+#endif

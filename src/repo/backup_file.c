@@ -1,0 +1,327 @@
+/*
+ * backup_file.c - one regular file: unchanged-file reuse, hard links, reading, chunking,
+ * hashing and handing new chunks to the workers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../fs/fs.h"
+#include "backup.h"
+
+#define PROGRESS_INTERVAL_NS 100000000ull
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void
+cf_bk_progress(struct bk *b, bool force)
+{
+	struct cf_event e;
+	uint64_t t = now_ns();
+
+	if (b->ev.fn == NULL || (!force && t - b->last_progress_ns < PROGRESS_INTERVAL_NS))
+		return;
+	b->last_progress_ns = t;
+	memset(&e, 0, sizeof(e));
+	e.kind = CF_EV_PROGRESS;
+	e.ctr[CF_CTR_FILES_DONE] = b->files_done;
+	e.ctr[CF_CTR_BYTES_DONE] = b->bytes_done;
+	if (atomic_load(&b->scan_done)) {
+		e.ctr[CF_CTR_FILES_TOTAL] = atomic_load(&b->scan_files);
+		e.ctr[CF_CTR_BYTES_TOTAL] = atomic_load(&b->scan_bytes);
+	}
+	e.ctr[CF_CTR_ERRORS] = b->errors;
+	b->ev.fn(b->ev.arg, &e);
+}
+
+/* Queue a blob for storing unless the repository or this run already has it. */
+int
+cf_bk_store_blob(struct bk *b, uint8_t type, const uint8_t *data, size_t len,
+		 uint8_t id[static CF_ID_BYTES])
+{
+	static const uint8_t nopack[CF_ID_BYTES];
+	struct cf_pack_entry e;
+	struct bk_job j;
+	int rc;
+
+	cf_mac(id, b->r->k_id, data, len);
+	if (cf_index_has(b->r->index, id) || cf_index_has(b->pending, id))
+		return 0;
+	memset(&e, 0, sizeof(e));
+	e.type = type;
+	memcpy(e.id, id, CF_ID_BYTES);
+	e.raw_len = (uint32_t)len;
+	if ((rc = cf_index_add(b->pending, nopack, &e)) != 0)
+		return rc;
+	b->st.data_added += len;
+	if (b->dry_run)
+		return 0;
+	memset(&j, 0, sizeof(j));
+	j.type = type;
+	memcpy(j.id, id, CF_ID_BYTES);
+	if ((j.data = cf_memdup(data, len)) == NULL)
+		return CF_ENOMEM;
+	j.len = len;
+	if ((rc = cf_pipe_submit(b->pipe, &j)) != 0)
+		b->fatal = true;
+	return rc;
+}
+
+/* Append a part to the node's content list. */
+static int
+add_part(struct cf_node *n, size_t *cap, bool hole, const uint8_t *id, uint64_t len)
+{
+	struct cf_part *p = NULL;
+
+	if (n->nparts == *cap) {
+		size_t ncap = *cap == 0 ? 8 : *cap * 2;
+
+		if (ncap > CF_PARTS_MAX || (p = cf_realloc(n->parts, ncap * sizeof(*p))) == NULL)
+			return ncap > CF_PARTS_MAX ? CF_ETOOBIG : CF_ENOMEM;
+		n->parts = p;
+		*cap = ncap;
+	}
+	p = &n->parts[n->nparts++];
+	memset(p, 0, sizeof(*p));
+	p->hole = hole;
+	p->len = len;
+	if (!hole)
+		memcpy(p->id, id, CF_ID_BYTES);
+	return 0;
+}
+
+/* Cut what is buffered into chunks; keep a tail shorter than max unless at the end. */
+static int
+cut_chunks(struct bk *b, struct cf_node *n, size_t *cap, size_t *have, bool eof)
+{
+	size_t max = cf_chunker_max(b->r->chunker);
+	size_t pos = 0;
+	uint8_t id[CF_ID_BYTES];
+	int rc;
+
+	while (*have - pos > 0 && (eof || *have - pos >= max)) {
+		size_t c = cf_chunker_cut(b->r->chunker, b->rbuf + pos, *have - pos);
+
+		if ((rc = cf_bk_store_blob(b, CF_BLOB_DATA, b->rbuf + pos, c, id)) != 0 ||
+		    (rc = add_part(n, cap, false, id, c)) != 0)
+			return rc;
+		pos += c;
+		b->bytes_done += c;
+		n->size += c;
+		cf_bk_progress(b, false);
+	}
+	memmove(b->rbuf, b->rbuf + pos, *have - pos);
+	*have -= pos;
+	return 0;
+}
+
+/* Read [@start, @end) (@end UINT64_MAX: to end of file) and chunk it. */
+static int
+read_region(struct bk *b, int fd, uint64_t start, uint64_t end, struct cf_node *n, size_t *cap)
+{
+	uint64_t off = start;
+	size_t have = 0;
+	bool eof = false;
+	int rc;
+
+	while (!eof) {
+		size_t want = b->rcap - have;
+		ssize_t got;
+
+		if (end != UINT64_MAX && end - off < want)
+			want = (size_t)(end - off);
+		got = want == 0 ? 0 : pread(fd, b->rbuf + have, want, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return cf_err_set(CF_ESYS, "cannot read '%s'", cf_path_cstr(&b->path));
+		off += (uint64_t)got;
+		have += (size_t)got;
+		eof = got == 0 || (end != UINT64_MAX && off >= end);
+		if ((rc = cut_chunks(b, n, cap, &have, eof)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* A sparse file: chunk each data region, record the holes between. */
+static int
+read_sparse(struct bk *b, int fd, uint64_t size, struct cf_node *n, size_t *cap)
+{
+	uint64_t off = 0;
+	uint64_t s = 0;
+	uint64_t e = 0;
+	int rc;
+
+	while ((rc = cf_fs_next_data(fd, off, size, &s, &e)) == 0) {
+		if (s > off && (rc = add_part(n, cap, true, NULL, s - off)) != 0)
+			return rc;
+		n->size += s - off;
+		if ((rc = read_region(b, fd, s, e, n, cap)) != 0)
+			return rc;
+		off = e;
+	}
+	if (rc != CF_ENOENT)
+		return cf_err_wrap(rc, "cannot read '%s'", cf_path_cstr(&b->path));
+	if (off < size) {
+		if ((rc = add_part(n, cap, true, NULL, size - off)) != 0)
+			return rc;
+		n->size += size - off;
+	}
+	return 0;
+}
+
+static bool
+same_file(const struct stat *st, const struct cf_node *prev)
+{
+	return prev != NULL && (prev->type == CF_NODE_FILE || prev->type == CF_NODE_HARDLINK) &&
+	       prev->size == (uint64_t)st->st_size && prev->ino == (uint64_t)st->st_ino &&
+	       prev->mtime_s == (int64_t)st->st_mtim.tv_sec &&
+	       prev->mtime_ns == (uint32_t)st->st_mtim.tv_nsec &&
+	       prev->ctime_s == (int64_t)st->st_ctim.tv_sec &&
+	       prev->ctime_ns == (uint32_t)st->st_ctim.tv_nsec;
+}
+
+/* Copy content and attributes of an already known file into @n. */
+static int
+copy_content(struct cf_node *n, const struct cf_part *parts, size_t nparts,
+	     const struct cf_xattr *x, size_t nx)
+{
+	int rc;
+
+	if (nparts > 0 && (n->parts = cf_memdup(parts, nparts * sizeof(*parts))) == NULL)
+		return CF_ENOMEM;
+	n->nparts = nparts;
+	cf_fs_xattrs_free(n->xattrs, n->nxattrs);
+	n->xattrs = NULL;
+	n->nxattrs = 0;
+	if ((rc = cf_fs_xattrs_dup(x, nx, &n->xattrs)) != 0)
+		return rc;
+	n->nxattrs = nx;
+	return 0;
+}
+
+static struct hl_entry *
+hl_find(struct hl_map *m, uint64_t dev, uint64_t ino)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].dev == dev && m->v[i].ino == ino)
+			return &m->v[i];
+	return NULL;
+}
+
+static int
+hl_add(struct hl_map *m, const struct cf_node *n)
+{
+	struct hl_entry *e = NULL;
+
+	if (m->n == m->cap) {
+		size_t ncap = m->cap == 0 ? 16 : m->cap * 2;
+
+		if ((e = cf_realloc(m->v, ncap * sizeof(*e))) == NULL)
+			return CF_ENOMEM;
+		m->v = e;
+		m->cap = ncap;
+	}
+	e = &m->v[m->n];
+	memset(e, 0, sizeof(*e));
+	e->dev = n->dev;
+	e->ino = n->ino;
+	e->size = n->size;
+	if (n->nparts > 0 && (e->parts = cf_memdup(n->parts, n->nparts * sizeof(*n->parts))) == NULL)
+		return CF_ENOMEM;
+	e->nparts = n->nparts;
+	if (cf_fs_xattrs_dup(n->xattrs, n->nxattrs, &e->xattrs) != 0) {
+		cf_free(e->parts);
+		return CF_ENOMEM;
+	}
+	e->nxattrs = n->nxattrs;
+	m->n++;
+	return 0;
+}
+
+void
+cf_hl_release(struct hl_map *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		cf_free(m->v[i].parts);
+		cf_fs_xattrs_free(m->v[i].xattrs, m->v[i].nxattrs);
+	}
+	cf_free(m->v);
+	memset(m, 0, sizeof(*m));
+}
+
+static bool
+changed_while_read(const struct stat *a, const struct stat *b)
+{
+	return a->st_size != b->st_size || a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
+	       a->st_mtim.tv_nsec != b->st_mtim.tv_nsec || a->st_ctim.tv_sec != b->st_ctim.tv_sec ||
+	       a->st_ctim.tv_nsec != b->st_ctim.tv_nsec;
+}
+
+/* Open, read and chunk the file; @n gets its parts, size and attributes. */
+static int
+read_file(struct bk *b, int dfd, const char *name, const struct stat *st, struct cf_node *n)
+{
+	struct stat after;
+	size_t cap = 0;
+	int fd = cf_fs_open_noatime(dfd, name);
+	int rc;
+
+	if (fd < 0)
+		return cf_err_set(CF_ESYS, "cannot open '%s'", cf_path_cstr(&b->path));
+	if ((rc = cf_fs_read_xattrs(fd, &n->xattrs, &n->nxattrs)) != 0) {
+		rc = cf_err_wrap(rc, "'%s'", cf_path_cstr(&b->path));
+		goto out;
+	}
+	n->size = 0;
+	if ((uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
+		rc = read_sparse(b, fd, (uint64_t)st->st_size, n, &cap);
+	else
+		rc = read_region(b, fd, 0, UINT64_MAX, n, &cap);
+	if (rc != 0)
+		goto out;
+	if (fstat(fd, &after) == 0 && changed_while_read(st, &after))
+		cf_emit_item(&b->ev, CF_EV_WARNING, 0, b->path.p, b->path.len,
+			     "'%s' changed while it was read", cf_path_cstr(&b->path));
+out:
+	(void)close(fd);
+	return rc;
+}
+
+int
+cf_bk_file(struct bk *b, int dfd, const char *name, const struct stat *st,
+	   const struct cf_node *prev, struct cf_node *n)
+{
+	struct hl_entry *h = NULL;
+	int rc;
+
+	b->files_done++;
+	if (st->st_nlink > 1 && (h = hl_find(&b->hl, n->dev, n->ino)) != NULL) {
+		n->type = CF_NODE_HARDLINK;
+		n->size = h->size;
+		return copy_content(n, h->parts, h->nparts, h->xattrs, h->nxattrs);
+	}
+	if (same_file(st, prev)) {
+		b->st.files_unmodified++;
+		b->bytes_done += (uint64_t)st->st_size;
+		rc = copy_content(n, prev->parts, prev->nparts, prev->xattrs, prev->nxattrs);
+	} else if ((rc = read_file(b, dfd, name, st, n)) == 0) {
+		if (prev != NULL)
+			b->st.files_changed++;
+		else
+			b->st.files_new++;
+	}
+	if (rc == 0 && st->st_nlink > 1)
+		rc = hl_add(&b->hl, n);
+	return rc;
+}

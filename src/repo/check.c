@@ -1,0 +1,286 @@
+/*
+ * check.c - verify a repository: index objects, that every pack the index names exists,
+ * every snapshot (signature, decryption) and every tree and chunk they reach; with
+ * read-data, every byte of every pack (hash, header, each blob's AEAD and id).
+ * Each problem is reported as an event; the walk goes on.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../compress/compress.h"
+#include "repo.h"
+
+struct ck {
+	struct cf_repo *r;
+	struct cf_events ev;
+	struct cf_zctx *z;
+	struct cf_index *seen_trees;
+	struct cf_index *packs_present; /* pack ids found in the store */
+	struct cf_path path;
+	uint64_t problems;
+	const char *snap; /* name of the snapshot being walked */
+};
+
+static void problem(struct ck *c, const char *fmt, ...) CF_PRINTF(2, 3);
+
+static void
+problem(struct ck *c, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->problems++;
+	cf_emit_item(&c->ev, CF_EV_PROBLEM, CF_EINTEGRITY, NULL, 0, "%s", msg);
+}
+
+static void
+problem_last(struct ck *c)
+{
+	problem(c, "%s", cf_err_last());
+}
+
+static int
+check_index(void *arg, const char *name, uint64_t size)
+{
+	struct ck *c = arg;
+	struct cf_index_pack *packs = NULL;
+	size_t npacks = 0;
+	uint8_t want[CF_HASH_BYTES];
+	uint8_t got[CF_HASH_BYTES];
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)size;
+	rc = cf_store_get(c->r->store, CF_OBJ_INDEX, name, 0, SIZE_MAX, CF_INDEX_MAX_BYTES, &obj,
+			  &len);
+	if (rc != 0) {
+		problem(c, "index/%s cannot be read: %s", name, cf_strerror(rc));
+		return rc == CF_ENOMEM ? rc : 0;
+	}
+	cf_hash(got, obj, len);
+	if (cf_unhex(want, sizeof(want), name, strlen(name)) != 0 || memcmp(want, got, 32) != 0)
+		problem(c, "index/%s does not match its name", name);
+	else if (cf_index_decode(c->r->k_index, c->r->chain->repo_id, obj, len, &packs,
+				 &npacks) != 0)
+		problem(c, "index/%s does not decrypt or parse", name);
+	for (size_t i = 0; i < npacks && rc == 0; i++)
+		rc = cf_index_add_pack(c->r->index, &packs[i]);
+	cf_index_packs_free(packs, npacks);
+	cf_free(obj);
+	return rc;
+}
+
+static int
+note_pack(void *arg, const char *name, uint64_t size)
+{
+	struct ck *c = arg;
+	struct cf_pack_entry e;
+	uint8_t id[CF_ID_BYTES];
+
+	(void)size;
+	if (cf_unhex(id, sizeof(id), name, strlen(name)) != 0)
+		return 0;
+	memset(&e, 0, sizeof(e));
+	memcpy(e.id, id, CF_ID_BYTES);
+	return cf_index_add(c->packs_present, id, &e);
+}
+
+static int
+pack_present(void *arg, const uint8_t pack[static CF_ID_BYTES])
+{
+	struct ck *c = arg;
+	char name[2 * CF_ID_BYTES + 1];
+
+	if (!cf_index_has(c->packs_present, pack)) {
+		cf_id_name(name, pack);
+		problem(c, "packs/%s is named by the index but missing", name);
+	}
+	return 0;
+}
+
+static int check_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES]);
+
+static void
+check_parts(struct ck *c, const struct cf_node *n)
+{
+	char idhex[2 * CF_ID_BYTES + 1];
+	char where[1200];
+
+	for (size_t i = 0; i < n->nparts; i++) {
+		if (n->parts[i].hole || cf_index_has(c->r->index, n->parts[i].id))
+			continue;
+		cf_id_name(idhex, n->parts[i].id);
+		(void)snprintf(where, sizeof(where), "snapshot %.16s: '%s'", c->snap,
+			       cf_path_cstr(&c->path));
+		problem(c, "%s: chunk %.16s is missing", where, idhex);
+	}
+}
+
+static int
+check_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES])
+{
+	static const uint8_t nopack[CF_ID_BYTES];
+	struct cf_pack_entry e;
+	struct cf_tree *t = NULL;
+	size_t saved = 0;
+	int rc;
+
+	if (cf_index_has(c->seen_trees, id))
+		return 0;
+	memset(&e, 0, sizeof(e));
+	memcpy(e.id, id, CF_ID_BYTES);
+	if ((rc = cf_index_add(c->seen_trees, nopack, &e)) != 0)
+		return rc;
+	if ((rc = cf_repo_load_tree(c->r, id, c->z, &t)) != 0) {
+		problem(c, "snapshot %.16s: %s", c->snap, cf_err_last());
+		return rc == CF_ENOMEM ? rc : 0;
+	}
+	for (size_t i = 0; i < t->count && rc == 0; i++) {
+		const struct cf_node *n = &t->nodes[i];
+
+		if ((rc = cf_path_push(&c->path, n->name, n->name_len, &saved)) != 0)
+			break;
+		if (n->type == CF_NODE_DIR)
+			rc = check_tree(c, n->subtree);
+		else
+			check_parts(c, n);
+		cf_path_pop(&c->path, saved);
+	}
+	cf_tree_free(t);
+	return rc;
+}
+
+static int
+check_snapshot(void *arg, const char *name, uint64_t size)
+{
+	struct ck *c = arg;
+	struct cf_snapshot *s = NULL;
+	int rc;
+
+	(void)size;
+	if ((rc = cf_repo_open_snapshot(c->r, name, &s)) != 0) {
+		problem_last(c);
+		return rc == CF_ENOMEM ? rc : 0;
+	}
+	c->snap = name;
+	cf_path_pop(&c->path, 0);
+	rc = check_tree(c, s->tree);
+	cf_snapshot_free(s);
+	return rc;
+}
+
+/* Decrypt and verify every blob of one whole pack. */
+static void
+check_blobs(struct ck *c, const char *name, const uint8_t *pack, size_t len,
+	    const struct cf_key *pk)
+{
+	struct cf_pack_entry *ents = NULL;
+	uint8_t *out = NULL;
+	size_t n = 0;
+
+	if (cf_pack_read_header(pack, len, c->r->chain->repo_id, pk, &ents, &n) != 0) {
+		problem(c, "packs/%s: header does not decrypt or parse", name);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cf_pack_entry *e = &ents[i];
+
+		if ((out = cf_malloc(e->raw_len)) == NULL) {
+			problem(c, "packs/%s: out of memory", name);
+			break;
+		}
+		if (cf_blob_open(pk, c->r->chain->repo_id, e, pack + e->offset, e->stored_len, c->z,
+				 c->r->k_id, out) != 0) {
+			char idhex[2 * CF_ID_BYTES + 1];
+
+			cf_id_name(idhex, e->id);
+			problem(c, "packs/%s: blob %.16s is damaged", name, idhex);
+		}
+		cf_free_wipe(out, e->raw_len);
+	}
+	cf_free(ents);
+}
+
+static int
+read_pack(void *arg, const char *name, uint64_t size)
+{
+	struct ck *c = arg;
+	uint8_t want[CF_HASH_BYTES];
+	uint8_t got[CF_HASH_BYTES];
+	const struct cf_key *pk = NULL;
+	uint8_t *pack = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)size;
+	rc = cf_store_get(c->r->store, CF_OBJ_PACK, name, 0, SIZE_MAX, CF_PACK_MAX_BYTES, &pack,
+			  &len);
+	if (rc != 0) {
+		problem(c, "packs/%s cannot be read: %s", name, cf_strerror(rc));
+		return rc == CF_ENOMEM ? rc : 0;
+	}
+	cf_hash(got, pack, len);
+	if (cf_unhex(want, sizeof(want), name, strlen(name)) != 0 || memcmp(want, got, 32) != 0)
+		problem(c, "packs/%s does not match its name (damaged or swapped)", name);
+	else if (cf_repo_pack_key(c->r, want, &pk) != 0)
+		problem_last(c);
+	else
+		check_blobs(c, name, pack, len, pk);
+	cf_free(pack);
+	return 0;
+}
+
+static int
+ck_init(struct ck *c, struct cf_repo *r, cf_event_fn *fn, void *arg)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->r = r;
+	c->ev.fn = fn;
+	c->ev.arg = arg;
+	if ((rc = cf_zctx_new(1, &c->z)) != 0 || (rc = cf_index_new(&c->seen_trees)) != 0 ||
+	    (rc = cf_index_new(&c->packs_present)) != 0)
+		return rc;
+	return 0;
+}
+
+int
+cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
+{
+	struct ck c;
+	int rc;
+
+	if ((rc = ck_init(&c, r, fn, arg)) != 0)
+		goto out;
+	if (!r->index_loaded) {
+		if ((rc = cf_store_list(r->store, CF_OBJ_INDEX, check_index, &c)) != 0)
+			goto out;
+		r->index_loaded = true;
+	}
+	if ((rc = cf_store_list(r->store, CF_OBJ_PACK, note_pack, &c)) != 0 ||
+	    (rc = cf_index_each_pack(r->index, pack_present, &c)) != 0)
+		goto out;
+	if (cf_repo_can_read(r) == 0) {
+		if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, check_snapshot, &c)) != 0)
+			goto out;
+	} else if (cf_opts_flag(o, "read-data")) {
+		rc = cf_repo_can_read(r);
+		goto out;
+	}
+	if (cf_opts_flag(o, "read-data") &&
+	    (rc = cf_store_list(r->store, CF_OBJ_PACK, read_pack, &c)) != 0)
+		goto out;
+	rc = c.problems > 0 ? CF_EINTEGRITY : 0;
+out:
+	cf_zctx_free(c.z);
+	cf_index_free(c.seen_trees);
+	cf_index_free(c.packs_present);
+	cf_path_release(&c.path);
+	return rc;
+}

@@ -1,0 +1,144 @@
+/*
+ * repo.h - an open repository: the verified chain, this device's keys, the chunk index,
+ * and the helpers every operation shares (objects, trees, snapshots, events).
+ */
+#ifndef CF_REPO_H
+#define CF_REPO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coffer/coffer.h"
+
+#include "../base/base.h"
+#include "../chain/chain.h"
+#include "../chunk/chunk.h"
+#include "../crypto/crypto.h"
+#include "../index/index.h"
+#include "../pack/pack.h"
+#include "../snapshot/snapshot.h"
+#include "../store/store.h"
+#include "../tree/tree.h"
+
+struct cf_device;
+struct cf_zctx;
+
+/* Option set: an ordered list of key/value strings. */
+struct cf_opts {
+	char **keys;
+	char **vals;
+	size_t n;
+	size_t cap;
+};
+
+/* cf_opts_flag() - @key given with a value other than "0". */
+bool cf_opts_flag(const struct cf_opts *o, const char *key);
+
+struct cf_event {
+	enum cf_event_kind kind;
+	const uint8_t *path;
+	size_t path_len;
+	const char *message;
+	int code;
+	const struct cf_node *node;
+	uint64_t ctr[6];
+};
+
+/* The event sink of one operation. */
+struct cf_events {
+	cf_event_fn *fn;
+	void *arg;
+};
+
+/* cf_emit_item() - report a per-item error or warning with a formatted message. */
+void cf_emit_item(const struct cf_events *ev, enum cf_event_kind kind, int code,
+		  const uint8_t *path, size_t path_len, const char *fmt, ...) CF_PRINTF(6, 7);
+
+/* A cached, unwrapped pack key. */
+struct pack_key_slot {
+	uint8_t pack[CF_ID_BYTES];
+	struct cf_key *key;
+};
+
+struct cf_repo {
+	struct cf_store *store;
+	struct cf_device *dev; /* this device, or the recovery identity */
+	struct cf_chain_state *chain;
+	uint8_t role;
+	uint32_t epoch; /* the newest epoch: what new objects are sealed to */
+	struct cf_key *ck;
+	struct cf_key *k_id;
+	struct cf_key *k_index;
+	struct cf_boxkey **dk; /* [nepochs], NULL where not held */
+	uint32_t nepochs;
+	struct cf_chunker *chunker;
+	struct cf_index *index;
+	bool index_loaded;
+	char *home;
+	char *cache;
+	pthread_mutex_t lock; /* guards the pack key cache */
+	struct pack_key_slot *pkeys;
+	size_t npkeys;
+	size_t pkeys_cap;
+};
+
+/* repo_home.c */
+int cf_home_dir(const struct cf_opts *o, char **out) CF_MUST_CHECK;
+int cf_cache_dir(const struct cf_opts *o, char **out) CF_MUST_CHECK;
+int cf_home_load_device(const char *home, const struct cf_opts *o, bool create,
+			const char *name, struct cf_device **out) CF_MUST_CHECK;
+int cf_home_check_head(const char *home, struct cf_chain_entry *const *entries, size_t n,
+		       const struct cf_chain_state *cs) CF_MUST_CHECK;
+int cf_home_record_head(const char *home, const struct cf_chain_state *cs) CF_MUST_CHECK;
+int cf_read_file(const char *path, size_t max, uint8_t **out, size_t *len) CF_MUST_CHECK;
+int cf_write_file_atomic(const char *path, const uint8_t *p, size_t len,
+			 unsigned mode) CF_MUST_CHECK;
+int cf_mkdir_p(const char *path, unsigned mode) CF_MUST_CHECK;
+
+/* repo_open.c */
+int cf_repo_load_chain(struct cf_store *st, struct cf_chain_state **out) CF_MUST_CHECK;
+
+/* repo_objects.c */
+/* cf_repo_load_index() - read every index object into r->index (once). */
+int cf_repo_load_index(struct cf_repo *r) CF_MUST_CHECK;
+/* cf_repo_can_read() - CF_EPERM with a message unless this key holds data secret keys. */
+int cf_repo_can_read(const struct cf_repo *r) CF_MUST_CHECK;
+/*
+ * cf_repo_read_blob() - fetch, decrypt and verify blob @id into a new buffer of its raw
+ * length (cf_free_wipe). @z: the caller's decompression context.
+ */
+int cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
+		      uint8_t **out, size_t *len) CF_MUST_CHECK;
+/* cf_repo_load_tree() - read and decode tree @id. */
+int cf_repo_load_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
+		      struct cf_tree **out) CF_MUST_CHECK;
+/* cf_repo_pack_key() - the unwrapped key of pack @pack (cached). Borrowed; lives with @r. */
+int cf_repo_pack_key(struct cf_repo *r, const uint8_t pack[static CF_ID_BYTES],
+		     const struct cf_key **out) CF_MUST_CHECK;
+/*
+ * cf_repo_open_snapshot() - get, hash-check, verify (signer from the chain) and decrypt
+ * snapshot @name.
+ */
+int cf_repo_open_snapshot(struct cf_repo *r, const char *name,
+			  struct cf_snapshot **out) CF_MUST_CHECK;
+/* cf_repo_device_seq() - this device's newest snapshot: its seq (0: none) and hash. */
+int cf_repo_device_seq(struct cf_repo *r, uint64_t *seq,
+		       uint8_t hash[static CF_HASH_BYTES]) CF_MUST_CHECK;
+/* cf_id_name() - hex name of an id into @out (65 bytes). */
+void cf_id_name(char *out, const uint8_t id[static CF_ID_BYTES]);
+
+/* Paths built while walking (any length, any bytes but NUL). */
+struct cf_path {
+	uint8_t *p;
+	size_t len;
+	size_t cap;
+};
+int cf_path_push(struct cf_path *pa, const uint8_t *name, size_t len, size_t *saved) CF_MUST_CHECK;
+void cf_path_pop(struct cf_path *pa, size_t saved);
+void cf_path_release(struct cf_path *pa);
+/* cf_path_cstr() - the path NUL-terminated (valid until the next push). */
+const char *cf_path_cstr(const struct cf_path *pa);
+
+#endif

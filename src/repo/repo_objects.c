@@ -1,0 +1,362 @@
+/*
+ * repo_objects.c - reading repository objects: the index, blobs, trees, snapshots.
+ * Everything read is checked before it is used: content-addressed objects against their
+ * names, blobs against their ids, snapshots against their signer in the chain.
+ */
+#include <string.h>
+
+#include "../compress/compress.h"
+#include "../device/device.h"
+#include "repo.h"
+
+void
+cf_id_name(char *out, const uint8_t id[static CF_ID_BYTES])
+{
+	cf_hex(out, id, CF_ID_BYTES);
+}
+
+int
+cf_repo_can_read(const struct cf_repo *r)
+{
+	if (r->role == CF_ROLE_BACKUP_ONLY || r->dk == NULL || r->dk[r->epoch] == NULL)
+		return cf_err_set(CF_ENOKEY, "this device is backup-only: it cannot read snapshots, "
+					     "trees or file data");
+	return 0;
+}
+
+/* Get a whole content-addressed object and check that it hashes to its name. */
+static int
+get_verified(struct cf_repo *r, enum cf_obj_kind kind, const char *name, size_t max,
+	     uint8_t **out, size_t *len)
+{
+	uint8_t want[CF_HASH_BYTES];
+	uint8_t got[CF_HASH_BYTES];
+	int rc;
+
+	if ((rc = cf_store_get(r->store, kind, name, 0, SIZE_MAX, max, out, len)) != 0)
+		return rc == CF_ETOOBIG ? cf_err_set(CF_EINTEGRITY, "%s/%s is too large",
+						     cf_obj_kind_dir(kind), name)
+					: rc;
+	cf_hash(got, *out, *len);
+	if (cf_unhex(want, sizeof(want), name, strlen(name)) != 0 ||
+	    memcmp(want, got, sizeof(want)) != 0) {
+		cf_free(*out);
+		*out = NULL;
+		return cf_err_set(CF_EINTEGRITY, "%s/%s does not match its name (damaged or swapped)",
+				  cf_obj_kind_dir(kind), name);
+	}
+	return 0;
+}
+
+struct index_load {
+	struct cf_repo *r;
+};
+
+static int
+load_one_index(void *arg, const char *name, uint64_t size)
+{
+	struct cf_repo *r = ((struct index_load *)arg)->r;
+	struct cf_index_pack *packs = NULL;
+	size_t npacks = 0;
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)size;
+	if ((rc = get_verified(r, CF_OBJ_INDEX, name, CF_INDEX_MAX_BYTES, &obj, &len)) != 0)
+		return rc;
+	rc = cf_index_decode(r->k_index, r->chain->repo_id, obj, len, &packs, &npacks);
+	cf_free(obj);
+	if (rc != 0)
+		return cf_err_set(CF_EINTEGRITY, "index/%s does not decrypt or parse: %s", name,
+				  cf_strerror(rc));
+	for (size_t i = 0; i < npacks && rc == 0; i++)
+		rc = cf_index_add_pack(r->index, &packs[i]);
+	cf_index_packs_free(packs, npacks);
+	return rc;
+}
+
+int
+cf_repo_load_index(struct cf_repo *r)
+{
+	struct index_load il = {r};
+	int rc;
+
+	if (r->index_loaded)
+		return 0;
+	if ((rc = cf_store_list(r->store, CF_OBJ_INDEX, load_one_index, &il)) != 0)
+		return rc;
+	r->index_loaded = true;
+	return 0;
+}
+
+/* Unwrap a pack's key from its head with the data key of the pack's epoch. */
+static int
+unwrap_pack_key(struct cf_repo *r, const char *name, struct cf_key **out)
+{
+	uint8_t *head = NULL;
+	size_t len = 0;
+	uint32_t epoch = 0;
+	int rc;
+
+	if ((rc = cf_store_get(r->store, CF_OBJ_PACK, name, 0, CF_PACK_HEAD_BYTES,
+			       CF_PACK_MAX_BYTES, &head, &len)) != 0)
+		return rc == CF_ETRUNC || rc == CF_ETOOBIG
+			       ? cf_err_set(CF_EINTEGRITY, "packs/%s is truncated or too large", name)
+			       : rc;
+	if ((rc = cf_pack_head_epoch(head, len, &epoch)) != 0) {
+		rc = cf_err_set(CF_EINTEGRITY, "packs/%s has a malformed head", name);
+		goto out;
+	}
+	if (epoch >= r->nepochs || r->dk[epoch] == NULL) {
+		rc = cf_err_set(CF_ENOKEY, "packs/%s is sealed to epoch %u, whose key this device "
+					   "does not hold", name, epoch);
+		goto out;
+	}
+	if ((rc = cf_pack_open_key(head, len, r->chain->repo_id, r->dk[epoch], out)) != 0)
+		rc = cf_err_set(CF_EINTEGRITY, "packs/%s: the pack key does not open (damaged or "
+					       "forged)", name);
+out:
+	cf_free(head);
+	return rc;
+}
+
+int
+cf_repo_pack_key(struct cf_repo *r, const uint8_t pack[static CF_ID_BYTES],
+		 const struct cf_key **out)
+{
+	char name[2 * CF_ID_BYTES + 1];
+	struct cf_key *k = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->npkeys; i++) {
+		if (memcmp(r->pkeys[i].pack, pack, CF_ID_BYTES) == 0) {
+			*out = r->pkeys[i].key;
+			goto out;
+		}
+	}
+	cf_id_name(name, pack);
+	if ((rc = unwrap_pack_key(r, name, &k)) != 0)
+		goto out;
+	if (r->npkeys == r->pkeys_cap) {
+		size_t ncap = r->pkeys_cap == 0 ? 64 : r->pkeys_cap * 2;
+		struct pack_key_slot *np = cf_realloc(r->pkeys, ncap * sizeof(*np));
+
+		if (np == NULL) {
+			rc = CF_ENOMEM;
+			goto out;
+		}
+		r->pkeys = np;
+		r->pkeys_cap = ncap;
+	}
+	memcpy(r->pkeys[r->npkeys].pack, pack, CF_ID_BYTES);
+	r->pkeys[r->npkeys].key = k;
+	*out = k;
+	k = NULL;
+	r->npkeys++;
+out:
+	pthread_mutex_unlock(&r->lock);
+	cf_key_free(k);
+	return rc;
+}
+
+int
+cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
+		  uint8_t **out, size_t *len)
+{
+	char idhex[2 * CF_ID_BYTES + 1];
+	char name[2 * CF_ID_BYTES + 1];
+	struct cf_blob_loc loc;
+	const struct cf_key *pk = NULL;
+	uint8_t *stored = NULL;
+	uint8_t *plain = NULL;
+	size_t slen = 0;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	cf_id_name(idhex, id);
+	if ((rc = cf_repo_can_read(r)) != 0 || (rc = cf_repo_load_index(r)) != 0)
+		return rc;
+	if (cf_index_lookup(r->index, id, &loc) != 0)
+		return cf_err_set(CF_EINTEGRITY, "blob %.16s is not in the index", idhex);
+	cf_id_name(name, loc.pack);
+	if ((rc = cf_repo_pack_key(r, loc.pack, &pk)) != 0)
+		return rc;
+	rc = cf_store_get(r->store, CF_OBJ_PACK, name, loc.e.offset, loc.e.stored_len,
+			  CF_PACK_MAX_BYTES, &stored, &slen);
+	if (rc == CF_ENOENT || rc == CF_ETRUNC)
+		return cf_err_set(CF_EINTEGRITY, "blob %.16s: pack %.16s is missing or truncated",
+				  idhex, name);
+	if (rc != 0)
+		return rc;
+	if ((plain = cf_malloc(loc.e.raw_len)) == NULL) {
+		rc = CF_ENOMEM;
+		goto out;
+	}
+	if ((rc = cf_blob_open(pk, r->chain->repo_id, &loc.e, stored, slen, z, r->k_id, plain)) !=
+	    0) {
+		rc = cf_err_set(CF_EINTEGRITY, "blob %.16s in pack %.16s is damaged", idhex, name);
+		goto out;
+	}
+	*out = plain;
+	*len = loc.e.raw_len;
+	plain = NULL;
+out:
+	cf_free(stored);
+	cf_free_wipe(plain, loc.e.raw_len);
+	return rc;
+}
+
+int
+cf_repo_load_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
+		  struct cf_tree **out)
+{
+	char idhex[2 * CF_ID_BYTES + 1];
+	uint8_t *p = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	if ((rc = cf_repo_read_blob(r, id, z, &p, &len)) != 0)
+		return rc;
+	if ((rc = cf_tree_decode(p, len, out)) != 0) {
+		cf_id_name(idhex, id);
+		rc = cf_err_set(CF_EINTEGRITY, "tree %.16s is malformed: %s", idhex,
+				cf_strerror(rc));
+	}
+	cf_free_wipe(p, len);
+	return rc;
+}
+
+int
+cf_repo_open_snapshot(struct cf_repo *r, const char *name, struct cf_snapshot **out)
+{
+	struct cf_snapshot_head h;
+	const struct cf_chain_device *d = NULL;
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	if ((rc = cf_repo_can_read(r)) != 0)
+		return rc;
+	if ((rc = get_verified(r, CF_OBJ_SNAPSHOT, name, CF_SNAPSHOT_MAX_BYTES, &obj, &len)) != 0)
+		return rc;
+	if ((rc = cf_snapshot_read_head(obj, len, &h)) != 0) {
+		rc = cf_err_set(CF_EINTEGRITY, "snapshot %.16s is malformed", name);
+		goto out;
+	}
+	if ((d = cf_chain_find_device(r->chain, h.device)) == NULL ||
+	    cf_snapshot_verify(obj, len, r->chain->repo_id, d->sign_pk) != 0) {
+		rc = cf_err_set(CF_EINTEGRITY,
+				"snapshot %.16s is not signed by a device of this repository", name);
+		goto out;
+	}
+	if (h.epoch >= r->nepochs || r->dk[h.epoch] == NULL) {
+		rc = cf_err_set(CF_ENOKEY, "snapshot %.16s is sealed to epoch %u, whose key this "
+					   "device does not hold", name, h.epoch);
+		goto out;
+	}
+	if ((rc = cf_snapshot_open(obj, len, r->chain->repo_id, r->dk[h.epoch], out)) != 0)
+		rc = cf_err_set(CF_EINTEGRITY, "snapshot %.16s does not decrypt: %s", name,
+				cf_strerror(rc));
+out:
+	cf_free(obj);
+	return rc;
+}
+
+struct seq_scan {
+	struct cf_repo *r;
+	uint64_t seq;
+	uint8_t hash[CF_HASH_BYTES];
+};
+
+static int
+scan_head(void *arg, const char *name, uint64_t size)
+{
+	struct seq_scan *s = arg;
+	struct cf_snapshot_head h;
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)size;
+	rc = cf_store_get(s->r->store, CF_OBJ_SNAPSHOT, name, 0, SIZE_MAX, CF_SNAPSHOT_MAX_BYTES,
+			  &obj, &len);
+	if (rc != 0)
+		return rc == CF_ENOENT ? 0 : rc;
+	if (cf_snapshot_read_head(obj, len, &h) == 0 &&
+	    memcmp(h.device, s->r->dev->id, CF_ID_BYTES) == 0 && h.seq > s->seq &&
+	    cf_unhex(s->hash, sizeof(s->hash), name, strlen(name)) == 0)
+		s->seq = h.seq;
+	cf_free(obj);
+	return 0;
+}
+
+int
+cf_repo_device_seq(struct cf_repo *r, uint64_t *seq, uint8_t hash[static CF_HASH_BYTES])
+{
+	struct seq_scan s;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, scan_head, &s)) != 0)
+		return rc;
+	*seq = s.seq;
+	memcpy(hash, s.hash, CF_HASH_BYTES);
+	return 0;
+}
+
+int
+cf_path_push(struct cf_path *pa, const uint8_t *name, size_t len, size_t *saved)
+{
+	size_t need = 0;
+
+	*saved = pa->len;
+	if (cf_size_add(pa->len, len + 2, &need) != 0)
+		return CF_ETOOBIG;
+	if (need > pa->cap) {
+		size_t ncap = pa->cap < 256 ? 256 : pa->cap;
+		uint8_t *np = NULL;
+
+		while (ncap < need)
+			ncap *= 2;
+		if ((np = cf_realloc(pa->p, ncap)) == NULL)
+			return CF_ENOMEM;
+		pa->p = np;
+		pa->cap = ncap;
+	}
+	if (pa->len == 0 || pa->p[pa->len - 1] != '/')
+		pa->p[pa->len++] = '/';
+	memcpy(pa->p + pa->len, name, len);
+	pa->len += len;
+	pa->p[pa->len] = '\0';
+	return 0;
+}
+
+void
+cf_path_pop(struct cf_path *pa, size_t saved)
+{
+	pa->len = saved;
+	if (pa->p != NULL)
+		pa->p[pa->len] = '\0';
+}
+
+void
+cf_path_release(struct cf_path *pa)
+{
+	cf_free(pa->p);
+	pa->p = NULL;
+	pa->len = 0;
+	pa->cap = 0;
+}
+
+const char *
+cf_path_cstr(const struct cf_path *pa)
+{
+	return pa->p != NULL ? (const char *)pa->p : "/";
+}

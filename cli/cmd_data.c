@@ -19,7 +19,8 @@ item_event(struct cli *c, const struct cf_event *ev)
 	else if (!c->quiet)
 		fprintf(stderr, "coffer: note: %s\n", cf_event_message(ev));
 	if (c->json) {
-		printf("{\"message_type\":\"%s\",\"error\":", k == CF_EV_ITEM_ERROR ? "error" : "warning");
+		printf("{\"message_type\":\"%s\",\"error\":",
+		       k == CF_EV_ITEM_ERROR ? "error" : "warning");
 		json_cstr(stdout, cf_event_message(ev));
 		printf(",\"item\":");
 		json_str(stdout, path != NULL ? path : (const uint8_t *)"", plen);
@@ -96,6 +97,8 @@ cmd_backup(struct cli *c)
 	for (size_t i = 0; i < c->nargs; i++)
 		if (cf_opts_add(c->o, "path", c->args[i]) != 0)
 			return EXIT_ERROR;
+	if (c->progress && cf_opts_add(c->o, "progress", "1") != 0)
+		return EXIT_ERROR;
 	if ((rc = open_repo(c, &r)) != 0)
 		return cli_exit_code(rc);
 	rc = cf_backup(r, c->o, backup_event, c, &res);

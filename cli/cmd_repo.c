@@ -35,10 +35,11 @@ print_qr(const char *code)
 		for (int x = -2; x < w + 2; x++) {
 			bool top = y >= 0 && y < w && x >= 0 && x < w && (qr->data[y * w + x] & 1);
 			bool bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
-				   (qr->data[(y + 1) * w + x] & 1);
+			           (qr->data[(y + 1) * w + x] & 1);
 
 			/* dark modules print as spaces on a light block background */
-			fputs(top ? (bot ? " " : "\xe2\x96\x84") : (bot ? "\xe2\x96\x80" : "\xe2\x96\x88"),
+			fputs(top ? (bot ? " " : "\xe2\x96\x84")
+			          : (bot ? "\xe2\x96\x80" : "\xe2\x96\x88"),
 			      stdout);
 		}
 		fputc('\n', stdout);
@@ -51,11 +52,12 @@ write_recovery_file(const char *path, const char *fp, const char *code)
 {
 	char text[512];
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	int n = snprintf(text, sizeof(text),
-			 "# Coffer recovery key of repository %s\n"
-			 "# Keep it offline: it can read and restore every backup of this repository.\n"
-			 "%s\n",
-			 fp, code);
+	int n = snprintf(
+	        text, sizeof(text),
+	        "# Coffer recovery key of repository %s\n"
+	        "# Keep it offline: it can read and restore every backup of this repository.\n"
+	        "%s\n",
+	        fp, code);
 	bool ok = fd >= 0 && n > 0 && write(fd, text, (size_t)n) == n && fsync(fd) == 0;
 
 	memset(text, 0, sizeof(text));
@@ -111,7 +113,8 @@ cmd_init(struct cli *c)
 		if (keyfile != NULL) {
 			printf("recovery key written to %s\n", keyfile);
 		} else {
-			printf("\nRecovery key (shown only this once; store it offline):\n\n  %s\n\n",
+			printf("\nRecovery key (shown only this once; store it offline):\n\n  "
+			       "%s\n\n",
 			       code);
 			if (isatty(1))
 				print_qr(code);

@@ -11,98 +11,98 @@
 static const struct cli_flag no_flags[] = {{NULL, NULL, false, NULL}};
 
 static const struct cli_flag init_flags[] = {
-	{"--device-name", NULL, true, "device-name"},
-	{"--recovery-key-file", NULL, true, "recovery-key-out"},
-	{"--token", NULL, true, "token"},
-	{NULL, NULL, false, NULL},
+        {"--device-name", NULL, true, "device-name"},
+        {"--recovery-key-file", NULL, true, "recovery-key-out"},
+        {"--token", NULL, true, "token"},
+        {NULL, NULL, false, NULL},
 };
 
 static const struct cli_flag backup_flags[] = {
-	{"--tag", NULL, true, "tag"},
-	{"--host", NULL, true, "host"},
-	{"--exclude", "-e", true, "exclude"},
-	{"--exclude-file", NULL, true, "exclude-file"},
-	{"--one-file-system", "-x", false, "one-file-system"},
-	{"--dry-run", "-n", false, "dry-run"},
-	{"--parent", NULL, true, "parent"},
-	{NULL, NULL, false, NULL},
+        {"--tag", NULL, true, "tag"},
+        {"--host", NULL, true, "host"},
+        {"--exclude", "-e", true, "exclude"},
+        {"--exclude-file", NULL, true, "exclude-file"},
+        {"--one-file-system", "-x", false, "one-file-system"},
+        {"--dry-run", "-n", false, "dry-run"},
+        {"--parent", NULL, true, "parent"},
+        {NULL, NULL, false, NULL},
 };
 
 static const struct cli_flag filter_flags[] = {
-	{"--host", NULL, true, "host"},
-	{"--tag", NULL, true, "tag"},
-	{"--path", NULL, true, "path"},
-	{NULL, NULL, false, NULL},
+        {"--host", NULL, true, "host"},
+        {"--tag", NULL, true, "tag"},
+        {"--path", NULL, true, "path"},
+        {NULL, NULL, false, NULL},
 };
 
 static const struct cli_flag ls_flags[] = {
-	{"-l", "--long", false, "long"},
-	{NULL, NULL, false, NULL},
+        {"-l", "--long", false, "long"},
+        {NULL, NULL, false, NULL},
 };
 
 static const struct cli_flag restore_flags[] = {
-	{"--target", "-t", true, "target"},
-	{"--include", "-i", true, "include"},
-	{"--verify", NULL, false, "verify"},
-	{NULL, NULL, false, NULL},
+        {"--target", "-t", true, "target"},
+        {"--include", "-i", true, "include"},
+        {"--verify", NULL, false, "verify"},
+        {NULL, NULL, false, NULL},
 };
 
 static const struct cli_flag check_flags[] = {
-	{"--read-data", NULL, false, "read-data"},
-	{"--read-data-subset", NULL, true, "read-data-subset"},
-	{NULL, NULL, false, NULL},
+        {"--read-data", NULL, false, "read-data"},
+        {"--read-data-subset", NULL, true, "read-data-subset"},
+        {NULL, NULL, false, NULL},
 };
 
 static int cmd_help(struct cli *c);
 
 static const struct cli_cmd commands[] = {
-	{"init", cmd_init, init_flags, "init [--device-name NAME] [--recovery-key-file FILE]",
-	 "Create a repository, this device's identity (if needed) and a recovery key.\n"
-	 "  --device-name NAME        name of this device (default: host name)\n"
-	 "  --recovery-key-file FILE  write the recovery key to FILE (mode 0600) instead of\n"
-	 "                            printing it\n"
-	 "  --token TOKEN             enrollment token (cofferd repositories only)\n"},
-	{"backup", cmd_backup, backup_flags,
-	 "backup [--tag T]... [--host H] [--exclude GLOB]... [--exclude-file F]\n"
-	 "              [--one-file-system] [--dry-run] PATH...",
-	 "Back up PATHs into a new snapshot. Unchanged files are not read again.\n"
-	 "  --tag T               add a tag (repeatable)\n"
-	 "  --host H              record H as the host name\n"
-	 "  -e, --exclude GLOB    leave out names or paths matching GLOB (repeatable)\n"
-	 "  --exclude-file F      read exclude patterns from F, one per line\n"
-	 "  -x, --one-file-system do not cross file system boundaries\n"
-	 "  -n, --dry-run         do everything but write to the repository\n"
-	 "  --parent SNAPSHOT     compare against SNAPSHOT instead of the latest of this host\n"
-	 "Exit 3 when the snapshot was written but some files could not be read.\n"},
-	{"snapshots", cmd_snapshots, filter_flags, "snapshots [--host H] [--tag T] [--path P]",
-	 "List snapshots, oldest first.\n"
-	 "  --host H   only snapshots of host H\n"
-	 "  --tag T    only snapshots with tag T (repeatable: all must match)\n"
-	 "  --path P   only snapshots that include path P\n"},
-	{"ls", cmd_ls, ls_flags, "ls SNAPSHOT [PATH] [-l]",
-	 "List the contents of a snapshot (everything, or PATH and its entries).\n"
-	 "  -l, --long   mode, owner, size and modification time too\n"},
-	{"restore", cmd_restore, restore_flags,
-	 "restore SNAPSHOT --target DIR [--include PATH]... [--verify]",
-	 "Restore a snapshot into DIR (created if missing).\n"
-	 "  -t, --target DIR     where to restore\n"
-	 "  -i, --include PATH   restore only PATH (repeatable)\n"
-	 "  --verify             read every restored chunk back and check it\n"
-	 "Exit 13 when damaged data was found (the affected files are named and left out).\n"},
-	{"diff", cmd_diff, no_flags, "diff SNAPSHOT SNAPSHOT",
-	 "Show what changed between two snapshots: + added, - removed, M content changed,\n"
-	 "U metadata changed, T type changed.\n"},
-	{"check", cmd_check, check_flags, "check [--read-data]",
-	 "Verify the repository's structure, every snapshot and tree.\n"
-	 "  --read-data   also read and verify every byte of every pack\n"},
-	{"version", cmd_version, no_flags, "version", "Print the version.\n"},
-	{"help", cmd_help, no_flags, "help [COMMAND]", "Show help for coffer or a command.\n"},
-	{"forget", cmd_unimplemented, no_flags, "forget ...", "Not implemented yet.\n"},
-	{"prune", cmd_unimplemented, no_flags, "prune ...", "Not implemented yet.\n"},
-	{"devices", cmd_unimplemented, no_flags, "devices ...", "Not implemented yet.\n"},
-	{"recover", cmd_unimplemented, no_flags, "recover ...", "Not implemented yet.\n"},
-	{"recovery", cmd_unimplemented, no_flags, "recovery ...", "Not implemented yet.\n"},
-	{NULL, NULL, NULL, NULL, NULL},
+        {"init", cmd_init, init_flags, "init [--device-name NAME] [--recovery-key-file FILE]",
+         "Create a repository, this device's identity (if needed) and a recovery key.\n"
+         "  --device-name NAME        name of this device (default: host name)\n"
+         "  --recovery-key-file FILE  write the recovery key to FILE (mode 0600) instead of\n"
+         "                            printing it\n"
+         "  --token TOKEN             enrollment token (cofferd repositories only)\n"},
+        {"backup", cmd_backup, backup_flags,
+         "backup [--tag T]... [--host H] [--exclude GLOB]... [--exclude-file F]\n"
+         "              [--one-file-system] [--dry-run] PATH...",
+         "Back up PATHs into a new snapshot. Unchanged files are not read again.\n"
+         "  --tag T               add a tag (repeatable)\n"
+         "  --host H              record H as the host name\n"
+         "  -e, --exclude GLOB    leave out names or paths matching GLOB (repeatable)\n"
+         "  --exclude-file F      read exclude patterns from F, one per line\n"
+         "  -x, --one-file-system do not cross file system boundaries\n"
+         "  -n, --dry-run         do everything but write to the repository\n"
+         "  --parent SNAPSHOT     compare against SNAPSHOT instead of the latest of this host\n"
+         "Exit 3 when the snapshot was written but some files could not be read.\n"},
+        {"snapshots", cmd_snapshots, filter_flags, "snapshots [--host H] [--tag T] [--path P]",
+         "List snapshots, oldest first.\n"
+         "  --host H   only snapshots of host H\n"
+         "  --tag T    only snapshots with tag T (repeatable: all must match)\n"
+         "  --path P   only snapshots that include path P\n"},
+        {"ls", cmd_ls, ls_flags, "ls SNAPSHOT [PATH] [-l]",
+         "List the contents of a snapshot (everything, or PATH and its entries).\n"
+         "  -l, --long   mode, owner, size and modification time too\n"},
+        {"restore", cmd_restore, restore_flags,
+         "restore SNAPSHOT --target DIR [--include PATH]... [--verify]",
+         "Restore a snapshot into DIR (created if missing).\n"
+         "  -t, --target DIR     where to restore\n"
+         "  -i, --include PATH   restore only PATH (repeatable)\n"
+         "  --verify             read every restored chunk back and check it\n"
+         "Exit 13 when damaged data was found (the affected files are named and left out).\n"},
+        {"diff", cmd_diff, no_flags, "diff SNAPSHOT SNAPSHOT",
+         "Show what changed between two snapshots: + added, - removed, M content changed,\n"
+         "U metadata changed, T type changed.\n"},
+        {"check", cmd_check, check_flags, "check [--read-data]",
+         "Verify the repository's structure, every snapshot and tree.\n"
+         "  --read-data   also read and verify every byte of every pack\n"},
+        {"version", cmd_version, no_flags, "version", "Print the version.\n"},
+        {"help", cmd_help, no_flags, "help [COMMAND]", "Show help for coffer or a command.\n"},
+        {"forget", cmd_unimplemented, no_flags, "forget ...", "Not implemented yet.\n"},
+        {"prune", cmd_unimplemented, no_flags, "prune ...", "Not implemented yet.\n"},
+        {"devices", cmd_unimplemented, no_flags, "devices ...", "Not implemented yet.\n"},
+        {"recover", cmd_unimplemented, no_flags, "recover ...", "Not implemented yet.\n"},
+        {"recovery", cmd_unimplemented, no_flags, "recovery ...", "Not implemented yet.\n"},
+        {NULL, NULL, NULL, NULL, NULL},
 };
 
 static void
@@ -159,7 +159,8 @@ global_flag(struct cli *c, int argc, char **argv, int *i, int *err)
 		c->verbose++;
 	else if (strcmp(a, "-r") == 0 || strcmp(a, "--repo") == 0)
 		key = "repo";
-	else if (strcmp(a, "--recovery-key-file") == 0 && (c->cmd == NULL || strcmp(c->cmd, "init") != 0))
+	else if (strcmp(a, "--recovery-key-file") == 0 &&
+	         (c->cmd == NULL || strcmp(c->cmd, "init") != 0))
 		key = "recovery-key-file";
 	else
 		return 0;
@@ -224,7 +225,7 @@ parse(struct cli *c, int argc, char **argv, const struct cli_cmd **cmd)
 			continue;
 		if (*cmd == NULL || (f = find_flag((*cmd)->flags, a)) == NULL) {
 			cli_error("unknown option '%s'%s%s", a, *cmd != NULL ? " for " : "",
-				  *cmd != NULL ? (*cmd)->name : "");
+			          *cmd != NULL ? (*cmd)->name : "");
 			return EXIT_USAGE;
 		}
 		if (f->value && i + 1 >= argc) {

@@ -141,7 +141,7 @@ utc_offset_minutes(time_t t, const struct tm *local)
 	if (gmtime_r(&t, &utc) == NULL)
 		return 0;
 	days = local->tm_year != utc.tm_year ? (local->tm_year > utc.tm_year ? 1 : -1)
-					    : local->tm_yday - utc.tm_yday;
+	                                     : local->tm_yday - utc.tm_yday;
 	return days * 1440 + (local->tm_hour - utc.tm_hour) * 60 + (local->tm_min - utc.tm_min);
 }
 
@@ -166,9 +166,9 @@ fmt_time(char *out, size_t cap, int64_t sec, uint32_t nsec, bool rfc3339)
 		snprintf(zone, sizeof(zone), "Z");
 	else
 		snprintf(zone, sizeof(zone), "%c%02ld:%02ld", off < 0 ? '-' : '+',
-			 (off < 0 ? -off : off) / 60, (off < 0 ? -off : off) % 60);
-	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%09u%s", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, nsec, zone);
+		         (off < 0 ? -off : off) / 60, (off < 0 ? -off : off) % 60);
+	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%09u%s", tm.tm_year + 1900, tm.tm_mon + 1,
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, nsec, zone);
 }
 
 void
@@ -223,7 +223,7 @@ progress_event(struct cli *c, const struct cf_event *ev, const char *verb)
 		snprintf(eta, sizeof(eta), ", ETA %d:%02d", (int)left / 60, (int)left % 60);
 	}
 	fprintf(stderr, "\r\033[K[%d:%02d] %s %llu files, %s, %s/s%s", (int)el / 60, (int)el % 60,
-		verb, (unsigned long long)cf_event_counter(ev, CF_CTR_FILES_DONE), done, rate, eta);
+	        verb, (unsigned long long)cf_event_counter(ev, CF_CTR_FILES_DONE), done, rate, eta);
 	fflush(stderr);
 }
 

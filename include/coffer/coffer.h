@@ -49,10 +49,11 @@ CF_API const char *cf_opts_nth(const struct cf_opts *o, const char *key, size_t 
 enum cf_event_kind {
 	CF_EV_PROGRESS = 1, /* counters changed (throttled by the library to ~10 Hz) */
 	CF_EV_ITEM_ERROR,   /* a file or object failed; the operation goes on */
-	CF_EV_WARNING,	    /* something worth saying (socket skipped, file changed while read) */
-	CF_EV_ENTRY,	    /* ls: one node, with its full path */
-	CF_EV_CHANGE,	    /* diff: one difference: code '+', '-', 'M' (content), 'U' (metadata), 'T' (type) */
-	CF_EV_PROBLEM,	    /* check: one problem found */
+	CF_EV_WARNING,      /* something worth saying (socket skipped, file changed while read) */
+	CF_EV_ENTRY,        /* ls: one node, with its full path */
+	CF_EV_CHANGE,  /* diff: one difference: code '+', '-', 'M' (content), 'U' (metadata), 'T'
+	                  (type) */
+	CF_EV_PROBLEM, /* check: one problem found */
 };
 
 enum cf_counter {
@@ -132,14 +133,14 @@ CF_API void cf_repo_fingerprint(const struct cf_repo *r, char *out);
  * CF_EINTEGRITY/CF_EAUTH (a damaged snapshot: named in cf_err_last) or CF_ENOMEM.
  */
 CF_API int cf_snapshots_list(struct cf_repo *r, const struct cf_opts *o, struct cf_snapshot ***out,
-			     size_t *n) CF_MUST_CHECK;
+                             size_t *n) CF_MUST_CHECK;
 CF_API void cf_snapshots_free(struct cf_snapshot **list, size_t n);
 /*
  * cf_snapshot_find() - resolve "latest", a full id or a unique prefix of at least 8 hex digits.
  * Returns 0, CF_ENOENT, CF_EINVAL (ambiguous or malformed), or as cf_snapshots_list().
  */
 CF_API int cf_snapshot_find(struct cf_repo *r, const char *ref,
-			    struct cf_snapshot **out) CF_MUST_CHECK;
+                            struct cf_snapshot **out) CF_MUST_CHECK;
 CF_API void cf_snapshot_release(struct cf_snapshot *s);
 
 /* Snapshot accessors. Ids are written as 64 hex digits plus NUL into @out (65 bytes). */
@@ -167,7 +168,7 @@ struct cf_backup_result;
  * *@res (free with cf_backup_result_free) is set when a snapshot was written or dry-run.
  */
 CF_API int cf_backup(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg,
-		     struct cf_backup_result **res) CF_MUST_CHECK;
+                     struct cf_backup_result **res) CF_MUST_CHECK;
 CF_API void cf_backup_result_free(struct cf_backup_result *res);
 CF_API void cf_backup_result_id_hex(const struct cf_backup_result *res, char *out);
 enum cf_stat {
@@ -188,20 +189,20 @@ CF_API uint64_t cf_backup_result_stat(const struct cf_backup_result *res, enum c
  * (some files damaged), CF_EPARTIAL (some files could not be written), or an error.
  */
 CF_API int cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_opts *o,
-		      cf_event_fn *fn, void *arg) CF_MUST_CHECK;
+                      cf_event_fn *fn, void *arg) CF_MUST_CHECK;
 /* cf_ls() - one CF_EV_ENTRY per node under "path" (default: all). 0 or an error. */
 CF_API int cf_ls(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_opts *o,
-		 cf_event_fn *fn, void *arg) CF_MUST_CHECK;
+                 cf_event_fn *fn, void *arg) CF_MUST_CHECK;
 /* cf_diff() - one CF_EV_CHANGE per difference from @a to @b. 0 or an error. */
 CF_API int cf_diff(struct cf_repo *r, const struct cf_snapshot *a, const struct cf_snapshot *b,
-		   cf_event_fn *fn, void *arg) CF_MUST_CHECK;
+                   cf_event_fn *fn, void *arg) CF_MUST_CHECK;
 /*
  * cf_check() - verify the chain, key slots, index, snapshots and every tree; with
  * "read-data" also every pack byte. Problems are CF_EV_PROBLEM events. Returns 0 (clean),
  * CF_EINTEGRITY (problems found) or an error that stopped the check.
  */
 CF_API int cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn,
-		    void *arg) CF_MUST_CHECK;
+                    void *arg) CF_MUST_CHECK;
 
 /* cf_version() - the library version string. */
 CF_API const char *cf_version(void);

@@ -4,7 +4,7 @@
 #ifndef CF_COMMON_H
 #define CF_COMMON_H
 
-#define CF_API	     __attribute__((visibility("default")))
+#define CF_API        __attribute__((visibility("default")))
 #define CF_MUST_CHECK __attribute__((warn_unused_result))
 
 /*
@@ -14,24 +14,25 @@
  */
 enum cf_err {
 	CF_OK = 0,
-	CF_ENOMEM = -1,	     /* allocation failed */
-	CF_ESYS = -2,	     /* system call failed; the message carries errno's text */
-	CF_EFORMAT = -3,     /* malformed bytes */
-	CF_ETRUNC = -4,	     /* input ends before a field */
-	CF_ETOOBIG = -5,     /* a length or count over its limit */
-	CF_EAUTH = -6,	     /* decryption or signature check failed */
-	CF_EINTERNAL = -7,   /* a bug */
-	CF_ENOENT = -8,	     /* object or file does not exist */
-	CF_EEXIST = -9,	     /* object already exists (write-once) */
-	CF_EVERSION = -10,   /* unsupported format version */
-	CF_EINTEGRITY = -11, /* content does not match its name, or the repository is inconsistent */
-	CF_ENOKEY = -12,     /* no key slot of this repository opens with this key */
-	CF_ENOREPO = -13,    /* the repository does not exist */
-	CF_EINVAL = -14,     /* invalid argument given by the user */
-	CF_EROLLBACK = -15,  /* state older than one already seen */
-	CF_EPERM = -16,	     /* this device's role does not allow the operation */
-	CF_EPARTIAL = -17,   /* finished, but some items failed (each reported) */
-	CF_ECANCELED = -18,  /* interrupted on request */
+	CF_ENOMEM = -1,    /* allocation failed */
+	CF_ESYS = -2,      /* system call failed; the message carries errno's text */
+	CF_EFORMAT = -3,   /* malformed bytes */
+	CF_ETRUNC = -4,    /* input ends before a field */
+	CF_ETOOBIG = -5,   /* a length or count over its limit */
+	CF_EAUTH = -6,     /* decryption or signature check failed */
+	CF_EINTERNAL = -7, /* a bug */
+	CF_ENOENT = -8,    /* object or file does not exist */
+	CF_EEXIST = -9,    /* object already exists (write-once) */
+	CF_EVERSION = -10, /* unsupported format version */
+	CF_EINTEGRITY =
+	        -11,        /* content does not match its name, or the repository is inconsistent */
+	CF_ENOKEY = -12,    /* no key slot of this repository opens with this key */
+	CF_ENOREPO = -13,   /* the repository does not exist */
+	CF_EINVAL = -14,    /* invalid argument given by the user */
+	CF_EROLLBACK = -15, /* state older than one already seen */
+	CF_EPERM = -16,     /* this device's role does not allow the operation */
+	CF_EPARTIAL = -17,  /* finished, but some items failed (each reported) */
+	CF_ECANCELED = -18, /* interrupted on request */
 };
 
 /* cf_strerror() - a fixed lowercase description of an error code. Never NULL. Thread-safe. */

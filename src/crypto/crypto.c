@@ -106,7 +106,7 @@ void
 cf_kdf_bytes(uint8_t out[static CF_KEY_BYTES], const struct cf_key *k, const char *label)
 {
 	crypto_generichash(out, CF_KEY_BYTES, (const uint8_t *)label, strlen(label), k->k,
-			   sizeof(k->k));
+	                   sizeof(k->k));
 }
 
 int
@@ -132,8 +132,7 @@ cf_hash(uint8_t out[static CF_HASH_BYTES], const void *p, size_t len)
 }
 
 void
-cf_hash2(uint8_t out[static CF_HASH_BYTES], const void *a, size_t alen, const void *b,
-	 size_t blen)
+cf_hash2(uint8_t out[static CF_HASH_BYTES], const void *a, size_t alen, const void *b, size_t blen)
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	unsigned int n = 0;
@@ -204,23 +203,23 @@ cf_mac(uint8_t out[static CF_ID_BYTES], const struct cf_key *k, const void *p, s
 }
 
 void
-cf_aead_seal(uint8_t *out, const struct cf_key *k, const uint8_t *m, size_t mlen,
-	     const uint8_t *ad, size_t adlen)
+cf_aead_seal(uint8_t *out, const struct cf_key *k, const uint8_t *m, size_t mlen, const uint8_t *ad,
+             size_t adlen)
 {
 	randombytes_buf(out, CF_NONCE_BYTES);
 	(void)crypto_aead_xchacha20poly1305_ietf_encrypt(out + CF_NONCE_BYTES, NULL, m, mlen, ad,
-							 adlen, NULL, out, k->k);
+	                                                 adlen, NULL, out, k->k);
 }
 
 int
-cf_aead_open(uint8_t *out, const struct cf_key *k, const uint8_t *c, size_t clen,
-	     const uint8_t *ad, size_t adlen)
+cf_aead_open(uint8_t *out, const struct cf_key *k, const uint8_t *c, size_t clen, const uint8_t *ad,
+             size_t adlen)
 {
 	if (clen < CF_AEAD_OVERHEAD)
 		return CF_ETRUNC;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, c + CF_NONCE_BYTES,
-						       clen - CF_NONCE_BYTES, ad, adlen, c,
-						       k->k) != 0) {
+	                                               clen - CF_NONCE_BYTES, ad, adlen, c,
+	                                               k->k) != 0) {
 		sodium_memzero(out, clen - CF_AEAD_OVERHEAD);
 		return CF_EAUTH;
 	}

@@ -1,12 +1,11 @@
 /*
  * crypto_keys.c - Ed25519 and X25519 key pairs, wrapping to a public key, Argon2id.
  */
-#include "crypto.h"
-
 #include <sodium.h>
 #include <string.h>
 
 #include "../base/base.h"
+#include "crypto.h"
 #include "crypto_impl.h"
 
 static const char wrap_label[] = "coffer.v1.wrap";
@@ -66,7 +65,7 @@ cf_sign(uint8_t sig[static CF_SIG_BYTES], const struct cf_signkey *k, const uint
 
 int
 cf_sign2(uint8_t sig[static CF_SIG_BYTES], const struct cf_signkey *k, const void *a, size_t alen,
-	 const void *b, size_t blen)
+         const void *b, size_t blen)
 {
 	uint8_t *m = NULL;
 	size_t n = 0;
@@ -83,14 +82,14 @@ cf_sign2(uint8_t sig[static CF_SIG_BYTES], const struct cf_signkey *k, const voi
 
 int
 cf_verify(const uint8_t sig[static CF_SIG_BYTES], const uint8_t pk[static CF_SIGN_PK_BYTES],
-	  const uint8_t *m, size_t len)
+          const uint8_t *m, size_t len)
 {
 	return crypto_sign_verify_detached(sig, m, len, pk) == 0 ? 0 : CF_EAUTH;
 }
 
 int
 cf_verify2(const uint8_t sig[static CF_SIG_BYTES], const uint8_t pk[static CF_SIGN_PK_BYTES],
-	   const void *a, size_t alen, const void *b, size_t blen)
+           const void *a, size_t alen, const void *b, size_t blen)
 {
 	uint8_t *m = NULL;
 	size_t n = 0;
@@ -156,7 +155,7 @@ cf_boxkey_free(struct cf_boxkey *k)
 /* k = BLAKE2b-256(key = ss, msg = label || e_pk || r_pk) (docs/format.md 1.1). */
 static void
 wrap_kdf(uint8_t k[static CF_KEY_BYTES], const uint8_t ss[static 32],
-	 const uint8_t e_pk[static CF_BOX_PK_BYTES], const uint8_t r_pk[static CF_BOX_PK_BYTES])
+         const uint8_t e_pk[static CF_BOX_PK_BYTES], const uint8_t r_pk[static CF_BOX_PK_BYTES])
 {
 	crypto_generichash_state st;
 
@@ -170,7 +169,7 @@ wrap_kdf(uint8_t k[static CF_KEY_BYTES], const uint8_t ss[static 32],
 
 int
 cf_wrap(uint8_t *out, const uint8_t pk[static CF_BOX_PK_BYTES], const uint8_t *ad, size_t adlen,
-	const uint8_t *m, size_t mlen)
+        const uint8_t *m, size_t mlen)
 {
 	uint8_t e_sk[CF_BOX_SK_BYTES];
 	uint8_t ss[32];
@@ -192,7 +191,7 @@ out:
 
 int
 cf_unwrap(uint8_t *out, const struct cf_boxkey *key, const uint8_t *ad, size_t adlen,
-	  const uint8_t *c, size_t clen)
+          const uint8_t *c, size_t clen)
 {
 	uint8_t ss[32];
 	struct cf_key k;
@@ -212,7 +211,7 @@ out:
 
 int
 cf_unwrap_key(const struct cf_boxkey *k, const uint8_t *ad, size_t adlen, const uint8_t *c,
-	      size_t clen, struct cf_key **out)
+              size_t clen, struct cf_key **out)
 {
 	struct cf_key *key = NULL;
 	int rc;
@@ -232,7 +231,7 @@ cf_unwrap_key(const struct cf_boxkey *k, const uint8_t *ad, size_t adlen, const 
 
 int
 cf_pwhash(const char *pass, size_t passlen, const uint8_t salt[static CF_PWHASH_SALT_BYTES],
-	  uint64_t ops, uint64_t mem, struct cf_key **out)
+          uint64_t ops, uint64_t mem, struct cf_key **out)
 {
 	struct cf_key *k = NULL;
 
@@ -242,7 +241,7 @@ cf_pwhash(const char *pass, size_t passlen, const uint8_t salt[static CF_PWHASH_
 	if ((k = sodium_malloc(sizeof(*k))) == NULL)
 		return CF_ENOMEM;
 	if (crypto_pwhash(k->k, sizeof(k->k), pass, passlen, salt, ops, (size_t)mem,
-			  crypto_pwhash_ALG_ARGON2ID13) != 0) {
+	                  crypto_pwhash_ALG_ARGON2ID13) != 0) {
 		sodium_free(k);
 		return CF_ENOMEM;
 	}

@@ -75,7 +75,7 @@ read_value(int fd, const char *name, struct cf_xattr *x)
 
 	if (n < 0)
 		return errno == ERANGE ? cf_err_set(CF_ETOOBIG, "attribute '%s' is too large", name)
-				       : cf_err_set(CF_ESYS, "cannot read attribute '%s'", name);
+		                       : cf_err_set(CF_ESYS, "cannot read attribute '%s'", name);
 	if ((x->name = cf_memdup(name, strlen(name))) == NULL)
 		return CF_ENOMEM;
 	x->name_len = strlen(name);
@@ -98,8 +98,9 @@ cf_fs_read_xattrs(int fd, struct cf_xattr **out, size_t *n)
 	*out = NULL;
 	*n = 0;
 	if (len < 0)
-		return errno == ENOTSUP || errno == EPERM ? 0
-							  : cf_err_set(CF_ESYS, "cannot list attributes");
+		return errno == ENOTSUP || errno == EPERM
+		               ? 0
+		               : cf_err_set(CF_ESYS, "cannot list attributes");
 	for (ssize_t p = 0; p < len; p += (ssize_t)strlen(list + p) + 1)
 		count++;
 	if (count == 0)
@@ -137,7 +138,7 @@ cf_fs_write_xattrs(int fd, const struct cf_xattr *x, size_t n)
 		memcpy(name, x[i].name, x[i].name_len);
 		name[x[i].name_len] = '\0';
 		if (fsetxattr(fd, name, x[i].value != NULL ? x[i].value : (const uint8_t *)"",
-			      x[i].value_len, 0) != 0 &&
+		              x[i].value_len, 0) != 0 &&
 		    rc == 0)
 			rc = cf_err_set(CF_ESYS, "cannot set attribute '%s'", name);
 	}

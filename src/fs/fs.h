@@ -39,7 +39,7 @@ int cf_fs_open_noatime(int dfd, const char *name);
  * *@start, *@end. Returns 0, CF_ENOENT when only a hole remains, or CF_ESYS.
  */
 int cf_fs_next_data(int fd, uint64_t off, uint64_t size, uint64_t *start,
-		    uint64_t *end) CF_MUST_CHECK;
+                    uint64_t *end) CF_MUST_CHECK;
 
 /* cf_fs_user_name() / cf_fs_group_name() - the name of a uid/gid into @out, "" if unknown. */
 void cf_fs_user_name(uint32_t uid, char *out, size_t cap);

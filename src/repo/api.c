@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "repo.h"
 
@@ -99,7 +100,7 @@ cf_opts_flag(const struct cf_opts *o, const char *key)
 
 void
 cf_emit_item(const struct cf_events *ev, enum cf_event_kind kind, int code, const uint8_t *path,
-	     size_t path_len, const char *fmt, ...)
+             size_t path_len, const char *fmt, ...)
 {
 	char msg[1024];
 	struct cf_event e;
@@ -117,6 +118,32 @@ cf_emit_item(const struct cf_events *ev, enum cf_event_kind kind, int code, cons
 	e.path = path;
 	e.path_len = path_len;
 	e.message = msg;
+	ev->fn(ev->arg, &e);
+}
+
+#define PROGRESS_INTERVAL_NS 100000000ull
+
+void
+cf_emit_progress(const struct cf_events *ev, struct cf_progress *p, bool force)
+{
+	struct cf_event e;
+	struct timespec ts;
+	uint64_t t;
+
+	if (ev == NULL || ev->fn == NULL)
+		return;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (!force && t - p->last_ns < PROGRESS_INTERVAL_NS)
+		return;
+	p->last_ns = t;
+	memset(&e, 0, sizeof(e));
+	e.kind = CF_EV_PROGRESS;
+	e.ctr[CF_CTR_FILES_DONE] = p->files;
+	e.ctr[CF_CTR_BYTES_DONE] = p->bytes;
+	e.ctr[CF_CTR_FILES_TOTAL] = p->files_total;
+	e.ctr[CF_CTR_BYTES_TOTAL] = p->bytes_total;
+	e.ctr[CF_CTR_ERRORS] = p->errors;
 	ev->fn(ev->arg, &e);
 }
 

@@ -2,6 +2,8 @@
  * backup.c - one backup run: arguments, parent snapshot, the walk, the pipeline, and the
  * snapshot written last (packs, then index, then snapshot: a crash leaves no snapshot).
  */
+#include "backup.h"
+
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +14,6 @@
 #include "../compress/compress.h"
 #include "../device/device.h"
 #include "../fs/fs.h"
-#include "backup.h"
 
 #define EXCLUDE_FILE_MAX (1u << 20)
 
@@ -128,9 +129,9 @@ collect_paths(const struct cf_opts *o, char ***out, size_t *n)
 	for (size_t i = 0; i < cnt; i++) {
 		size_t pl = keep > 0 ? strlen(v[keep - 1]) : 0;
 
-		if (keep > 0 && (strcmp(v[keep - 1], "/") == 0 ||
-				 (strncmp(v[i], v[keep - 1], pl) == 0 &&
-				  (v[i][pl] == '/' || v[i][pl] == '\0')))) {
+		if (keep > 0 &&
+		    (strcmp(v[keep - 1], "/") == 0 || (strncmp(v[i], v[keep - 1], pl) == 0 &&
+		                                       (v[i][pl] == '/' || v[i][pl] == '\0')))) {
 			cf_free(v[i]);
 			continue;
 		}
@@ -161,7 +162,8 @@ collect_excludes(struct bk *b)
 		goto out;
 	}
 	for (size_t i = 0; i < cnt; i++)
-		if ((b->excludes[b->nexcludes++] = cf_strdup(cf_opts_nth(b->o, "exclude", i))) == NULL)
+		if ((b->excludes[b->nexcludes++] = cf_strdup(cf_opts_nth(b->o, "exclude", i))) ==
+		    NULL)
 			rc = CF_ENOMEM;
 	for (size_t s = 0; rc == 0 && s < flen;) {
 		size_t e = s;
@@ -251,7 +253,7 @@ host_name(const struct cf_opts *o, char *out, size_t cap)
 /* Fill the snapshot's fields (everything but the tree and stats). */
 static int
 fill_snapshot(struct bk *b, const char *host, char **paths, size_t npaths,
-	      const struct cf_snapshot *parent, struct cf_snapshot *s)
+              const struct cf_snapshot *parent, struct cf_snapshot *s)
 {
 	char user[256];
 	struct timespec ts;
@@ -289,7 +291,7 @@ write_snapshot(struct bk *b, struct cf_snapshot *s)
 	int rc;
 
 	if ((rc = cf_snapshot_seal(s, b->r->chain->repo_id, b->r->chain->dk_pub[b->r->epoch],
-				   b->r->dev->sign, &obj, &len)) != 0)
+	                           b->r->dev->sign, &obj, &len)) != 0)
 		return cf_err_wrap(rc, "cannot seal the snapshot");
 	cf_id_name(name, s->id);
 	rc = cf_store_put(b->r->store, CF_OBJ_SNAPSHOT, name, obj, len);
@@ -313,7 +315,7 @@ bk_init(struct bk *b, struct cf_repo *r, const struct cf_opts *o, cf_event_fn *f
 	b->rcap = 2 * cf_chunker_max(r->chunker);
 	if (r->role == CF_ROLE_RECOVERY)
 		return cf_err_set(CF_EPERM, "the recovery key cannot write snapshots: run "
-					    "'coffer recover' to add this machine as a device");
+		                            "'coffer recover' to add this machine as a device");
 	if ((rc = collect_excludes(b)) != 0 || (rc = cf_index_new(&b->pending)) != 0 ||
 	    (rc = cf_zctx_new(1, &b->z)) != 0 || (rc = cf_repo_load_index(r)) != 0)
 		return rc;
@@ -343,6 +345,7 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	struct cf_snapshot *parent = NULL;
 	struct cf_snapshot *s = NULL;
 	struct cf_tree *pt = NULL;
+	struct scan *scan = NULL;
 	char host[256];
 	uint64_t t0 = wall_ns();
 	int rc;
@@ -350,9 +353,14 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	host_name(b->o, host, sizeof(host));
 	if ((rc = find_parent(b, host, paths, npaths, &parent)) != 0 ||
 	    (parent != NULL && (rc = cf_repo_load_tree(b->r, parent->tree, b->z, &pt)) != 0) ||
-	    (rc = cf_snapshot_new(&s)) != 0 || (rc = fill_snapshot(b, host, paths, npaths, parent, s)) != 0)
+	    (rc = cf_snapshot_new(&s)) != 0 ||
+	    (rc = fill_snapshot(b, host, paths, npaths, parent, s)) != 0)
+		goto out;
+	if (cf_opts_flag(b->o, "progress") && (rc = cf_scan_start(b, paths, npaths, &scan)) != 0)
 		goto out;
 	rc = cf_bk_roots(b, paths, npaths, pt, s->tree);
+	cf_scan_stop(scan);
+	scan = NULL;
 	if (b->pipe != NULL) {
 		int frc = cf_pipe_finish(b->pipe);
 
@@ -368,6 +376,7 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	memcpy(res->id, s->id, CF_ID_BYTES);
 	res->st = s->stats;
 out:
+	cf_scan_stop(scan);
 	cf_tree_free(pt);
 	cf_snapshot_free(parent);
 	cf_snapshot_free(s);
@@ -376,7 +385,7 @@ out:
 
 int
 cf_backup(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg,
-	  struct cf_backup_result **res)
+          struct cf_backup_result **res)
 {
 	struct cf_backup_result *out = NULL;
 	struct bk b;

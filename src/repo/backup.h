@@ -60,7 +60,7 @@ struct bk {
 	struct cf_events ev;
 	struct bk_pipe *pipe;
 	struct cf_index *pending; /* blobs queued in this run */
-	struct cf_zctx *z;	  /* for reading the parent's trees */
+	struct cf_zctx *z;        /* for reading the parent's trees */
 	struct cf_path path;
 	struct hl_map hl;
 	uint8_t *rbuf;
@@ -75,7 +75,7 @@ struct bk {
 	uint64_t errors;
 	uint64_t files_done;
 	uint64_t bytes_done;
-	uint64_t last_progress_ns;
+	struct cf_progress progress;
 	atomic_uint_fast64_t scan_files;
 	atomic_uint_fast64_t scan_bytes;
 	atomic_bool scan_done;
@@ -86,18 +86,23 @@ struct bk {
 
 /* backup_file.c */
 int cf_bk_file(struct bk *b, int dfd, const char *name, const struct stat *st,
-	       const struct cf_node *prev, struct cf_node *n) CF_MUST_CHECK;
+               const struct cf_node *prev, struct cf_node *n) CF_MUST_CHECK;
 int cf_bk_store_blob(struct bk *b, uint8_t type, const uint8_t *data, size_t len,
-		     uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
+                     uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
 void cf_bk_progress(struct bk *b, bool force);
 void cf_hl_release(struct hl_map *m);
 
+/* backup_scan.c: counts files and bytes ahead of the walk (for the ETA). */
+struct scan;
+int cf_scan_start(struct bk *b, char **paths, size_t npaths, struct scan **out) CF_MUST_CHECK;
+void cf_scan_stop(struct scan *s);
+
 /* backup_walk.c */
 int cf_bk_fill_node(struct bk *b, const uint8_t *name, size_t nlen, const struct stat *st,
-		    struct cf_node *n) CF_MUST_CHECK;
+                    struct cf_node *n) CF_MUST_CHECK;
 int cf_bk_dir(struct bk *b, int dfd, const struct cf_tree *prev,
-	      uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
+              uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
 int cf_bk_roots(struct bk *b, char **paths, size_t npaths, const struct cf_tree *prev,
-		uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
+                uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
 
 #endif

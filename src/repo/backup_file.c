@@ -5,48 +5,30 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../fs/fs.h"
 #include "backup.h"
 
-#define PROGRESS_INTERVAL_NS 100000000ull
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void
 cf_bk_progress(struct bk *b, bool force)
 {
-	struct cf_event e;
-	uint64_t t = now_ns();
+	struct cf_progress *p = &b->progress;
 
-	if (b->ev.fn == NULL || (!force && t - b->last_progress_ns < PROGRESS_INTERVAL_NS))
-		return;
-	b->last_progress_ns = t;
-	memset(&e, 0, sizeof(e));
-	e.kind = CF_EV_PROGRESS;
-	e.ctr[CF_CTR_FILES_DONE] = b->files_done;
-	e.ctr[CF_CTR_BYTES_DONE] = b->bytes_done;
+	p->files = b->files_done;
+	p->bytes = b->bytes_done;
+	p->errors = b->errors;
 	if (atomic_load(&b->scan_done)) {
-		e.ctr[CF_CTR_FILES_TOTAL] = atomic_load(&b->scan_files);
-		e.ctr[CF_CTR_BYTES_TOTAL] = atomic_load(&b->scan_bytes);
+		p->files_total = atomic_load(&b->scan_files);
+		p->bytes_total = atomic_load(&b->scan_bytes);
 	}
-	e.ctr[CF_CTR_ERRORS] = b->errors;
-	b->ev.fn(b->ev.arg, &e);
+	cf_emit_progress(&b->ev, p, force);
 }
 
 /* Queue a blob for storing unless the repository or this run already has it. */
 int
 cf_bk_store_blob(struct bk *b, uint8_t type, const uint8_t *data, size_t len,
-		 uint8_t id[static CF_ID_BYTES])
+                 uint8_t id[static CF_ID_BYTES])
 {
 	static const uint8_t nopack[CF_ID_BYTES];
 	struct cf_pack_entry e;
@@ -194,7 +176,7 @@ same_file(const struct stat *st, const struct cf_node *prev)
 /* Copy content and attributes of an already known file into @n. */
 static int
 copy_content(struct cf_node *n, const struct cf_part *parts, size_t nparts,
-	     const struct cf_xattr *x, size_t nx)
+             const struct cf_xattr *x, size_t nx)
 {
 	int rc;
 
@@ -237,7 +219,8 @@ hl_add(struct hl_map *m, const struct cf_node *n)
 	e->dev = n->dev;
 	e->ino = n->ino;
 	e->size = n->size;
-	if (n->nparts > 0 && (e->parts = cf_memdup(n->parts, n->nparts * sizeof(*n->parts))) == NULL)
+	if (n->nparts > 0 &&
+	    (e->parts = cf_memdup(n->parts, n->nparts * sizeof(*n->parts))) == NULL)
 		return CF_ENOMEM;
 	e->nparts = n->nparts;
 	if (cf_fs_xattrs_dup(n->xattrs, n->nxattrs, &e->xattrs) != 0) {
@@ -292,7 +275,7 @@ read_file(struct bk *b, int dfd, const char *name, const struct stat *st, struct
 		goto out;
 	if (fstat(fd, &after) == 0 && changed_while_read(st, &after))
 		cf_emit_item(&b->ev, CF_EV_WARNING, 0, b->path.p, b->path.len,
-			     "'%s' changed while it was read", cf_path_cstr(&b->path));
+		             "'%s' changed while it was read", cf_path_cstr(&b->path));
 out:
 	(void)close(fd);
 	return rc;
@@ -300,7 +283,7 @@ out:
 
 int
 cf_bk_file(struct bk *b, int dfd, const char *name, const struct stat *st,
-	   const struct cf_node *prev, struct cf_node *n)
+           const struct cf_node *prev, struct cf_node *n)
 {
 	struct hl_entry *h = NULL;
 	int rc;
@@ -314,6 +297,7 @@ cf_bk_file(struct bk *b, int dfd, const char *name, const struct stat *st,
 	if (same_file(st, prev)) {
 		b->st.files_unmodified++;
 		b->bytes_done += (uint64_t)st->st_size;
+		n->size = prev->size;
 		rc = copy_content(n, prev->parts, prev->nparts, prev->xattrs, prev->nxattrs);
 	} else if ((rc = read_file(b, dfd, name, st, n)) == 0) {
 		if (prev != NULL)

@@ -8,8 +8,8 @@
 #include "backup.h"
 
 #define QUEUE_PER_WORKER 2
-#define MAX_WORKERS	 16
-#define ZSTD_LEVEL	 1
+#define MAX_WORKERS      16
+#define ZSTD_LEVEL       1
 
 struct bk_worker {
 	struct bk_pipe *p;
@@ -110,7 +110,7 @@ flush_writer(struct bk_worker *wk, int slot)
 /* Add one encoded payload to the worker's pack of that type, rolling packs as they fill. */
 static int
 add_blob(struct bk_worker *wk, const struct bk_job *j, uint8_t comp, const uint8_t *payload,
-	 size_t plen)
+         size_t plen)
 {
 	struct cf_repo *r = wk->p->r;
 	int slot = j->type == CF_BLOB_TREE ? 1 : 0;
@@ -119,10 +119,10 @@ add_blob(struct bk_worker *wk, const struct bk_job *j, uint8_t comp, const uint8
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (wk->w[slot] == NULL &&
 		    (rc = cf_pack_writer_new(r->chain->repo_id, r->epoch,
-					     r->chain->dk_pub[r->epoch], &wk->w[slot])) != 0)
+		                             r->chain->dk_pub[r->epoch], &wk->w[slot])) != 0)
 			return rc;
 		rc = cf_pack_writer_add(wk->w[slot], j->type, comp, j->id, (uint32_t)j->len,
-					payload, plen);
+		                        payload, plen);
 		if (rc != CF_ETOOBIG || cf_pack_writer_count(wk->w[slot]) == 0)
 			break;
 		if ((rc = flush_writer(wk, slot)) != 0)

@@ -57,7 +57,7 @@ node_type(mode_t m)
 
 int
 cf_bk_fill_node(struct bk *b, const uint8_t *name, size_t nlen, const struct stat *st,
-		struct cf_node *n)
+                struct cf_node *n)
 {
 	int rc;
 
@@ -194,7 +194,7 @@ encode_and_store(struct bk *b, struct cf_tree *t, uint8_t id[static CF_ID_BYTES]
 /* A subdirectory: open it without following links, read its attributes, walk it. */
 static int
 walk_subdir(struct bk *b, int dfd, const char *name, const struct stat *st,
-	    const struct cf_node *prev, struct cf_node *n)
+            const struct cf_node *prev, struct cf_node *n)
 {
 	struct cf_tree *pt = NULL;
 	int fd = -1;
@@ -222,8 +222,7 @@ out:
 
 /* Build the node for one directory entry. Returns CF_ENOENT for entries to leave out. */
 static int
-walk_entry(struct bk *b, int dfd, const char *name, const struct cf_tree *prev,
-	   struct cf_node *n)
+walk_entry(struct bk *b, int dfd, const char *name, const struct cf_tree *prev, struct cf_node *n)
 {
 	const struct cf_node *pn = NULL;
 	struct stat st;
@@ -235,7 +234,7 @@ walk_entry(struct bk *b, int dfd, const char *name, const struct cf_tree *prev,
 		return cf_err_set(CF_ESYS, "cannot stat '%s'", cf_path_cstr(&b->path));
 	if (S_ISSOCK(st.st_mode)) {
 		cf_emit_item(&b->ev, CF_EV_WARNING, 0, b->path.p, b->path.len,
-			     "skipping socket '%s'", cf_path_cstr(&b->path));
+		             "skipping socket '%s'", cf_path_cstr(&b->path));
 		return CF_ENOENT;
 	}
 	if (node_type(st.st_mode) == 0)
@@ -255,7 +254,7 @@ walk_entry(struct bk *b, int dfd, const char *name, const struct cf_tree *prev,
 		tl = readlinkat(dfd, name, target, sizeof(target));
 		if (tl <= 0 || (size_t)tl > CF_TARGET_MAX)
 			return cf_err_set(tl < 0 ? CF_ESYS : CF_ETOOBIG, "cannot read link '%s'",
-					  cf_path_cstr(&b->path));
+			                  cf_path_cstr(&b->path));
 		if ((n->target = cf_memdup(target, (size_t)tl)) == NULL)
 			return CF_ENOMEM;
 		n->target_len = (size_t)tl;
@@ -287,7 +286,7 @@ cf_bk_dir(struct bk *b, int dfd, const struct cf_tree *prev, uint8_t id[static C
 	}
 	for (size_t i = 0; i < names.n; i++) {
 		if ((rc = cf_path_push(&b->path, (const uint8_t *)names.v[i], strlen(names.v[i]),
-				       &saved)) != 0)
+		                       &saved)) != 0)
 			goto out;
 		if (!excluded(b, names.v[i])) {
 			rc = walk_entry(b, dfd, names.v[i], prev, &n);
@@ -324,7 +323,7 @@ comp_len(const char *p, size_t off)
 /* One of the given paths itself: walk it as an entry of its (opened) parent directory. */
 static int
 root_target(struct bk *b, const char *parent, const char *name, const struct cf_tree *prev,
-	    struct cf_node *n)
+            struct cf_node *n)
 {
 	struct stat st;
 	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -347,12 +346,12 @@ struct roots_ctx {
 };
 
 static int roots_level(struct bk *b, const struct roots_ctx *c, const struct cf_tree *prev,
-		       uint8_t id[static CF_ID_BYTES]);
+                       uint8_t id[static CF_ID_BYTES]);
 
 /* An intermediate directory above the given paths: its metadata, then the level below. */
 static int
 root_between(struct bk *b, const struct roots_ctx *c, const char *full, const char *name,
-	     const struct cf_node *pn, struct cf_node *n)
+             const struct cf_node *pn, struct cf_node *n)
 {
 	struct cf_tree *pt = NULL;
 	struct roots_ctx sub = *c;
@@ -378,8 +377,8 @@ root_between(struct bk *b, const struct roots_ctx *c, const char *full, const ch
 
 /* Handle the group of paths sharing component @name at this level. */
 static int
-root_group(struct bk *b, const struct roots_ctx *g, const char *name,
-	   const struct cf_tree *prev, struct cf_tree *t)
+root_group(struct bk *b, const struct roots_ctx *g, const char *name, const struct cf_tree *prev,
+           struct cf_tree *t)
 {
 	const struct cf_node *pn = NULL;
 	struct cf_node n;
@@ -415,7 +414,7 @@ out:
 
 static int
 roots_level(struct bk *b, const struct roots_ctx *c, const struct cf_tree *prev,
-	    uint8_t id[static CF_ID_BYTES])
+            uint8_t id[static CF_ID_BYTES])
 {
 	struct cf_tree *t = NULL;
 	char name[CF_NAME_MAX + 1];
@@ -452,7 +451,7 @@ out:
 
 int
 cf_bk_roots(struct bk *b, char **paths, size_t npaths, const struct cf_tree *prev,
-	    uint8_t id[static CF_ID_BYTES])
+            uint8_t id[static CF_ID_BYTES])
 {
 	struct roots_ctx c;
 	struct stat st;

@@ -57,7 +57,7 @@ check_index(void *arg, const char *name, uint64_t size)
 
 	(void)size;
 	rc = cf_store_get(c->r->store, CF_OBJ_INDEX, name, 0, SIZE_MAX, CF_INDEX_MAX_BYTES, &obj,
-			  &len);
+	                  &len);
 	if (rc != 0) {
 		problem(c, "index/%s cannot be read: %s", name, cf_strerror(rc));
 		return rc == CF_ENOMEM ? rc : 0;
@@ -65,8 +65,8 @@ check_index(void *arg, const char *name, uint64_t size)
 	cf_hash(got, obj, len);
 	if (cf_unhex(want, sizeof(want), name, strlen(name)) != 0 || memcmp(want, got, 32) != 0)
 		problem(c, "index/%s does not match its name", name);
-	else if (cf_index_decode(c->r->k_index, c->r->chain->repo_id, obj, len, &packs,
-				 &npacks) != 0)
+	else if (cf_index_decode(c->r->k_index, c->r->chain->repo_id, obj, len, &packs, &npacks) !=
+	         0)
 		problem(c, "index/%s does not decrypt or parse", name);
 	for (size_t i = 0; i < npacks && rc == 0; i++)
 		rc = cf_index_add_pack(c->r->index, &packs[i]);
@@ -116,7 +116,7 @@ check_parts(struct ck *c, const struct cf_node *n)
 			continue;
 		cf_id_name(idhex, n->parts[i].id);
 		(void)snprintf(where, sizeof(where), "snapshot %.16s: '%s'", c->snap,
-			       cf_path_cstr(&c->path));
+		               cf_path_cstr(&c->path));
 		problem(c, "%s: chunk %.16s is missing", where, idhex);
 	}
 }
@@ -177,7 +177,7 @@ check_snapshot(void *arg, const char *name, uint64_t size)
 /* Decrypt and verify every blob of one whole pack. */
 static void
 check_blobs(struct ck *c, const char *name, const uint8_t *pack, size_t len,
-	    const struct cf_key *pk)
+            const struct cf_key *pk)
 {
 	struct cf_pack_entry *ents = NULL;
 	uint8_t *out = NULL;
@@ -195,7 +195,7 @@ check_blobs(struct ck *c, const char *name, const uint8_t *pack, size_t len,
 			break;
 		}
 		if (cf_blob_open(pk, c->r->chain->repo_id, e, pack + e->offset, e->stored_len, c->z,
-				 c->r->k_id, out) != 0) {
+		                 c->r->k_id, out) != 0) {
 			char idhex[2 * CF_ID_BYTES + 1];
 
 			cf_id_name(idhex, e->id);
@@ -219,7 +219,7 @@ read_pack(void *arg, const char *name, uint64_t size)
 
 	(void)size;
 	rc = cf_store_get(c->r->store, CF_OBJ_PACK, name, 0, SIZE_MAX, CF_PACK_MAX_BYTES, &pack,
-			  &len);
+	                  &len);
 	if (rc != 0) {
 		problem(c, "packs/%s cannot be read: %s", name, cf_strerror(rc));
 		return rc == CF_ENOMEM ? rc : 0;

@@ -54,7 +54,20 @@ struct cf_events {
 
 /* cf_emit_item() - report a per-item error or warning with a formatted message. */
 void cf_emit_item(const struct cf_events *ev, enum cf_event_kind kind, int code,
-		  const uint8_t *path, size_t path_len, const char *fmt, ...) CF_PRINTF(6, 7);
+                  const uint8_t *path, size_t path_len, const char *fmt, ...) CF_PRINTF(6, 7);
+
+/* Counters of a progress event. */
+struct cf_progress {
+	uint64_t files;
+	uint64_t bytes;
+	uint64_t files_total; /* 0: unknown */
+	uint64_t bytes_total;
+	uint64_t errors;
+	uint64_t last_ns; /* when the last event went out */
+};
+
+/* cf_emit_progress() - a CF_EV_PROGRESS event, at most every 100 ms unless @force. */
+void cf_emit_progress(const struct cf_events *ev, struct cf_progress *p, bool force);
 
 /* A cached, unwrapped pack key. */
 struct pack_key_slot {
@@ -87,14 +100,14 @@ struct cf_repo {
 /* repo_home.c */
 int cf_home_dir(const struct cf_opts *o, char **out) CF_MUST_CHECK;
 int cf_cache_dir(const struct cf_opts *o, char **out) CF_MUST_CHECK;
-int cf_home_load_device(const char *home, const struct cf_opts *o, bool create,
-			const char *name, struct cf_device **out) CF_MUST_CHECK;
+int cf_home_load_device(const char *home, const struct cf_opts *o, bool create, const char *name,
+                        struct cf_device **out) CF_MUST_CHECK;
 int cf_home_check_head(const char *home, struct cf_chain_entry *const *entries, size_t n,
-		       const struct cf_chain_state *cs) CF_MUST_CHECK;
+                       const struct cf_chain_state *cs) CF_MUST_CHECK;
 int cf_home_record_head(const char *home, const struct cf_chain_state *cs) CF_MUST_CHECK;
 int cf_read_file(const char *path, size_t max, uint8_t **out, size_t *len) CF_MUST_CHECK;
 int cf_write_file_atomic(const char *path, const uint8_t *p, size_t len,
-			 unsigned mode) CF_MUST_CHECK;
+                         unsigned mode) CF_MUST_CHECK;
 int cf_mkdir_p(const char *path, unsigned mode) CF_MUST_CHECK;
 
 /* repo_open.c */
@@ -110,22 +123,22 @@ int cf_repo_can_read(const struct cf_repo *r) CF_MUST_CHECK;
  * length (cf_free_wipe). @z: the caller's decompression context.
  */
 int cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
-		      uint8_t **out, size_t *len) CF_MUST_CHECK;
+                      uint8_t **out, size_t *len) CF_MUST_CHECK;
 /* cf_repo_load_tree() - read and decode tree @id. */
 int cf_repo_load_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
-		      struct cf_tree **out) CF_MUST_CHECK;
+                      struct cf_tree **out) CF_MUST_CHECK;
 /* cf_repo_pack_key() - the unwrapped key of pack @pack (cached). Borrowed; lives with @r. */
 int cf_repo_pack_key(struct cf_repo *r, const uint8_t pack[static CF_ID_BYTES],
-		     const struct cf_key **out) CF_MUST_CHECK;
+                     const struct cf_key **out) CF_MUST_CHECK;
 /*
  * cf_repo_open_snapshot() - get, hash-check, verify (signer from the chain) and decrypt
  * snapshot @name.
  */
 int cf_repo_open_snapshot(struct cf_repo *r, const char *name,
-			  struct cf_snapshot **out) CF_MUST_CHECK;
+                          struct cf_snapshot **out) CF_MUST_CHECK;
 /* cf_repo_device_seq() - this device's newest snapshot: its seq (0: none) and hash. */
 int cf_repo_device_seq(struct cf_repo *r, uint64_t *seq,
-		       uint8_t hash[static CF_HASH_BYTES]) CF_MUST_CHECK;
+                       uint8_t hash[static CF_HASH_BYTES]) CF_MUST_CHECK;
 /* cf_id_name() - hex name of an id into @out (65 bytes). */
 void cf_id_name(char *out, const uint8_t id[static CF_ID_BYTES]);
 

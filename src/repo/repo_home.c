@@ -35,7 +35,7 @@ join(const char *base, const char *suffix)
 /* Resolve a directory: option, then environment, then XDG variable, then ~/fallback. */
 static int
 resolve_dir(const struct cf_opts *o, const char *opt, const char *env, const char *xdg,
-	    const char *fallback, char **out)
+            const char *fallback, char **out)
 {
 	const char *v = cf_opts_get(o, opt);
 	char *p = NULL;
@@ -111,7 +111,7 @@ cf_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
 	}
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
 		rc = cf_err_set(CF_ETOOBIG, "'%s' is not a regular file of at most %zu bytes", path,
-				max);
+		                max);
 		goto out;
 	}
 	if ((buf = cf_malloc((size_t)st.st_size)) == NULL) {
@@ -213,7 +213,7 @@ read_passphrase(const struct cf_opts *o, uint8_t **pass, size_t *len)
 /* Make a new device identity named @name (or the host name) and save it to @path. */
 static int
 create_device(const char *path, const uint8_t *pass, size_t passlen, const char *name,
-	      struct cf_device **out)
+              struct cf_device **out)
 {
 	char host[65] = "device";
 	struct cf_device *d = NULL;
@@ -245,7 +245,7 @@ out:
 
 int
 cf_home_load_device(const char *home, const struct cf_opts *o, bool create, const char *name,
-		    struct cf_device **out)
+                    struct cf_device **out)
 {
 	char *path = join(home, "/device.key");
 	uint8_t *file = NULL;
@@ -266,20 +266,22 @@ cf_home_load_device(const char *home, const struct cf_opts *o, bool create, cons
 		goto out;
 	}
 	if (rc == CF_ENOENT) {
-		rc = cf_err_set(CF_ENOKEY, "no device identity in '%s' (run 'coffer init' or "
-					   "'coffer recover')", home);
+		rc = cf_err_set(CF_ENOKEY,
+		                "no device identity in '%s' (run 'coffer init' or "
+		                "'coffer recover')",
+		                home);
 		goto out;
 	}
 	if (rc != 0)
 		goto out;
 	if (cf_device_file_locked(file, flen) && pass == NULL) {
-		rc = cf_err_set(CF_EINVAL, "'%s' is passphrase-protected: set COFFER_PASSPHRASE_FILE",
-				path);
+		rc = cf_err_set(CF_EINVAL,
+		                "'%s' is passphrase-protected: set COFFER_PASSPHRASE_FILE", path);
 		goto out;
 	}
 	if ((rc = cf_device_load(file, flen, (const char *)pass, plen, out)) != 0)
 		rc = cf_err_set(rc == CF_EAUTH ? CF_ENOKEY : rc, "cannot load device key '%s': %s",
-				path, rc == CF_EAUTH ? "wrong passphrase" : cf_strerror(rc));
+		                path, rc == CF_EAUTH ? "wrong passphrase" : cf_strerror(rc));
 out:
 	cf_free_wipe(file, flen);
 	cf_free_wipe(pass, plen);
@@ -334,7 +336,7 @@ parse_head(const uint8_t *file, size_t len, uint64_t *seq, uint8_t hash[static C
 
 int
 cf_home_check_head(const char *home, struct cf_chain_entry *const *entries, size_t n,
-		   const struct cf_chain_state *cs)
+                   const struct cf_chain_state *cs)
 {
 	char *path = head_path(home, cs->fingerprint, false);
 	uint8_t want[CF_HASH_BYTES];
@@ -358,16 +360,16 @@ cf_home_check_head(const char *home, struct cf_chain_entry *const *entries, size
 	}
 	if (seq >= n) {
 		rc = cf_err_set(CF_EROLLBACK,
-				"device chain rolled back: this device has seen %llu entries, the "
-				"repository shows only %zu",
-				(unsigned long long)seq + 1, n);
+		                "device chain rolled back: this device has seen %llu entries, the "
+		                "repository shows only %zu",
+		                (unsigned long long)seq + 1, n);
 		goto out;
 	}
 	if (memcmp(entries[seq]->hash, want, CF_HASH_BYTES) != 0)
 		rc = cf_err_set(CF_EROLLBACK,
-				"device chain does not extend the one this device has seen (entry "
-				"%llu differs): fork or tampering",
-				(unsigned long long)seq);
+		                "device chain does not extend the one this device has seen (entry "
+		                "%llu differs): fork or tampering",
+		                (unsigned long long)seq);
 out:
 	cf_free(file);
 	cf_free(path);

@@ -19,15 +19,16 @@ int
 cf_repo_can_read(const struct cf_repo *r)
 {
 	if (r->role == CF_ROLE_BACKUP_ONLY || r->dk == NULL || r->dk[r->epoch] == NULL)
-		return cf_err_set(CF_ENOKEY, "this device is backup-only: it cannot read snapshots, "
-					     "trees or file data");
+		return cf_err_set(CF_ENOKEY,
+		                  "this device is backup-only: it cannot read snapshots, "
+		                  "trees or file data");
 	return 0;
 }
 
 /* Get a whole content-addressed object and check that it hashes to its name. */
 static int
-get_verified(struct cf_repo *r, enum cf_obj_kind kind, const char *name, size_t max,
-	     uint8_t **out, size_t *len)
+get_verified(struct cf_repo *r, enum cf_obj_kind kind, const char *name, size_t max, uint8_t **out,
+             size_t *len)
 {
 	uint8_t want[CF_HASH_BYTES];
 	uint8_t got[CF_HASH_BYTES];
@@ -35,15 +36,16 @@ get_verified(struct cf_repo *r, enum cf_obj_kind kind, const char *name, size_t 
 
 	if ((rc = cf_store_get(r->store, kind, name, 0, SIZE_MAX, max, out, len)) != 0)
 		return rc == CF_ETOOBIG ? cf_err_set(CF_EINTEGRITY, "%s/%s is too large",
-						     cf_obj_kind_dir(kind), name)
-					: rc;
+		                                     cf_obj_kind_dir(kind), name)
+		                        : rc;
 	cf_hash(got, *out, *len);
 	if (cf_unhex(want, sizeof(want), name, strlen(name)) != 0 ||
 	    memcmp(want, got, sizeof(want)) != 0) {
 		cf_free(*out);
 		*out = NULL;
-		return cf_err_set(CF_EINTEGRITY, "%s/%s does not match its name (damaged or swapped)",
-				  cf_obj_kind_dir(kind), name);
+		return cf_err_set(CF_EINTEGRITY,
+		                  "%s/%s does not match its name (damaged or swapped)",
+		                  cf_obj_kind_dir(kind), name);
 	}
 	return 0;
 }
@@ -69,7 +71,7 @@ load_one_index(void *arg, const char *name, uint64_t size)
 	cf_free(obj);
 	if (rc != 0)
 		return cf_err_set(CF_EINTEGRITY, "index/%s does not decrypt or parse: %s", name,
-				  cf_strerror(rc));
+		                  cf_strerror(rc));
 	for (size_t i = 0; i < npacks && rc == 0; i++)
 		rc = cf_index_add_pack(r->index, &packs[i]);
 	cf_index_packs_free(packs, npacks);
@@ -100,22 +102,27 @@ unwrap_pack_key(struct cf_repo *r, const char *name, struct cf_key **out)
 	int rc;
 
 	if ((rc = cf_store_get(r->store, CF_OBJ_PACK, name, 0, CF_PACK_HEAD_BYTES,
-			       CF_PACK_MAX_BYTES, &head, &len)) != 0)
+	                       CF_PACK_MAX_BYTES, &head, &len)) != 0)
 		return rc == CF_ETRUNC || rc == CF_ETOOBIG
-			       ? cf_err_set(CF_EINTEGRITY, "packs/%s is truncated or too large", name)
-			       : rc;
+		               ? cf_err_set(CF_EINTEGRITY, "packs/%s is truncated or too large",
+		                            name)
+		               : rc;
 	if ((rc = cf_pack_head_epoch(head, len, &epoch)) != 0) {
 		rc = cf_err_set(CF_EINTEGRITY, "packs/%s has a malformed head", name);
 		goto out;
 	}
 	if (epoch >= r->nepochs || r->dk[epoch] == NULL) {
-		rc = cf_err_set(CF_ENOKEY, "packs/%s is sealed to epoch %u, whose key this device "
-					   "does not hold", name, epoch);
+		rc = cf_err_set(CF_ENOKEY,
+		                "packs/%s is sealed to epoch %u, whose key this device "
+		                "does not hold",
+		                name, epoch);
 		goto out;
 	}
 	if ((rc = cf_pack_open_key(head, len, r->chain->repo_id, r->dk[epoch], out)) != 0)
-		rc = cf_err_set(CF_EINTEGRITY, "packs/%s: the pack key does not open (damaged or "
-					       "forged)", name);
+		rc = cf_err_set(CF_EINTEGRITY,
+		                "packs/%s: the pack key does not open (damaged or "
+		                "forged)",
+		                name);
 out:
 	cf_free(head);
 	return rc;
@@ -123,7 +130,7 @@ out:
 
 int
 cf_repo_pack_key(struct cf_repo *r, const uint8_t pack[static CF_ID_BYTES],
-		 const struct cf_key **out)
+                 const struct cf_key **out)
 {
 	char name[2 * CF_ID_BYTES + 1];
 	struct cf_key *k = NULL;
@@ -164,7 +171,7 @@ out:
 
 int
 cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
-		  uint8_t **out, size_t *len)
+                  uint8_t **out, size_t *len)
 {
 	char idhex[2 * CF_ID_BYTES + 1];
 	char name[2 * CF_ID_BYTES + 1];
@@ -186,10 +193,10 @@ cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struc
 	if ((rc = cf_repo_pack_key(r, loc.pack, &pk)) != 0)
 		return rc;
 	rc = cf_store_get(r->store, CF_OBJ_PACK, name, loc.e.offset, loc.e.stored_len,
-			  CF_PACK_MAX_BYTES, &stored, &slen);
+	                  CF_PACK_MAX_BYTES, &stored, &slen);
 	if (rc == CF_ENOENT || rc == CF_ETRUNC)
 		return cf_err_set(CF_EINTEGRITY, "blob %.16s: pack %.16s is missing or truncated",
-				  idhex, name);
+		                  idhex, name);
 	if (rc != 0)
 		return rc;
 	if ((plain = cf_malloc(loc.e.raw_len)) == NULL) {
@@ -212,7 +219,7 @@ out:
 
 int
 cf_repo_load_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
-		  struct cf_tree **out)
+                  struct cf_tree **out)
 {
 	char idhex[2 * CF_ID_BYTES + 1];
 	uint8_t *p = NULL;
@@ -225,7 +232,7 @@ cf_repo_load_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struc
 	if ((rc = cf_tree_decode(p, len, out)) != 0) {
 		cf_id_name(idhex, id);
 		rc = cf_err_set(CF_EINTEGRITY, "tree %.16s is malformed: %s", idhex,
-				cf_strerror(rc));
+		                cf_strerror(rc));
 	}
 	cf_free_wipe(p, len);
 	return rc;
@@ -252,17 +259,20 @@ cf_repo_open_snapshot(struct cf_repo *r, const char *name, struct cf_snapshot **
 	if ((d = cf_chain_find_device(r->chain, h.device)) == NULL ||
 	    cf_snapshot_verify(obj, len, r->chain->repo_id, d->sign_pk) != 0) {
 		rc = cf_err_set(CF_EINTEGRITY,
-				"snapshot %.16s is not signed by a device of this repository", name);
+		                "snapshot %.16s is not signed by a device of this repository",
+		                name);
 		goto out;
 	}
 	if (h.epoch >= r->nepochs || r->dk[h.epoch] == NULL) {
-		rc = cf_err_set(CF_ENOKEY, "snapshot %.16s is sealed to epoch %u, whose key this "
-					   "device does not hold", name, h.epoch);
+		rc = cf_err_set(CF_ENOKEY,
+		                "snapshot %.16s is sealed to epoch %u, whose key this "
+		                "device does not hold",
+		                name, h.epoch);
 		goto out;
 	}
 	if ((rc = cf_snapshot_open(obj, len, r->chain->repo_id, r->dk[h.epoch], out)) != 0)
 		rc = cf_err_set(CF_EINTEGRITY, "snapshot %.16s does not decrypt: %s", name,
-				cf_strerror(rc));
+		                cf_strerror(rc));
 out:
 	cf_free(obj);
 	return rc;
@@ -285,7 +295,7 @@ scan_head(void *arg, const char *name, uint64_t size)
 
 	(void)size;
 	rc = cf_store_get(s->r->store, CF_OBJ_SNAPSHOT, name, 0, SIZE_MAX, CF_SNAPSHOT_MAX_BYTES,
-			  &obj, &len);
+	                  &obj, &len);
 	if (rc != 0)
 		return rc == CF_ENOENT ? 0 : rc;
 	if (cf_snapshot_read_head(obj, len, &h) == 0 &&

@@ -56,15 +56,16 @@ fetch_entry(struct cf_store *st, uint64_t seq, struct cf_chain_entry **out)
 	rc = cf_store_get(st, CF_OBJ_CHAIN, name, 0, SIZE_MAX, CF_CHAIN_MAX_BYTES, &obj, &len);
 	if (rc == CF_ENOENT || rc == CF_ETOOBIG)
 		rc = cf_err_set(CF_EINTEGRITY, "device chain entry %llu is missing or too large",
-				(unsigned long long)seq);
+		                (unsigned long long)seq);
 	if (rc != 0)
 		return rc;
 	if ((rc = cf_chain_entry_decode(obj, len, out)) != 0)
 		rc = cf_err_set(CF_EINTEGRITY, "device chain entry %llu is malformed: %s",
-				(unsigned long long)seq, cf_strerror(rc));
+		                (unsigned long long)seq, cf_strerror(rc));
 	else if ((*out)->seq != seq)
-		rc = cf_err_set(CF_EINTEGRITY, "device chain entry %llu is stored under another name",
-				(unsigned long long)seq);
+		rc = cf_err_set(CF_EINTEGRITY,
+		                "device chain entry %llu is stored under another name",
+		                (unsigned long long)seq);
 	cf_free(obj);
 	return rc;
 }
@@ -83,7 +84,7 @@ load_entries(struct cf_store *st, struct cf_chain_entry ***out, size_t *n)
 		return rc;
 	if (cl.n == 0)
 		return cf_err_set(CF_ENOREPO, "repository '%s' has no device chain",
-				  cf_store_location(st));
+		                  cf_store_location(st));
 	if (cl.n > CF_CHAIN_MAX_LEN)
 		return cf_err_set(CF_EINTEGRITY, "device chain has too many entries");
 	if ((v = cf_calloc((size_t)cl.n, sizeof(*v))) == NULL)
@@ -130,24 +131,31 @@ open_slot(struct cf_repo *r, uint32_t epoch, bool *found)
 
 	*found = false;
 	cf_keyslot_name(name, r->dev->id, epoch);
-	rc = cf_store_get(r->store, CF_OBJ_KEYS, name, 0, SIZE_MAX, CF_KEYSLOT_MAX_BYTES, &obj, &len);
+	rc = cf_store_get(r->store, CF_OBJ_KEYS, name, 0, SIZE_MAX, CF_KEYSLOT_MAX_BYTES, &obj,
+	                  &len);
 	if (rc == CF_ENOENT || rc == CF_ETOOBIG)
 		return 0;
 	if (rc != 0)
 		return rc;
 	rc = cf_keyslot_open(obj, len, r->chain->repo_id, r->dev->id, r->dev->box, &e, &role, &ck,
-			     &dk);
+	                     &dk);
 	cf_free(obj);
-	if (rc == CF_EAUTH || (rc == 0 && e != epoch))
-		return cf_err_set(CF_ENOKEY, "key slot '%s' does not open with this key", name);
+	/* The slot is named for us: if it does not open, it was damaged or replaced. */
+	if (rc == CF_EAUTH || (rc == 0 && e != epoch)) {
+		cf_key_free(ck);
+		cf_boxkey_free(dk);
+		return cf_err_set(CF_EINTEGRITY, "key slot '%s' does not open: damaged or replaced",
+		                  name);
+	}
 	if (rc != 0)
 		return cf_err_set(CF_EINTEGRITY, "key slot '%s' is malformed: %s", name,
-				  cf_strerror(rc));
+		                  cf_strerror(rc));
 	cf_kdf_bytes(check, ck, "coffer.v1.ck-check");
 	if (!cf_ct_eq(check, r->chain->ck_check, sizeof(check)) || role != r->role ||
 	    (dk != NULL && !cf_ct_eq(cf_boxkey_pk(dk), r->chain->dk_pub[epoch], CF_BOX_PK_BYTES))) {
 		rc = cf_err_set(CF_EINTEGRITY,
-				"key slot '%s' carries keys the device chain does not vouch for", name);
+		                "key slot '%s' carries keys the device chain does not vouch for",
+		                name);
 		goto out;
 	}
 	*found = true;
@@ -180,7 +188,7 @@ open_slots(struct cf_repo *r)
 		r->role = d->role;
 	else
 		return cf_err_set(CF_ENOKEY, "this device (%s) is not a member of repository '%s'",
-				  hex, cf_store_location(r->store));
+		                  hex, cf_store_location(r->store));
 	r->nepochs = r->chain->nepochs;
 	r->epoch = r->nepochs - 1;
 	if ((r->dk = cf_calloc(r->nepochs, sizeof(*r->dk))) == NULL)
@@ -193,9 +201,10 @@ open_slots(struct cf_repo *r)
 		any = any || found;
 	}
 	if (!any)
-		return cf_err_set(CF_ENOKEY, "no key slot of repository '%s' opens with this %s (%s)",
-				  cf_store_location(r->store),
-				  r->role == CF_ROLE_RECOVERY ? "recovery key" : "device", hex);
+		return cf_err_set(CF_ENOKEY,
+		                  "no key slot of repository '%s' opens with this %s (%s)",
+		                  cf_store_location(r->store),
+		                  r->role == CF_ROLE_RECOVERY ? "recovery key" : "device", hex);
 	return 0;
 }
 
@@ -209,7 +218,8 @@ derive_keys(struct cf_repo *r)
 	    (rc = cf_kdf(r->ck, "coffer.v1.index", &r->k_index)) != 0)
 		return rc;
 	if ((rc = cf_chunker_new(r->ck, &r->chain->chunk, &r->chunker)) != 0)
-		return cf_err_set(CF_EINTEGRITY, "the genesis entry's chunker parameters are invalid");
+		return cf_err_set(CF_EINTEGRITY,
+		                  "the genesis entry's chunker parameters are invalid");
 	return cf_index_new(&r->index);
 }
 
@@ -276,12 +286,13 @@ cf_repo_open(const struct cf_opts *o, struct cf_repo **out)
 		goto out;
 	if ((rc = cf_chain_verify(v, n, &r->chain)) != 0) {
 		if (rc == CF_EAUTH || rc == CF_EFORMAT)
-			rc = cf_err_wrap(CF_EINTEGRITY, "device chain of '%s' does not verify", loc);
+			rc = cf_err_wrap(CF_EINTEGRITY, "device chain of '%s' does not verify",
+			                 loc);
 		goto out;
 	}
-	if ((rc = load_identity(r, o)) != 0 || (rc = cf_home_check_head(r->home, v, n, r->chain)) != 0 ||
-	    (rc = open_slots(r)) != 0 || (rc = cf_home_record_head(r->home, r->chain)) != 0 ||
-	    (rc = derive_keys(r)) != 0)
+	if ((rc = load_identity(r, o)) != 0 ||
+	    (rc = cf_home_check_head(r->home, v, n, r->chain)) != 0 || (rc = open_slots(r)) != 0 ||
+	    (rc = cf_home_record_head(r->home, r->chain)) != 0 || (rc = derive_keys(r)) != 0)
 		goto out;
 	*out = r;
 	r = NULL;
@@ -390,7 +401,7 @@ make_genesis(const struct init_keys *k, const struct cf_device *dev, uint8_t **o
 /* Write the key slot of @recipient (role @role) for epoch 0. */
 static int
 put_slot(struct cf_store *st, const struct init_keys *k, const struct cf_device *recipient,
-	 uint8_t role)
+         uint8_t role)
 {
 	struct cf_keyslot_params p;
 	char name[80];
@@ -415,7 +426,7 @@ put_slot(struct cf_store *st, const struct init_keys *k, const struct cf_device 
 /* Key slots first, the genesis entry last: the repository exists once chain/0 does. */
 static int
 write_repository(struct cf_store *st, const struct init_keys *k, const struct cf_device *dev,
-		 const char *home)
+                 const char *home)
 {
 	struct cf_chain_state *cs = NULL;
 	uint8_t *gen = NULL;

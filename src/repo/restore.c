@@ -40,8 +40,7 @@ struct rs {
 	size_t links_cap;
 	uint64_t damaged;
 	uint64_t failed;
-	uint64_t files_done;
-	uint64_t bytes_done;
+	struct cf_progress progress;
 };
 
 /* Inclusion: the node is selected, or lies above something selected, or neither. */
@@ -75,7 +74,7 @@ report(struct rs *s, int code, const char *what)
 	else
 		s->failed++;
 	cf_emit_item(&s->ev, CF_EV_ITEM_ERROR, code, s->path.p, s->path.len, "%s: %s", what,
-		     cf_err_last());
+	             cf_err_last());
 }
 
 /* Remove whatever is at @name (not following links) so a new entry can be made. */
@@ -206,14 +205,16 @@ write_content(struct rs *s, int fd, const struct cf_node *n)
 			if ((rc = cf_repo_read_blob(s->r, p->id, s->z, &data, &len)) != 0)
 				break;
 			if (len != p->len)
-				rc = cf_err_set(CF_EINTEGRITY, "chunk length differs from the tree");
+				rc = cf_err_set(CF_EINTEGRITY,
+				                "chunk length differs from the tree");
 			else if (write_all_at(fd, data, len, off) != 0)
 				rc = cf_err_set(CF_ESYS, "cannot write");
 			else if (s->verify)
 				rc = verify_chunk(s, fd, p, off);
 			cf_free_wipe(data, len);
 			data = NULL;
-			s->bytes_done += p->len;
+			s->progress.bytes += p->len;
+			cf_emit_progress(&s->ev, &s->progress, false);
 		}
 		off += p->len;
 	}
@@ -298,12 +299,12 @@ restore_file(struct rs *s, int dfd, const char *name, const struct cf_node *n)
 	int fd = -1;
 	int rc;
 
-	s->files_done++;
+	s->progress.files++;
 	if (relink(s, dfd, name, n))
 		return;
 	if (clear_name(dfd, name) != 0 ||
 	    (fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) <
-		    0) {
+	            0) {
 		(void)cf_err_set(CF_ESYS, "cannot create");
 		report(s, CF_ESYS, "cannot restore");
 		return;
@@ -345,9 +346,8 @@ restore_special(struct rs *s, int dfd, const char *name, const struct cf_node *n
 		break;
 	case CF_NODE_CHARDEV:
 	case CF_NODE_BLOCKDEV:
-		rc = mknodat(dfd, name,
-			     (n->type == CF_NODE_CHARDEV ? S_IFCHR : S_IFBLK) | 0600,
-			     (dev_t)n->rdev);
+		rc = mknodat(dfd, name, (n->type == CF_NODE_CHARDEV ? S_IFCHR : S_IFBLK) | 0600,
+		             (dev_t)n->rdev);
 		break;
 	case CF_NODE_FILE:
 	case CF_NODE_HARDLINK:
@@ -456,7 +456,7 @@ collect_includes(struct rs *s)
 
 int
 cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_opts *o,
-	   cf_event_fn *fn, void *arg)
+           cf_event_fn *fn, void *arg)
 {
 	const char *target = cf_opts_get(o, "target");
 	struct rs s;
@@ -479,15 +479,20 @@ cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_op
 		rc = cf_err_set(CF_ESYS, "cannot open target '%s'", target);
 		goto out;
 	}
+	s.progress.bytes_total = snap->stats.total_bytes;
+	s.progress.files_total =
+	        snap->stats.files_new + snap->stats.files_changed + snap->stats.files_unmodified;
 	if ((rc = restore_tree(&s, s.target, snap->tree)) != 0)
 		goto out;
+	cf_emit_progress(&s.ev, &s.progress, true);
 	if (s.damaged > 0)
-		rc = cf_err_set(CF_EINTEGRITY, "%llu item(s) could not be restored because the "
-					       "repository is damaged",
-				(unsigned long long)s.damaged);
+		rc = cf_err_set(CF_EINTEGRITY,
+		                "%llu item(s) could not be restored because the "
+		                "repository is damaged",
+		                (unsigned long long)s.damaged);
 	else if (s.failed > 0)
 		rc = cf_err_set(CF_EPARTIAL, "%llu item(s) could not be restored",
-				(unsigned long long)s.failed);
+		                (unsigned long long)s.failed);
 out:
 	if (s.target >= 0)
 		(void)close(s.target);

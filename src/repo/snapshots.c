@@ -88,8 +88,7 @@ matches(const struct cf_snapshot *s, const struct cf_opts *o)
 }
 
 int
-cf_snapshots_list(struct cf_repo *r, const struct cf_opts *o, struct cf_snapshot ***out,
-		  size_t *n)
+cf_snapshots_list(struct cf_repo *r, const struct cf_opts *o, struct cf_snapshot ***out, size_t *n)
 {
 	struct snap_list l;
 	size_t keep = 0;
@@ -165,8 +164,10 @@ cf_snapshot_find(struct cf_repo *r, const char *ref, struct cf_snapshot **out)
 
 	*out = NULL;
 	if (strcmp(ref, "latest") != 0 && !valid_prefix(ref))
-		return cf_err_set(CF_EINVAL, "invalid snapshot '%s': give 'latest', a full id or "
-					     "at least 8 hex digits", ref);
+		return cf_err_set(CF_EINVAL,
+		                  "invalid snapshot '%s': give 'latest', a full id or "
+		                  "at least 8 hex digits",
+		                  ref);
 	if ((rc = cf_snapshots_list(r, NULL, &v, &n)) != 0)
 		return rc;
 	if (strcmp(ref, "latest") == 0) {
@@ -176,7 +177,8 @@ cf_snapshot_find(struct cf_repo *r, const char *ref, struct cf_snapshot **out)
 			if (!id_has_prefix(v[i]->id, ref))
 				continue;
 			if (hit != SIZE_MAX) {
-				rc = cf_err_set(CF_EINVAL, "snapshot prefix '%s' is ambiguous", ref);
+				rc = cf_err_set(CF_EINVAL, "snapshot prefix '%s' is ambiguous",
+				                ref);
 				goto out;
 			}
 			hit = i;

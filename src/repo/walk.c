@@ -32,7 +32,7 @@ emit_node(struct walker *w, enum cf_event_kind kind, int code, const struct cf_n
 /* Emit every node below tree @id, depth first, each directory before its contents. */
 static int
 ls_tree(struct walker *w, const uint8_t id[static CF_ID_BYTES], bool recurse, int code,
-	enum cf_event_kind kind)
+        enum cf_event_kind kind)
 {
 	struct cf_tree *t = NULL;
 	size_t saved = 0;
@@ -74,7 +74,7 @@ walker_release(struct walker *w)
 /* Follow @want (like "/home/u") down from the root; *@out is a copy of the node found. */
 static int
 find_path(struct walker *w, const uint8_t root[static CF_ID_BYTES], const char *want,
-	  struct cf_node *out, struct cf_tree **holder)
+          struct cf_node *out, struct cf_tree **holder)
 {
 	uint8_t cur[CF_ID_BYTES];
 	const char *p = want;
@@ -118,8 +118,8 @@ find_path(struct walker *w, const uint8_t root[static CF_ID_BYTES], const char *
 }
 
 int
-cf_ls(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_opts *o,
-      cf_event_fn *fn, void *arg)
+cf_ls(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_opts *o, cf_event_fn *fn,
+      void *arg)
 {
 	const char *want = cf_opts_get(o, "path");
 	struct cf_tree *holder = NULL;
@@ -186,7 +186,7 @@ same_meta(const struct cf_node *a, const struct cf_node *b)
 }
 
 static int diff_trees(struct walker *w, const uint8_t a[static CF_ID_BYTES],
-		      const uint8_t b[static CF_ID_BYTES]);
+                      const uint8_t b[static CF_ID_BYTES]);
 
 /* Both sides have the name: report what changed, descend into changed directories. */
 static int
@@ -240,7 +240,7 @@ diff_named(struct walker *w, const struct cf_node *x, const struct cf_node *y, i
 
 static int
 diff_trees(struct walker *w, const uint8_t a[static CF_ID_BYTES],
-	   const uint8_t b[static CF_ID_BYTES])
+           const uint8_t b[static CF_ID_BYTES])
 {
 	struct cf_tree *ta = NULL;
 	struct cf_tree *tb = NULL;
@@ -254,9 +254,9 @@ diff_trees(struct walker *w, const uint8_t a[static CF_ID_BYTES],
 	while (rc == 0 && (i < ta->count || j < tb->count)) {
 		const struct cf_node *x = i < ta->count ? &ta->nodes[i] : NULL;
 		const struct cf_node *y = j < tb->count ? &tb->nodes[j] : NULL;
-		int c = x == NULL ? 1
-			: y == NULL ? -1
-				    : cf_name_cmp(x->name, x->name_len, y->name, y->name_len);
+		int c = x == NULL   ? 1
+		        : y == NULL ? -1
+		                    : cf_name_cmp(x->name, x->name_len, y->name, y->name_len);
 
 		if (c < 0 && x != NULL)
 			rc = diff_named(w, x, NULL, '-');
@@ -275,7 +275,7 @@ out:
 
 int
 cf_diff(struct cf_repo *r, const struct cf_snapshot *a, const struct cf_snapshot *b,
-	cf_event_fn *fn, void *arg)
+        cf_event_fn *fn, void *arg)
 {
 	struct walker w;
 	int rc;

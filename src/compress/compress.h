@@ -13,7 +13,10 @@
 
 struct cf_zctx;
 
-/* cf_zctx_new() - compression and decompression contexts at zstd @level. 0 or CF_ENOMEM. */
+/*
+ * cf_zctx_new() - compression and decompression contexts at zstd @level. 0 or CF_ENOMEM
+ * (CF_EINTERNAL when zstd refuses the parameters).
+ */
 int cf_zctx_new(int level, struct cf_zctx **out) CF_MUST_CHECK;
 void cf_zctx_free(struct cf_zctx *z);
 

@@ -28,6 +28,8 @@ struct cf_index_pack {
  * cf_index_encode() - seal @npacks packs into an index object under @k_index (K_index).
  * *@out is the whole object (cf_free), *@outlen its length, @id its SHA-256.
  * Returns 0, CF_ETOOBIG or CF_ENOMEM.
+ * Also CF_EINVAL for @npacks 0, a pack with no entries, or entries that the decoder would
+ * refuse (invalid, out of order, overlapping, outside the pack's length).
  */
 int cf_index_encode(const struct cf_key *k_index, const uint8_t repo_id[static 32],
                     const struct cf_index_pack *packs, size_t npacks, uint8_t **out, size_t *outlen,
@@ -66,7 +68,8 @@ struct cf_index;
 int cf_index_new(struct cf_index **out) CF_MUST_CHECK;
 void cf_index_free(struct cf_index *ix);
 /*
- * cf_index_add() - record @e of pack @pack_id. A blob already present keeps its first
+ * cf_index_add() - record @e of pack @pack_id (the pack id is known to cf_index_each_pack()
+ * from then on, even when the blob was already present). A blob already present keeps its first
  * location. Returns 0 or CF_ENOMEM.
  */
 int cf_index_add(struct cf_index *ix, const uint8_t pack_id[static CF_ID_BYTES],

@@ -60,6 +60,7 @@ int cf_pack_entries_check(const struct cf_pack_entry *e, size_t n, uint64_t end)
 /*
  * Writer. Not thread-safe; one per thread. The pack key is made at cf_pack_writer_new() and
  * wrapped to @dk_pub with the repository id and epoch as associated data.
+ * cf_pack_writer_new() returns 0, CF_ENOMEM, or CF_EAUTH when @dk_pub is a low-order point.
  */
 struct cf_pack_writer;
 
@@ -72,6 +73,9 @@ void cf_pack_writer_free(struct cf_pack_writer *w);
  * or its zstd frame (@comp 1) of a @raw_len-byte plaintext with id @id.
  * Returns 0, CF_ETOOBIG (pack would pass CF_PACK_MAX_BYTES or CF_PACK_MAX_ENTRIES; add it to a
  * new pack) or CF_ENOMEM.
+ * Also CF_EINVAL, and nothing is added, when the blob breaks cf_pack_entry_valid() (type, comp,
+ * raw_len limits; @comp 0 needs @len == @raw_len, @comp 1 needs 0 < @len < @raw_len, as
+ * cf_compress() guarantees) or the writer is finished. On any error the writer is unchanged.
  */
 int cf_pack_writer_add(struct cf_pack_writer *w, uint8_t type, uint8_t comp,
                        const uint8_t id[static CF_ID_BYTES], uint32_t raw_len,
@@ -87,6 +91,7 @@ const struct cf_pack_entry *cf_pack_writer_entries(const struct cf_pack_writer *
  * whole pack (caller frees with cf_free), *@len its length and @id its SHA-256. The writer
  * keeps its entries (for the index) but accepts no more blobs.
  * Returns 0, CF_EINVAL (no blobs) or CF_ENOMEM.
+ * CF_EINVAL also after a successful finish; a failed finish can be retried.
  */
 int cf_pack_writer_finish(struct cf_pack_writer *w, uint8_t **pack, size_t *len,
                           uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;

@@ -78,7 +78,11 @@ int cf_snapshot_seal(struct cf_snapshot *s, const uint8_t repo_id[static 32],
  * Returns 0, CF_ETRUNC, CF_EFORMAT, CF_EVERSION or CF_ETOOBIG.
  */
 int cf_snapshot_read_head(const uint8_t *obj, size_t len, struct cf_snapshot_head *h) CF_MUST_CHECK;
-/* cf_snapshot_verify() - check the device signature with @sign_pk. 0, CF_EAUTH or CF_EFORMAT. */
+/*
+ * cf_snapshot_verify() - check the device signature with @sign_pk. 0, CF_EAUTH or CF_EFORMAT
+ * (any envelope cf_snapshot_read_head() refuses). Also CF_ENOMEM: the signed message is
+ * assembled in memory.
+ */
 int cf_snapshot_verify(const uint8_t *obj, size_t len, const uint8_t repo_id[static 32],
                        const uint8_t sign_pk[static CF_SIGN_PK_BYTES]) CF_MUST_CHECK;
 /*

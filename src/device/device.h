@@ -57,8 +57,8 @@ int cf_device_load(const uint8_t *file, size_t len, const char *pass, size_t pas
 /* The Argon2id limits a key file may ask for (docs/format.md 12), checked before Argon2id runs. */
 #define CF_DEVICE_OPSLIMIT_MIN 1
 #define CF_DEVICE_OPSLIMIT_MAX 16
-#define CF_DEVICE_MEMLIMIT_MIN (8u * 1024)
-#define CF_DEVICE_MEMLIMIT_MAX (4ull * 1024 * 1024 * 1024)
+#define CF_DEVICE_MEMLIMIT_MIN ((uint64_t)8 * 1024)
+#define CF_DEVICE_MEMLIMIT_MAX ((uint64_t)4 * 1024 * 1024 * 1024)
 
 struct cf_device_kdf {
 	uint64_t opslimit;

@@ -28,7 +28,7 @@ struct cf_keyslot_params {
  * CF_ENOMEM.
  */
 int cf_keyslot_seal(const struct cf_keyslot_params *p, const struct cf_key *ck,
-		    const struct cf_boxkey *dk, uint8_t **out, size_t *len) CF_MUST_CHECK;
+                    const struct cf_boxkey *dk, uint8_t **out, size_t *len) CF_MUST_CHECK;
 
 /* cf_keyslot_name() - "<recipient hex>-<epoch 8 hex>" into @out (at least 74 bytes). */
 void cf_keyslot_name(char *out, const uint8_t recipient[static CF_ID_BYTES], uint32_t epoch);
@@ -40,8 +40,8 @@ void cf_keyslot_name(char *out, const uint8_t recipient[static CF_ID_BYTES], uin
  * Returns 0, CF_EFORMAT, CF_EVERSION, CF_ETRUNC, CF_EAUTH (not for this key) or CF_ENOMEM.
  */
 int cf_keyslot_open(const uint8_t *obj, size_t len, const uint8_t repo_id[static 32],
-		    const uint8_t self_id[static CF_ID_BYTES], const struct cf_boxkey *self,
-		    uint32_t *epoch, uint8_t *role, struct cf_key **ck,
-		    struct cf_boxkey **dk) CF_MUST_CHECK;
+                    const uint8_t self_id[static CF_ID_BYTES], const struct cf_boxkey *self,
+                    uint32_t *epoch, uint8_t *role, struct cf_key **ck,
+                    struct cf_boxkey **dk) CF_MUST_CHECK;
 
 #endif

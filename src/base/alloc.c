@@ -11,6 +11,13 @@
 
 /* 0: off. Otherwise the count of allocations still allowed plus one. */
 static atomic_uint_fast64_t fail_countdown;
+static atomic_uint_fast64_t alloc_count;
+
+uint64_t
+cf_alloc_count(void)
+{
+	return atomic_load(&alloc_count);
+}
 
 void
 cf_alloc_fail_after(uint64_t n)
@@ -22,6 +29,8 @@ static bool
 should_fail(void)
 {
 	uint_fast64_t v = atomic_load(&fail_countdown);
+
+	atomic_fetch_add(&alloc_count, 1);
 
 	while (v > 1) {
 		if (atomic_compare_exchange_weak(&fail_countdown, &v, v - 1))

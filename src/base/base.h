@@ -32,6 +32,8 @@ void *cf_memdup(const void *p, size_t len);
  * other threads allocate.
  */
 void cf_alloc_fail_after(uint64_t n);
+/* cf_alloc_count() - allocations made through cf_malloc/cf_calloc/cf_realloc so far (tests). */
+uint64_t cf_alloc_count(void);
 
 /*
  * cf_err_set() - record a message for cf_err_last() and return @rc, so callers write

@@ -1,0 +1,691 @@
+/*
+ * store_local.c - the local directory store (docs/format.md section 14).
+ *
+ * Every path is opened relative to a descriptor of the repository directory held for the
+ * life of the store, so object paths stay short and a rename of the repository path while it
+ * is open cannot redirect writes. The only shared state is that descriptor, which is never
+ * changed after open: puts and gets from many threads need no lock, and write-once follows
+ * from link(), which the kernel makes atomic.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../base/base.h"
+#include "../crypto/crypto.h"
+#include "store.h"
+
+#define GENESIS     "chain/0000000000000000"
+#define TMP_DIR     "tmp"
+#define RAND_BYTES  ((size_t)16)
+#define REL_MAX     (sizeof("snapshots/") + 3 + CF_OBJ_NAME_MAX + 8)
+#define OPEN_DIR_FL (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+
+struct local {
+	int dfd;    /* the repository directory */
+	char *path; /* as the user named it, for messages */
+};
+
+/* The subdirectories made by create, in the order they are made. */
+static const char *const repo_dirs[] = {"chain", "keys", "packs", "index", "snapshots", TMP_DIR};
+
+static bool
+is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/*
+ * The path of an object below the repository. Packs fan out by the first two characters of
+ * their id, so those must be hex digits (ids always are); a pack name that cannot fan out is
+ * rejected rather than stored where no listing would find it.
+ */
+static int
+obj_rel(char *buf, enum cf_obj_kind kind, const char *name)
+{
+	int n;
+
+	if (kind == CF_OBJ_PACK) {
+		if (!is_hex(name[0]) || !is_hex(name[1]))
+			return cf_err_set(CF_EINVAL, "invalid pack name '%s'", name);
+		n = snprintf(buf, REL_MAX, "packs/%c%c/%s", name[0], name[1], name);
+	} else {
+		n = snprintf(buf, REL_MAX, "%s/%s", cf_obj_kind_dir(kind), name);
+	}
+	if (n < 0 || (size_t)n >= REL_MAX)
+		return cf_err_set(CF_EINTERNAL, "object path too long");
+	return 0;
+}
+
+/* The directory part of @rel (which always has one '/'), into @buf of REL_MAX. */
+static void
+rel_dir(char *buf, const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+	size_t n = slash == NULL ? 0 : (size_t)(slash - rel);
+
+	memcpy(buf, rel, n);
+	buf[n] = '\0';
+}
+
+static int
+fsync_dirat(const struct local *l, const char *rel)
+{
+	int fd;
+
+	fd = openat(l->dfd, rel, OPEN_DIR_FL);
+	if (fd < 0)
+		return cf_err_set(CF_ESYS, "cannot open '%s/%s'", l->path, rel);
+	if (fsync(fd) != 0) {
+		int rc = cf_err_set(CF_ESYS, "cannot sync '%s/%s'", l->path, rel);
+
+		(void)close(fd);
+		return rc;
+	}
+	(void)close(fd);
+	return 0;
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Write @p to a new temporary file @rel, durable on return; on failure nothing is left. */
+static int
+write_tmp(const struct local *l, const char *rel, const uint8_t *p, size_t len)
+{
+	int fd;
+	int rc;
+
+	fd = openat(l->dfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cf_err_set(CF_ESYS, "cannot create '%s/%s'", l->path, rel);
+	if (write_all(fd, p, len) != 0 || fsync(fd) != 0) {
+		rc = cf_err_set(CF_ESYS, "cannot write '%s/%s'", l->path, rel);
+		(void)close(fd);
+		goto fail;
+	}
+	if (close(fd) != 0) {
+		rc = cf_err_set(CF_ESYS, "cannot write '%s/%s'", l->path, rel);
+		goto fail;
+	}
+	return 0;
+fail:
+	(void)unlinkat(l->dfd, rel, 0);
+	return rc;
+}
+
+/*
+ * Make packs/<xx>/ if missing, and make its entry in packs/ durable. The sync runs even when
+ * the directory already existed: another thread may have made it and not synced it yet, and
+ * our object must not be acknowledged before its directory is on disk. One more fsync per
+ * pack is nothing next to writing the pack.
+ */
+static int
+ensure_fanout(const struct local *l, const char *dir)
+{
+	if (mkdirat(l->dfd, dir, 0700) != 0 && errno != EEXIST)
+		return cf_err_set(CF_ESYS, "cannot create '%s/%s'", l->path, dir);
+	return fsync_dirat(l, "packs");
+}
+
+static int
+local_put(void *ctx, enum cf_obj_kind kind, const char *name, const uint8_t *p, size_t len)
+{
+	const struct local *l = ctx;
+	char rel[REL_MAX];
+	char dir[REL_MAX];
+	char tmp[sizeof(TMP_DIR) + 2 * RAND_BYTES + 8];
+	uint8_t rnd[RAND_BYTES];
+	char hex[2 * RAND_BYTES + 1];
+	int rc;
+
+	if ((rc = obj_rel(rel, kind, name)) != 0)
+		return rc;
+	rel_dir(dir, rel);
+	cf_random(rnd, sizeof(rnd));
+	cf_hex(hex, rnd, sizeof(rnd));
+	(void)snprintf(tmp, sizeof(tmp), "%s/%s.tmp", TMP_DIR, hex);
+	if ((rc = write_tmp(l, tmp, p, len)) != 0)
+		return rc;
+	if (kind == CF_OBJ_PACK && (rc = ensure_fanout(l, dir)) != 0)
+		goto out;
+	/* link() never replaces an existing name: this is what makes objects write-once. */
+	if (linkat(l->dfd, tmp, l->dfd, rel, 0) != 0) {
+		if (errno == EEXIST)
+			rc = cf_err_set(CF_EEXIST, "object '%s/%s' already exists",
+			                cf_obj_kind_dir(kind), name);
+		else
+			rc = cf_err_set(CF_ESYS, "cannot write '%s/%s'", l->path, rel);
+		goto out;
+	}
+	(void)unlinkat(l->dfd, tmp, 0);
+	return fsync_dirat(l, dir);
+out:
+	/* A temporary file left by a crash is harmless: nothing lists tmp/. */
+	(void)unlinkat(l->dfd, tmp, 0);
+	return rc;
+}
+
+static int
+not_found(enum cf_obj_kind kind, const char *name)
+{
+	return cf_err_set(CF_ENOENT, "object '%s/%s' not found", cf_obj_kind_dir(kind), name);
+}
+
+/* Open an object for reading and check it is a regular file; *@size gets its length. */
+static int
+open_obj(const struct local *l, enum cf_obj_kind kind, const char *name, int *fdp, uint64_t *size)
+{
+	char rel[REL_MAX];
+	struct stat st;
+	int fd;
+	int rc;
+
+	*fdp = -1;
+	if ((rc = obj_rel(rel, kind, name)) != 0)
+		return rc;
+	fd = openat(l->dfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return not_found(kind, name);
+		return cf_err_set(CF_ESYS, "cannot open '%s/%s'", l->path, rel);
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = cf_err_set(CF_ESYS, "cannot stat '%s/%s'", l->path, rel);
+		(void)close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		(void)close(fd);
+		errno = 0;
+		return cf_err_set(CF_ESYS, "cannot read '%s/%s': not a regular file", l->path, rel);
+	}
+	*fdp = fd;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/*
+ * Resolve the range [@off, @off + @len) of an object of @size bytes into a byte count before
+ * anything is allocated. As store.h says, @max bounds the object, not the range: an object
+ * larger than @max is refused (CF_ETOOBIG) even for a small range, so a store cannot make a
+ * reader accept an object no writer could have made. A range past the end is CF_ETRUNC.
+ */
+static int
+range_len(uint64_t size, uint64_t off, size_t len, size_t max, size_t *n)
+{
+	uint64_t end;
+
+	if (size > max)
+		return CF_ETOOBIG;
+	if (off > size)
+		return CF_ETRUNC;
+	if (len == SIZE_MAX)
+		end = size;
+	else if (cf_u64_add(off, len, &end) != 0 || end > size)
+		return CF_ETRUNC;
+	*n = (size_t)(end - off);
+	return 0;
+}
+
+static int
+read_at(int fd, uint8_t *p, size_t len, uint64_t off)
+{
+	while (len > 0) {
+		ssize_t n;
+
+		if (off > (uint64_t)INT64_MAX) {
+			errno = EOVERFLOW;
+			return -1;
+		}
+		n = pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 1;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* NOLINTBEGIN(readability-function-size): its 8 parameters are the store.h contract */
+static int
+local_get(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, size_t len, size_t max,
+          uint8_t **out, size_t *outlen)
+{
+	const struct local *l = ctx;
+	uint8_t *buf = NULL;
+	uint64_t size = 0;
+	size_t n = 0;
+	int fd = -1;
+	int rc;
+
+	if ((rc = open_obj(l, kind, name, &fd, &size)) != 0)
+		goto out;
+	if ((rc = range_len(size, off, len, max, &n)) != 0) {
+		if (rc == CF_ETOOBIG)
+			rc = cf_err_set(rc, "object '%s/%s' of %llu bytes is over the limit %zu",
+			                cf_obj_kind_dir(kind), name, (unsigned long long)size, max);
+		else
+			rc = cf_err_set(rc,
+			                "object '%s/%s' of %llu bytes: range at %llu past its end",
+			                cf_obj_kind_dir(kind), name, (unsigned long long)size,
+			                (unsigned long long)off);
+		goto out;
+	}
+	buf = cf_malloc(n);
+	if (buf == NULL) {
+		rc = CF_ENOMEM;
+		goto out;
+	}
+	rc = read_at(fd, buf, n, off);
+	if (rc != 0) {
+		/* Objects are write-once, so a file shorter than fstat said is damage. */
+		rc = rc > 0 ? cf_err_set(CF_ETRUNC, "object '%s/%s' shrank while being read",
+		                         cf_obj_kind_dir(kind), name)
+		            : cf_err_set(CF_ESYS, "cannot read object '%s/%s' in '%s'",
+		                         cf_obj_kind_dir(kind), name, l->path);
+		goto out;
+	}
+	*out = buf;
+	*outlen = n;
+	buf = NULL;
+out:
+	cf_free(buf);
+	if (fd >= 0)
+		(void)close(fd);
+	return rc;
+}
+/* NOLINTEND(readability-function-size) */
+
+static int
+local_size(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t *size)
+{
+	const struct local *l = ctx;
+	char rel[REL_MAX];
+	struct stat st;
+	int rc;
+
+	if ((rc = obj_rel(rel, kind, name)) != 0)
+		return rc;
+	if (fstatat(l->dfd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (errno == ENOENT)
+			return not_found(kind, name);
+		return cf_err_set(CF_ESYS, "cannot stat '%s/%s'", l->path, rel);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		errno = 0;
+		return cf_err_set(CF_ESYS, "cannot read '%s/%s': not a regular file", l->path, rel);
+	}
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* What one directory listing needs; @prefix is the fan-out directory name for packs. */
+struct list_job {
+	const struct local *l;
+	const char *rel;
+	const char *prefix;
+	cf_store_list_fn *fn;
+	void *arg;
+};
+
+/* Call the listing's callback for one entry, if it is a regular file with a valid name. */
+static int
+list_entry(const struct list_job *j, int dfd, const char *name)
+{
+	struct stat st;
+
+	if (cf_obj_name_valid(name) != 0)
+		return 0;
+	if (j->prefix != NULL && strncmp(name, j->prefix, 2) != 0)
+		return 0; /* a pack outside its fan-out directory could never be read */
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (errno == ENOENT)
+			return 0; /* deleted while we list */
+		return cf_err_set(CF_ESYS, "cannot stat '%s/%s/%s'", j->l->path, j->rel, name);
+	}
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	return j->fn(j->arg, name, (uint64_t)st.st_size);
+}
+
+static DIR *
+open_dir(const struct local *l, const char *rel)
+{
+	DIR *d;
+	int fd;
+
+	fd = openat(l->dfd, rel, OPEN_DIR_FL);
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		int e = errno;
+
+		(void)close(fd);
+		errno = e;
+	}
+	return d;
+}
+
+/*
+ * Each DIR stream is used by one thread only, so readdir() is safe here; glibc documents the
+ * race as per stream.
+ */
+typedef int list_each_fn(const struct list_job *j, int dfd, const char *name);
+
+static int
+list_dir(const struct list_job *j, list_each_fn *each)
+{
+	DIR *d = NULL;
+	int rc = 0;
+
+	d = open_dir(j->l, j->rel);
+	if (d == NULL)
+		return cf_err_set(CF_ESYS, "cannot open '%s/%s'", j->l->path, j->rel);
+	for (;;) {
+		struct dirent *de;
+
+		errno = 0;
+		de = readdir(d); /* NOLINT(concurrency-mt-unsafe): stream is ours alone */
+		if (de == NULL) {
+			if (errno != 0)
+				rc = cf_err_set(CF_ESYS, "cannot read '%s/%s'", j->l->path, j->rel);
+			break;
+		}
+		if (de->d_name[0] == '.')
+			continue;
+		if ((rc = each(j, dirfd(d), de->d_name)) != 0)
+			break;
+	}
+	(void)closedir(d);
+	return rc;
+}
+
+/* For packs/: descend into each two-hex-digit fan-out directory. */
+static int
+list_fanout(const struct list_job *j, int dfd, const char *name)
+{
+	char rel[sizeof("packs/xx")];
+	struct list_job sub = *j;
+	struct stat st;
+
+	if (strlen(name) != 2 || !is_hex(name[0]) || !is_hex(name[1]))
+		return 0;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	(void)snprintf(rel, sizeof(rel), "packs/%s", name);
+	sub.rel = rel;
+	sub.prefix = name;
+	return list_dir(&sub, list_entry);
+}
+
+static int
+local_list(void *ctx, enum cf_obj_kind kind, cf_store_list_fn *fn, void *arg)
+{
+	struct list_job j = {
+	        .l = ctx,
+	        .rel = cf_obj_kind_dir(kind),
+	        .prefix = NULL,
+	        .fn = fn,
+	        .arg = arg,
+	};
+
+	if (kind == CF_OBJ_PACK)
+		return list_dir(&j, list_fanout);
+	return list_dir(&j, list_entry);
+}
+
+static int
+local_del(void *ctx, enum cf_obj_kind kind, const char *name)
+{
+	const struct local *l = ctx;
+	char rel[REL_MAX];
+	char dir[REL_MAX];
+	int rc;
+
+	if ((rc = obj_rel(rel, kind, name)) != 0)
+		return rc;
+	if (unlinkat(l->dfd, rel, 0) != 0) {
+		if (errno == ENOENT)
+			return not_found(kind, name);
+		return cf_err_set(CF_ESYS, "cannot remove '%s/%s'", l->path, rel);
+	}
+	rel_dir(dir, rel);
+	return fsync_dirat(l, dir);
+}
+
+static void
+local_free(void *ctx)
+{
+	struct local *l = ctx;
+
+	if (l == NULL)
+		return;
+	if (l->dfd >= 0)
+		(void)close(l->dfd);
+	cf_free(l->path);
+	cf_free(l);
+}
+
+static const struct cf_store_ops local_ops = {
+        .put = local_put,
+        .get = local_get,
+        .size = local_size,
+        .list = local_list,
+        .del = local_del,
+        .free = local_free,
+};
+
+/*
+ * The directory that holds @path, for making a new entry in it durable: "a/b/" -> "a",
+ * "b" -> ".", "/b" -> "/". Heap, or NULL.
+ */
+static char *
+parent_of(const char *path)
+{
+	size_t n = strlen(path);
+	char *p;
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	while (n > 0 && path[n - 1] != '/')
+		n--;
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	if (n == 0)
+		return cf_strdup(".");
+	p = cf_malloc(n + 1);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, path, n);
+	p[n] = '\0';
+	return p;
+}
+
+static int
+fsync_path(const char *path)
+{
+	int fd;
+	int rc = 0;
+
+	fd = open(path, OPEN_DIR_FL);
+	if (fd < 0)
+		return cf_err_set(CF_ESYS, "cannot open '%s'", path);
+	if (fsync(fd) != 0)
+		rc = cf_err_set(CF_ESYS, "cannot sync '%s'", path);
+	(void)close(fd);
+	return rc;
+}
+
+/* mkdir @path (it may exist) and make a new entry durable in its parent. */
+static int
+make_root(const char *path)
+{
+	char *parent = NULL;
+	int rc;
+
+	if (mkdir(path, 0700) != 0) {
+		if (errno == EEXIST)
+			return 0;
+		return cf_err_set(CF_ESYS, "cannot create '%s'", path);
+	}
+	parent = parent_of(path);
+	if (parent == NULL)
+		return CF_ENOMEM;
+	rc = fsync_path(parent);
+	cf_free(parent);
+	return rc;
+}
+
+/* Whether the directory @rel of @l holds any entry; a missing directory holds none. */
+static int
+dir_has_entries(const struct local *l, const char *rel, bool *has)
+{
+	DIR *d;
+	int rc = 0;
+
+	*has = false;
+	d = open_dir(l, rel);
+	if (d == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return cf_err_set(CF_ESYS, "cannot open '%s/%s'", l->path, rel);
+	}
+	for (;;) {
+		struct dirent *de;
+
+		errno = 0;
+		de = readdir(d); /* NOLINT(concurrency-mt-unsafe): stream is ours alone */
+		if (de == NULL) {
+			if (errno != 0)
+				rc = cf_err_set(CF_ESYS, "cannot read '%s/%s'", l->path, rel);
+			break;
+		}
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			*has = true;
+			break;
+		}
+	}
+	(void)closedir(d);
+	return rc;
+}
+
+/*
+ * Refuse to create over a repository, or over a directory whose object directories already
+ * hold something (a half-deleted repository); leftovers in tmp/ do not count, so a create
+ * interrupted before the first chain entry can simply be run again.
+ */
+static int
+check_empty(const struct local *l)
+{
+	struct stat st;
+	bool has = false;
+	int rc;
+
+	if (fstatat(l->dfd, GENESIS, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return cf_err_set(CF_EEXIST, "repository '%s' already exists", l->path);
+	for (size_t i = 0; i < CF_ARRAY_LEN(repo_dirs); i++) {
+		if (strcmp(repo_dirs[i], TMP_DIR) == 0)
+			continue;
+		if ((rc = dir_has_entries(l, repo_dirs[i], &has)) != 0)
+			return rc;
+		if (has)
+			return cf_err_set(
+			        CF_EEXIST,
+			        "cannot create a repository in '%s': '%s/%s' is not empty", l->path,
+			        l->path, repo_dirs[i]);
+	}
+	return 0;
+}
+
+static int
+make_subdirs(const struct local *l)
+{
+	for (size_t i = 0; i < CF_ARRAY_LEN(repo_dirs); i++) {
+		if (mkdirat(l->dfd, repo_dirs[i], 0700) != 0 && errno != EEXIST)
+			return cf_err_set(CF_ESYS, "cannot create '%s/%s'", l->path, repo_dirs[i]);
+	}
+	if (fsync(l->dfd) != 0)
+		return cf_err_set(CF_ESYS, "cannot sync '%s'", l->path);
+	return 0;
+}
+
+/* Open the repository directory of @l; without @create, a repository must be there. */
+static int
+open_root(struct local *l, bool create)
+{
+	struct stat st;
+	int rc;
+
+	if (create && (rc = make_root(l->path)) != 0)
+		return rc;
+	l->dfd = open(l->path, OPEN_DIR_FL);
+	if (l->dfd < 0) {
+		if (!create && (errno == ENOENT || errno == ENOTDIR))
+			return cf_err_set(CF_ENOREPO, "repository '%s' does not exist", l->path);
+		return cf_err_set(CF_ESYS, "cannot open '%s'", l->path);
+	}
+	if (create) {
+		if ((rc = check_empty(l)) != 0)
+			return rc;
+		return make_subdirs(l);
+	}
+	if (fstatat(l->dfd, GENESIS, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return cf_err_set(CF_ENOREPO, "repository '%s' does not exist", l->path);
+		return cf_err_set(CF_ESYS, "cannot open '%s/%s'", l->path, GENESIS);
+	}
+	return 0;
+}
+
+int
+cf_store_open_local(const char *path, bool create, struct cf_store **out)
+{
+	struct local *l = NULL;
+	int rc;
+
+	*out = NULL;
+	l = cf_calloc(1, sizeof(*l));
+	if (l == NULL)
+		return CF_ENOMEM;
+	l->dfd = -1;
+	l->path = cf_strdup(path);
+	if (l->path == NULL) {
+		rc = CF_ENOMEM;
+		goto out;
+	}
+	if ((rc = open_root(l, create)) != 0)
+		goto out;
+	if ((rc = cf_store_new(&local_ops, l, path, out)) != 0)
+		goto out;
+	l = NULL; /* the store owns it now */
+out:
+	local_free(l);
+	return rc;
+}

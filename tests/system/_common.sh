@@ -1,0 +1,95 @@
+# shellcheck shell=bash
+# _common.sh - shared setup for the bash system tests (sourced, not run).
+#
+# Sets: T (this test's name), COFFER (the binary), LIB (tests/system/lib), PY, TMP (a fresh
+# temporary directory removed on exit), COFFER_HOME and COFFER_CACHE (inside TMP), and
+# defines:
+#   say MSG...          print what is being checked
+#   fail MSG...         print "T: FAIL: MSG" (and the last command's output) and exit 1
+#   run ARGS...         run coffer with ARGS (prefixed by the command in the array RUN_AS, if
+#                       any); stdout in $TMP/out, stderr in $TMP/err, exit status in $rc;
+#                       never fails by itself
+#   expect_rc N WHAT    fail unless the last run's exit status was N
+#   one_line_error WHAT fail unless stderr of the last run is exactly one line "coffer: ..."
+#   json_get FIELD      print FIELD of the summary line of a `--json backup` run's stdout
+#   treecmp A B [OPT]   compare two trees with lib/treecmp.py, fail on a difference
+#   mkrepo DIR          init a repository at DIR (recovery key in DIR.rk)
+
+T=$(basename "$0" .sh)
+COFFER=${COFFER_BIN:?COFFER_BIN must name the coffer binary}
+CF_TESTS=${CF_TESTS:-$(cd "$(dirname "$0")/.." && pwd)}
+LIB=$CF_TESTS/system/lib
+PY=/usr/bin/python3
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/cf_$T.XXXXXX")
+trap 'chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
+export COFFER_HOME=$TMP/home
+export COFFER_CACHE=$TMP/cache
+unset COFFER_REPO COFFER_PASSPHRASE_FILE
+# ASan: a leak or error must fail the command, and its report must not look like our output.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:exitcode=98}
+rc=0
+RUN_AS=()
+
+say() {
+	echo "$T: $*"
+}
+
+fail() {
+	echo "$T: FAIL: $*" >&2
+	for f in "$TMP/out" "$TMP/err"; do
+		if [ -s "$f" ]; then
+			echo "--- $(basename "$f"):" >&2
+			cut -c1-400 "$f" | head -30 >&2
+		fi
+	done
+	exit 1
+}
+
+run() {
+	rc=0
+	"${RUN_AS[@]}" "$COFFER" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+	if [ "$rc" = 99 ] || [ "$rc" = 98 ] || grep -q 'Sanitizer' "$TMP/err"; then
+		fail "sanitizer report from: coffer $*"
+	fi
+	return 0
+}
+
+expect_rc() {
+	[ "$rc" = "$1" ] || fail "$2: exit status $rc, want $1"
+}
+
+one_line_error() {
+	[ "$(wc -l <"$TMP/err")" = 1 ] || fail "$1: stderr is not exactly one line"
+	grep -q '^coffer: ..*' "$TMP/err" || fail "$1: stderr does not start with 'coffer: '"
+}
+
+json_get() {
+	"$PY" -c '
+import json, sys
+summary = None
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line:
+        obj = json.loads(line)
+        if obj.get("message_type") == "summary":
+            summary = obj
+if summary is None:
+    sys.exit("no summary line")
+print(summary[sys.argv[2]])' "$TMP/out" "$1"
+}
+
+treecmp() {
+	local a=$1 b=$2
+	shift 2
+	"$PY" "$LIB/treecmp.py" "$a" "$b" --ignore-atime "$@" >"$TMP/cmp" 2>&1 ||
+		{
+			head -20 "$TMP/cmp" | cut -c1-300 >&2
+			fail "restored tree $b differs from $a"
+		}
+}
+
+mkrepo() {
+	run -r "$1" init --recovery-key-file "$1.rk"
+	expect_rc 0 "init $1"
+}

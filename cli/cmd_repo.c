@@ -294,6 +294,10 @@ cmd_check(struct cli *c)
 int
 cmd_version(struct cli *c)
 {
+	if (c->nargs > 0) {
+		cli_error("version takes no arguments");
+		return EXIT_USAGE;
+	}
 	if (c->json)
 		printf("{\"version\":\"%s\",\"format\":%d}\n", cf_version(), cf_format_version());
 	else

@@ -108,8 +108,9 @@ cf_emit_item(const struct cf_events *ev, enum cf_event_kind kind, int code, cons
 
 	if (ev == NULL || ev->fn == NULL)
 		return;
+	/* CF_OK: the message is complete, no errno text is appended a second time */
 	va_start(ap, fmt);
-	(void)cf_err_setv(code, fmt, ap);
+	(void)cf_err_setv(CF_OK, fmt, ap);
 	va_end(ap);
 	cf_err_copy(msg, sizeof(msg));
 	memset(&e, 0, sizeof(e));

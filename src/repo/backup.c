@@ -383,6 +383,18 @@ out:
 	return rc;
 }
 
+static void
+invalidate_index(struct cf_repo *r)
+{
+	struct cf_index *fresh = NULL;
+
+	if (cf_index_new(&fresh) != 0)
+		return; /* keep the old one: lookups of new blobs fail cleanly */
+	cf_index_free(r->index);
+	r->index = fresh;
+	r->index_loaded = false;
+}
+
 int
 cf_backup(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg,
           struct cf_backup_result **res)
@@ -410,6 +422,9 @@ out:
 	bk_release(&b);
 	free_strv(paths, npaths);
 	cf_free(out);
+	/* the packs just written are not in the loaded index: reload it when next needed */
+	if (r->index_loaded)
+		invalidate_index(r);
 	return rc;
 }
 

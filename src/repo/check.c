@@ -17,6 +17,7 @@ struct ck {
 	struct cf_zctx *z;
 	struct cf_index *seen_trees;
 	struct cf_index *packs_present; /* pack ids found in the store */
+	struct cf_index *damaged;       /* blob ids that failed verification (read-data) */
 	struct cf_path path;
 	uint64_t problems;
 	const char *snap; /* name of the snapshot being walked */
@@ -112,12 +113,14 @@ check_parts(struct ck *c, const struct cf_node *n)
 	char where[1200];
 
 	for (size_t i = 0; i < n->nparts; i++) {
-		if (n->parts[i].hole || cf_index_has(c->r->index, n->parts[i].id))
+		bool missing = !cf_index_has(c->r->index, n->parts[i].id);
+
+		if (n->parts[i].hole || (!missing && !cf_index_has(c->damaged, n->parts[i].id)))
 			continue;
 		cf_id_name(idhex, n->parts[i].id);
 		(void)snprintf(where, sizeof(where), "snapshot %.16s: '%s'", c->snap,
 		               cf_path_cstr(&c->path));
-		problem(c, "%s: chunk %.16s is missing", where, idhex);
+		problem(c, "%s: chunk %.16s is %s", where, idhex, missing ? "missing" : "damaged");
 	}
 }
 
@@ -174,6 +177,16 @@ check_snapshot(void *arg, const char *name, uint64_t size)
 	return rc;
 }
 
+/* Remember a damaged blob so the snapshot walk can name the files that use it. */
+static void
+note_damaged(struct ck *c, const struct cf_pack_entry *e)
+{
+	static const uint8_t nopack[CF_ID_BYTES];
+
+	if (cf_index_add(c->damaged, nopack, e) != 0)
+		problem(c, "out of memory while recording damage");
+}
+
 /* Decrypt and verify every blob of one whole pack. */
 static void
 check_blobs(struct ck *c, const char *name, const uint8_t *pack, size_t len,
@@ -200,6 +213,7 @@ check_blobs(struct ck *c, const char *name, const uint8_t *pack, size_t len,
 
 			cf_id_name(idhex, e->id);
 			problem(c, "packs/%s: blob %.16s is damaged", name, idhex);
+			note_damaged(c, e);
 		}
 		cf_free_wipe(out, e->raw_len);
 	}
@@ -225,9 +239,14 @@ read_pack(void *arg, const char *name, uint64_t size)
 		return rc == CF_ENOMEM ? rc : 0;
 	}
 	cf_hash(got, pack, len);
-	if (cf_unhex(want, sizeof(want), name, strlen(name)) != 0 || memcmp(want, got, 32) != 0)
+	if (cf_unhex(want, sizeof(want), name, strlen(name)) != 0) {
+		cf_free(pack);
+		return 0;
+	}
+	/* on a mismatch, still look inside: which blobs are damaged names the files hit */
+	if (memcmp(want, got, sizeof(want)) != 0)
 		problem(c, "packs/%s does not match its name (damaged or swapped)", name);
-	else if (cf_repo_pack_key(c->r, want, &pk) != 0)
+	if (cf_repo_pack_key(c->r, want, &pk) != 0)
 		problem_last(c);
 	else
 		check_blobs(c, name, pack, len, pk);
@@ -245,7 +264,7 @@ ck_init(struct ck *c, struct cf_repo *r, cf_event_fn *fn, void *arg)
 	c->ev.fn = fn;
 	c->ev.arg = arg;
 	if ((rc = cf_zctx_new(1, &c->z)) != 0 || (rc = cf_index_new(&c->seen_trees)) != 0 ||
-	    (rc = cf_index_new(&c->packs_present)) != 0)
+	    (rc = cf_index_new(&c->packs_present)) != 0 || (rc = cf_index_new(&c->damaged)) != 0)
 		return rc;
 	return 0;
 }
@@ -266,21 +285,21 @@ cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 	if ((rc = cf_store_list(r->store, CF_OBJ_PACK, note_pack, &c)) != 0 ||
 	    (rc = cf_index_each_pack(r->index, pack_present, &c)) != 0)
 		goto out;
-	if (cf_repo_can_read(r) == 0) {
-		if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, check_snapshot, &c)) != 0)
+	if (cf_opts_flag(o, "read-data")) {
+		if ((rc = cf_repo_can_read(r)) != 0 ||
+		    (rc = cf_store_list(r->store, CF_OBJ_PACK, read_pack, &c)) != 0)
 			goto out;
-	} else if (cf_opts_flag(o, "read-data")) {
-		rc = cf_repo_can_read(r);
-		goto out;
 	}
-	if (cf_opts_flag(o, "read-data") &&
-	    (rc = cf_store_list(r->store, CF_OBJ_PACK, read_pack, &c)) != 0)
+	/* after read-data, so files using a damaged blob are named */
+	if (cf_repo_can_read(r) == 0 &&
+	    (rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, check_snapshot, &c)) != 0)
 		goto out;
 	rc = c.problems > 0 ? CF_EINTEGRITY : 0;
 out:
 	cf_zctx_free(c.z);
 	cf_index_free(c.seen_trees);
 	cf_index_free(c.packs_present);
+	cf_index_free(c.damaged);
 	cf_path_release(&c.path);
 	return rc;
 }

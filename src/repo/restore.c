@@ -31,6 +31,7 @@ struct rs {
 	struct cf_zctx *z;
 	struct cf_path path;
 	char **inc;
+	bool *inc_hit; /* each --include matched something */
 	size_t ninc;
 	bool root;
 	bool verify;
@@ -47,7 +48,7 @@ struct rs {
 enum sel { SEL_NONE, SEL_ANCESTOR, SEL_ALL };
 
 static enum sel
-select_node(const struct rs *s)
+select_node(struct rs *s)
 {
 	const char *p = cf_path_cstr(&s->path);
 	size_t pl = strlen(p);
@@ -58,6 +59,8 @@ select_node(const struct rs *s)
 	for (size_t i = 0; i < s->ninc; i++) {
 		size_t il = strlen(s->inc[i]);
 
+		if (pl == il && strcmp(p, s->inc[i]) == 0)
+			s->inc_hit[i] = true;
 		if (pl >= il && strncmp(p, s->inc[i], il) == 0 && (p[il] == '\0' || p[il] == '/'))
 			return SEL_ALL;
 		if (il > pl && strncmp(p, s->inc[i], pl) == 0 && s->inc[i][pl] == '/')
@@ -66,15 +69,19 @@ select_node(const struct rs *s)
 	return best;
 }
 
+/* Report a failed item, naming it: "cannot restore '/a/b': <why>". */
 static void
 report(struct rs *s, int code, const char *what)
 {
+	char why[1024];
+
 	if (code == CF_EINTEGRITY)
 		s->damaged++;
 	else
 		s->failed++;
-	cf_emit_item(&s->ev, CF_EV_ITEM_ERROR, code, s->path.p, s->path.len, "%s: %s", what,
-	             cf_err_last());
+	cf_err_copy(why, sizeof(why));
+	cf_emit_item(&s->ev, CF_EV_ITEM_ERROR, code, s->path.p, s->path.len, "%s '%s': %s", what,
+	             cf_path_cstr(&s->path), why);
 }
 
 /* Remove whatever is at @name (not following links) so a new entry can be made. */
@@ -303,7 +310,7 @@ restore_file(struct rs *s, int dfd, const char *name, const struct cf_node *n)
 	if (relink(s, dfd, name, n))
 		return;
 	if (clear_name(dfd, name) != 0 ||
-	    (fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) <
+	    (fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) <
 	            0) {
 		(void)cf_err_set(CF_ESYS, "cannot create");
 		report(s, CF_ESYS, "cannot restore");
@@ -437,7 +444,8 @@ collect_includes(struct rs *s)
 		n++;
 	if (n == 0)
 		return 0;
-	if ((s->inc = cf_calloc(n, sizeof(*s->inc))) == NULL)
+	if ((s->inc = cf_calloc(n, sizeof(*s->inc))) == NULL ||
+	    (s->inc_hit = cf_calloc(n, sizeof(*s->inc_hit))) == NULL)
 		return CF_ENOMEM;
 	for (size_t i = 0; (v = cf_opts_nth(s->o, "include", i)) != NULL; i++) {
 		size_t len = strlen(v);
@@ -485,6 +493,13 @@ cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_op
 	if ((rc = restore_tree(&s, s.target, snap->tree)) != 0)
 		goto out;
 	cf_emit_progress(&s.ev, &s.progress, true);
+	for (size_t i = 0; i < s.ninc; i++) {
+		if (!s.inc_hit[i]) {
+			rc = cf_err_set(CF_ENOENT, "--include '%s' matches nothing in the snapshot",
+			                s.inc[i]);
+			goto out;
+		}
+	}
 	if (s.damaged > 0)
 		rc = cf_err_set(CF_EINTEGRITY,
 		                "%llu item(s) could not be restored because the "
@@ -502,6 +517,7 @@ out:
 	for (size_t i = 0; i < s.ninc; i++)
 		cf_free(s.inc[i]);
 	cf_free(s.inc);
+	cf_free(s.inc_hit);
 	cf_path_release(&s.path);
 	cf_zctx_free(s.z);
 	return rc;

@@ -51,7 +51,7 @@ void th_vec_clear(struct th_vec *v);
 
 #define CF_TEST(name)                                                                              \
 	static void name(void);                                                                    \
-	__attribute__((constructor)) static void reg_##name(void)                                 \
+	__attribute__((constructor)) static void reg_##name(void)                                  \
 	{                                                                                          \
 		th_register(#name, name);                                                          \
 	}                                                                                          \

@@ -3,8 +3,6 @@
  */
 #include "chunk.h"
 
-#include <sodium.h>
-
 #include "../base/base.h"
 #include "../crypto/crypto.h"
 
@@ -49,17 +47,13 @@ cf_chunk_params_valid(const struct cf_chunk_params *p)
 	return 0;
 }
 
-/*
- * gear[0..255]: the ChaCha20-IETF keystream of K_gear with a zero nonce, little-endian u64s.
- * crypto.h has no keystream function, so this is the one direct libsodium call outside it.
- */
+/* gear[0..255]: the ChaCha20-IETF keystream of K_gear with a zero nonce, little-endian u64s. */
 static void
 gear_fill(uint64_t gear[static GEAR_ENTRIES], const struct cf_key *k_gear)
 {
-	static const uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES];
 	uint8_t ks[GEAR_BYTES];
 
-	crypto_stream_chacha20_ietf(ks, sizeof(ks), nonce, cf_key_view(k_gear));
+	cf_keystream(ks, sizeof(ks), k_gear);
 	for (size_t i = 0; i < GEAR_ENTRIES; i++) {
 		uint64_t v = 0;
 
@@ -67,7 +61,7 @@ gear_fill(uint64_t gear[static GEAR_ENTRIES], const struct cf_key *k_gear)
 			v |= (uint64_t)ks[i * 8 + j] << (8 * j);
 		gear[i] = v;
 	}
-	sodium_memzero(ks, sizeof(ks));
+	cf_wipe(ks, sizeof(ks));
 }
 
 int

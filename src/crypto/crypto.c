@@ -123,6 +123,27 @@ cf_kdf(const struct cf_key *k, const char *label, struct cf_key **out)
 }
 
 void
+cf_keystream(uint8_t *out, size_t len, const struct cf_key *k)
+{
+	static const uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES];
+
+	(void)crypto_stream_chacha20_ietf(out, len, nonce, k->k);
+}
+
+void
+cf_blake2b(uint8_t out[static CF_HASH_BYTES], const void *a, size_t alen, const void *b,
+           size_t blen)
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, CF_HASH_BYTES);
+	crypto_generichash_update(&st, a, alen);
+	crypto_generichash_update(&st, b, blen);
+	crypto_generichash_final(&st, out, CF_HASH_BYTES);
+	sodium_memzero(&st, sizeof(st));
+}
+
+void
 cf_hash(uint8_t out[static CF_HASH_BYTES], const void *p, size_t len)
 {
 	unsigned int n = 0;

@@ -56,6 +56,12 @@ int cf_kdf(const struct cf_key *k, const char *label, struct cf_key **out) CF_MU
 /* cf_kdf_bytes() - KDF into caller memory, for non-secret outputs such as ck_check. */
 void cf_kdf_bytes(uint8_t out[static CF_KEY_BYTES], const struct cf_key *k, const char *label);
 
+/* cf_keystream() - @len bytes of ChaCha20-IETF keystream under @k with a zero nonce. */
+void cf_keystream(uint8_t *out, size_t len, const struct cf_key *k);
+/* cf_blake2b() - unkeyed BLAKE2b-256 of the concatenation a || b. */
+void cf_blake2b(uint8_t out[static CF_HASH_BYTES], const void *a, size_t alen, const void *b,
+                size_t blen);
+
 /* cf_hash() - SHA-256 of @len bytes. */
 void cf_hash(uint8_t out[static CF_HASH_BYTES], const void *p, size_t len);
 /* cf_hash2() - SHA-256 of the concatenation a || b. */

@@ -8,7 +8,6 @@
  */
 #include "recovery.h"
 
-#include <sodium.h>
 #include <string.h>
 
 #include "../base/base.h"
@@ -27,23 +26,15 @@ static const char sign_label[] = "coffer.v1.recovery-sign";
 static const char box_label[] = "coffer.v1.recovery-box";
 static const char identity_name[] = "recovery key";
 
-/*
- * checksum = the first 3 bytes of BLAKE2b-256(label || RK), unkeyed. crypto.h offers BLAKE2b
- * only keyed (cf_kdf, where RK would be the key), so this one call goes to libsodium itself.
- */
+/* checksum = the first 3 bytes of BLAKE2b-256(label || RK), unkeyed. */
 static void
 checksum(uint8_t out[static CHECK_BYTES], const uint8_t rk[static CF_KEY_BYTES])
 {
-	crypto_generichash_state st;
-	uint8_t h[32];
+	uint8_t h[CF_HASH_BYTES];
 
-	crypto_generichash_init(&st, NULL, 0, sizeof(h));
-	crypto_generichash_update(&st, (const uint8_t *)check_label, sizeof(check_label) - 1);
-	crypto_generichash_update(&st, rk, CF_KEY_BYTES);
-	crypto_generichash_final(&st, h, sizeof(h));
+	cf_blake2b(h, check_label, sizeof(check_label) - 1, rk, CF_KEY_BYTES);
 	memcpy(out, h, CHECK_BYTES);
-	sodium_memzero(&st, sizeof(st));
-	sodium_memzero(h, sizeof(h));
+	cf_wipe(h, sizeof(h));
 }
 
 /* 1 when @v >= @k, for v, k < 2^31, without a branch. */
@@ -130,8 +121,8 @@ cf_recovery_encode(const struct cf_key *rk, char out[static CF_RECOVERY_TEXT_BYT
 		}
 	}
 	out[o] = '\0';
-	sodium_memzero(raw, sizeof(raw));
-	sodium_memzero(&acc, sizeof(acc));
+	cf_wipe(raw, sizeof(raw));
+	cf_wipe(&acc, sizeof(acc));
 }
 
 /* Read the symbols of @text into @raw; 0, or CF_EFORMAT for a count other than 56. */
@@ -161,7 +152,7 @@ read_symbols(const char *text, size_t len, uint8_t raw[static RAW_BYTES], uint32
 	}
 	if (rc == 0 && nsym != SYMBOLS)
 		rc = CF_EFORMAT;
-	sodium_memzero(&acc, sizeof(acc));
+	cf_wipe(&acc, sizeof(acc));
 	return rc;
 }
 
@@ -184,8 +175,8 @@ cf_recovery_decode(const char *text, size_t len, struct cf_key **out)
 	}
 	rc = cf_key_new_from(raw, out);
 out:
-	sodium_memzero(raw, sizeof(raw));
-	sodium_memzero(sum, sizeof(sum));
+	cf_wipe(raw, sizeof(raw));
+	cf_wipe(sum, sizeof(sum));
 	return rc;
 }
 

@@ -1,6 +1,10 @@
 /*
- * backup_pipe.c - worker threads that compress, encrypt and pack blobs, then store each
- * finished pack followed by its index object (packs before index: docs/format.md 3).
+ * backup_pipe.c - the backup's worker threads.
+ *
+ * Two stages, each with a bounded queue: compress/encrypt workers take blobs and fill packs;
+ * store threads take finished packs and write each one followed by its index object (packs
+ * before index: docs/format.md 3). Storing is a stage of its own because every object is
+ * fsynced: a worker that waited for the disk would leave its core idle.
  */
 #include <string.h>
 
@@ -9,7 +13,28 @@
 
 #define QUEUE_PER_WORKER 2
 #define MAX_WORKERS      16
+#define STORE_THREADS    3
+#define STORE_QUEUE      4 /* finished packs waiting for the disk, at most 16 MiB each */
 #define ZSTD_LEVEL       1
+
+/* A finished pack on its way to the store. */
+struct bk_done {
+	uint8_t *pack;
+	size_t len;
+	struct cf_index_pack ip;
+};
+
+/* A bounded FIFO of fixed-size items, guarded by the pipe's mutex. */
+struct bk_queue {
+	void *items;
+	size_t size; /* bytes per item */
+	size_t cap;
+	size_t head;
+	size_t count;
+	bool closing;
+	pthread_cond_t not_empty;
+	pthread_cond_t not_full;
+};
 
 struct bk_worker {
 	struct bk_pipe *p;
@@ -23,22 +48,89 @@ struct bk_worker {
 struct bk_pipe {
 	struct cf_repo *r;
 	pthread_mutex_t mu;
-	pthread_cond_t not_empty;
-	pthread_cond_t not_full;
-	struct bk_job *ring;
-	size_t cap;
-	size_t head;
-	size_t count;
-	bool closing;
+	struct bk_queue jobs;
+	struct bk_queue done;
 	int nworkers;
 	int started;
+	int nstore;
 	struct bk_worker workers[MAX_WORKERS];
+	pthread_t store_th[STORE_THREADS];
 	atomic_int err;
 	char errmsg[1024];
 	uint64_t stored;
 };
 
-/* Record the first error; later ones are dropped. Called with p->mu held or not. */
+static int
+queue_init(struct bk_queue *q, size_t size, size_t cap)
+{
+	memset(q, 0, sizeof(*q));
+	q->size = size;
+	q->cap = cap;
+	if ((q->items = cf_calloc(cap, size)) == NULL)
+		return CF_ENOMEM;
+	pthread_cond_init(&q->not_empty, NULL);
+	pthread_cond_init(&q->not_full, NULL);
+	return 0;
+}
+
+static void *
+queue_slot(struct bk_queue *q, size_t i)
+{
+	return (uint8_t *)q->items + ((q->head + i) % q->cap) * q->size;
+}
+
+/* Append @item (copied); waits while full. False when the pipe failed first. Lock held. */
+static bool
+queue_push(struct bk_pipe *p, struct bk_queue *q, const void *item)
+{
+	while (q->count == q->cap && p->err == 0)
+		pthread_cond_wait(&q->not_full, &p->mu);
+	if (p->err != 0)
+		return false;
+	memcpy(queue_slot(q, q->count), item, q->size);
+	q->count++;
+	pthread_cond_signal(&q->not_empty);
+	return true;
+}
+
+/* Take the oldest item into @item; false when the queue is closed and empty. Lock held. */
+static bool
+queue_pop(struct bk_pipe *p, struct bk_queue *q, void *item)
+{
+	while (q->count == 0 && !q->closing)
+		pthread_cond_wait(&q->not_empty, &p->mu);
+	if (q->count == 0)
+		return false;
+	memcpy(item, queue_slot(q, 0), q->size);
+	q->head = (q->head + 1) % q->cap;
+	q->count--;
+	pthread_cond_signal(&q->not_full);
+	return true;
+}
+
+static void
+queue_close(struct bk_pipe *p, struct bk_queue *q)
+{
+	if (q->items == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	q->closing = true;
+	pthread_cond_broadcast(&q->not_empty);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void
+queue_release(struct bk_queue *q)
+{
+	if (q->items == NULL)
+		return;
+	cf_free(q->items);
+	pthread_cond_destroy(&q->not_empty);
+	pthread_cond_destroy(&q->not_full);
+	q->items = NULL;
+}
+
+/* Record the first error; later ones are dropped. Wakes every waiter. */
 static void
 pipe_fail(struct bk_pipe *p, int rc)
 {
@@ -47,63 +139,97 @@ pipe_fail(struct bk_pipe *p, int rc)
 		p->err = rc;
 		cf_err_copy(p->errmsg, sizeof(p->errmsg));
 	}
-	pthread_cond_broadcast(&p->not_full);
+	pthread_cond_broadcast(&p->jobs.not_full);
+	pthread_cond_broadcast(&p->done.not_full);
 	pthread_mutex_unlock(&p->mu);
+}
+
+static void
+done_release(struct bk_done *d)
+{
+	cf_free(d->pack);
+	cf_free(d->ip.entries);
+	memset(d, 0, sizeof(*d));
 }
 
 /* Store a finished pack, then an index object that names its blobs. */
 static int
-store_pack(struct bk_pipe *p, struct cf_pack_writer *w)
+store_done(struct bk_pipe *p, const struct bk_done *d)
 {
 	struct cf_repo *r = p->r;
-	struct cf_index_pack ip;
 	char name[2 * CF_ID_BYTES + 1];
 	uint8_t iid[CF_ID_BYTES];
-	uint8_t *pack = NULL;
 	uint8_t *idx = NULL;
-	size_t plen = 0;
 	size_t ilen = 0;
 	int rc;
 
-	memset(&ip, 0, sizeof(ip));
-	if ((rc = cf_pack_writer_finish(w, &pack, &plen, ip.id)) != 0)
+	cf_id_name(name, d->ip.id);
+	if ((rc = cf_store_put(r->store, CF_OBJ_PACK, name, d->pack, d->len)) != 0)
 		return rc;
-	ip.len = plen;
-	{
-		const struct cf_pack_entry *ents = cf_pack_writer_entries(w, &ip.count);
-
-		if ((ip.entries = cf_memdup(ents, ip.count * sizeof(*ents))) == NULL) {
-			rc = CF_ENOMEM;
-			goto out;
-		}
-	}
-	cf_id_name(name, ip.id);
-	if ((rc = cf_store_put(r->store, CF_OBJ_PACK, name, pack, plen)) != 0)
-		goto out;
-	if ((rc = cf_index_encode(r->k_index, r->chain->repo_id, &ip, 1, &idx, &ilen, iid)) != 0)
-		goto out;
+	if ((rc = cf_index_encode(r->k_index, r->chain->repo_id, &d->ip, 1, &idx, &ilen, iid)) != 0)
+		return rc;
 	cf_id_name(name, iid);
-	if ((rc = cf_store_put(r->store, CF_OBJ_INDEX, name, idx, ilen)) != 0)
-		goto out;
-	pthread_mutex_lock(&p->mu);
-	p->stored += plen + ilen;
-	pthread_mutex_unlock(&p->mu);
-out:
-	cf_free(ip.entries);
-	cf_free(pack);
+	rc = cf_store_put(r->store, CF_OBJ_INDEX, name, idx, ilen);
 	cf_free(idx);
+	if (rc == 0) {
+		pthread_mutex_lock(&p->mu);
+		p->stored += d->len + ilen;
+		pthread_mutex_unlock(&p->mu);
+	}
 	return rc;
 }
 
+static void *
+store_main(void *arg)
+{
+	struct bk_pipe *p = arg;
+	struct bk_done d;
+	bool got;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		got = queue_pop(p, &p->done, &d);
+		pthread_mutex_unlock(&p->mu);
+		if (!got)
+			break;
+		rc = p->err == 0 ? store_done(p, &d) : 0;
+		done_release(&d);
+		if (rc != 0)
+			pipe_fail(p, rc);
+	}
+	return NULL;
+}
+
+/* Finish the worker's pack of one type and hand it to the store threads. */
 static int
 flush_writer(struct bk_worker *wk, int slot)
 {
+	struct cf_pack_writer *w = wk->w[slot];
+	const struct cf_pack_entry *ents = NULL;
+	struct bk_done d;
+	bool queued = false;
 	int rc = 0;
 
-	if (wk->w[slot] != NULL && cf_pack_writer_count(wk->w[slot]) > 0)
-		rc = store_pack(wk->p, wk->w[slot]);
-	cf_pack_writer_free(wk->w[slot]);
+	memset(&d, 0, sizeof(d));
 	wk->w[slot] = NULL;
+	if (w == NULL || cf_pack_writer_count(w) == 0)
+		goto out;
+	if ((rc = cf_pack_writer_finish(w, &d.pack, &d.len, d.ip.id)) != 0)
+		goto out;
+	d.ip.len = d.len;
+	ents = cf_pack_writer_entries(w, &d.ip.count);
+	if ((d.ip.entries = cf_memdup(ents, d.ip.count * sizeof(*ents))) == NULL) {
+		rc = CF_ENOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&wk->p->mu);
+	queued = queue_push(wk->p, &wk->p->done, &d);
+	pthread_mutex_unlock(&wk->p->mu);
+out:
+	if (!queued)
+		done_release(&d);
+	cf_pack_writer_free(w);
 	return rc;
 }
 
@@ -114,7 +240,7 @@ add_blob(struct bk_worker *wk, const struct bk_job *j, uint8_t comp, const uint8
 {
 	struct cf_repo *r = wk->p->r;
 	int slot = j->type == CF_BLOB_TREE ? 1 : 0;
-	int rc;
+	int rc = 0;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (wk->w[slot] == NULL &&
@@ -142,7 +268,7 @@ process(struct bk_worker *wk, const struct bk_job *j)
 	int rc;
 
 	if (need > wk->ccap) {
-		cf_free(wk->cbuf);
+		cf_free_wipe(wk->cbuf, wk->ccap);
 		if ((wk->cbuf = cf_malloc(need)) == NULL) {
 			wk->ccap = 0;
 			return CF_ENOMEM;
@@ -156,37 +282,22 @@ process(struct bk_worker *wk, const struct bk_job *j)
 	return add_blob(wk, j, 0, j->data, j->len);
 }
 
-/* Take the next job; false when the queue is closed and empty. */
-static bool
-take(struct bk_pipe *p, struct bk_job *j)
-{
-	bool got = false;
-
-	pthread_mutex_lock(&p->mu);
-	while (p->count == 0 && !p->closing)
-		pthread_cond_wait(&p->not_empty, &p->mu);
-	if (p->count > 0) {
-		*j = p->ring[p->head];
-		p->head = (p->head + 1) % p->cap;
-		p->count--;
-		got = true;
-		pthread_cond_signal(&p->not_full);
-	}
-	pthread_mutex_unlock(&p->mu);
-	return got;
-}
-
 static void *
 worker_main(void *arg)
 {
 	struct bk_worker *wk = arg;
 	struct bk_pipe *p = wk->p;
 	struct bk_job j;
+	bool got;
 	int rc;
 
-	while (take(p, &j)) {
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		got = queue_pop(p, &p->jobs, &j);
+		pthread_mutex_unlock(&p->mu);
+		if (!got)
+			break;
 		rc = p->err == 0 ? process(wk, &j) : 0;
-		/* the zstd frame may repeat plaintext: the compression buffer is wiped too */
 		cf_free_wipe(j.data, j.len);
 		if (rc != 0)
 			pipe_fail(p, rc);
@@ -202,27 +313,51 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* Close the queue, let the workers drain it and flush, and join them. */
+/* Close the job queue, let the workers drain and flush, then the store threads; join all. */
 static int
-stop_workers(struct bk_pipe *p)
+stop_threads(struct bk_pipe *p)
 {
-	pthread_mutex_lock(&p->mu);
-	p->closing = true;
-	pthread_cond_broadcast(&p->not_empty);
-	pthread_mutex_unlock(&p->mu);
+	queue_close(p, &p->jobs);
 	for (int i = 0; i < p->started; i++)
 		pthread_join(p->workers[i].th, NULL);
 	p->started = 0;
+	queue_close(p, &p->done);
+	for (int i = 0; i < p->nstore; i++)
+		pthread_join(p->store_th[i], NULL);
+	p->nstore = 0;
 	if (p->err != 0)
 		cf_err_restore(p->errmsg);
 	return p->err;
+}
+
+static int
+start_threads(struct bk_pipe *p)
+{
+	int rc;
+
+	for (int i = 0; i < STORE_THREADS; i++) {
+		if (pthread_create(&p->store_th[i], NULL, store_main, p) != 0)
+			return cf_err_set(CF_ESYS, "cannot start a store thread");
+		p->nstore++;
+	}
+	for (int i = 0; i < p->nworkers; i++) {
+		struct bk_worker *wk = &p->workers[i];
+
+		wk->p = p;
+		if ((rc = cf_zctx_new(ZSTD_LEVEL, &wk->z)) != 0)
+			return rc;
+		if (pthread_create(&wk->th, NULL, worker_main, wk) != 0)
+			return cf_err_set(CF_ESYS, "cannot start a worker thread");
+		p->started++;
+	}
+	return 0;
 }
 
 int
 cf_pipe_start(struct cf_repo *r, int nworkers, struct bk_pipe **out)
 {
 	struct bk_pipe *p = NULL;
-	int rc = 0;
+	int rc;
 
 	*out = NULL;
 	if (nworkers < 1)
@@ -233,59 +368,37 @@ cf_pipe_start(struct cf_repo *r, int nworkers, struct bk_pipe **out)
 		return CF_ENOMEM;
 	p->r = r;
 	p->nworkers = nworkers;
-	p->cap = (size_t)nworkers * QUEUE_PER_WORKER + 1;
-	if ((p->ring = cf_calloc(p->cap, sizeof(*p->ring))) == NULL) {
-		cf_free(p);
-		return CF_ENOMEM;
-	}
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->not_empty, NULL);
-	pthread_cond_init(&p->not_full, NULL);
-	for (int i = 0; i < nworkers; i++) {
-		struct bk_worker *wk = &p->workers[i];
-
-		wk->p = p;
-		if ((rc = cf_zctx_new(ZSTD_LEVEL, &wk->z)) != 0)
-			break;
-		if (pthread_create(&wk->th, NULL, worker_main, wk) != 0) {
-			rc = cf_err_set(CF_ESYS, "cannot start a worker thread");
-			break;
-		}
-		p->started++;
-	}
 	*out = p;
-	if (rc != 0)
-		(void)stop_workers(p);
+	if ((rc = queue_init(&p->jobs, sizeof(struct bk_job),
+	                     (size_t)nworkers * QUEUE_PER_WORKER + 1)) != 0 ||
+	    (rc = queue_init(&p->done, sizeof(struct bk_done), STORE_QUEUE)) != 0)
+		return rc;
+	if ((rc = start_threads(p)) != 0)
+		(void)stop_threads(p);
 	return rc;
 }
 
 int
 cf_pipe_submit(struct bk_pipe *p, struct bk_job *job)
 {
-	int rc;
+	bool queued;
 
 	pthread_mutex_lock(&p->mu);
-	while (p->count == p->cap && p->err == 0)
-		pthread_cond_wait(&p->not_full, &p->mu);
-	rc = p->err;
-	if (rc == 0) {
-		p->ring[(p->head + p->count) % p->cap] = *job;
-		p->count++;
-		pthread_cond_signal(&p->not_empty);
-	}
+	queued = queue_push(p, &p->jobs, job);
 	pthread_mutex_unlock(&p->mu);
-	if (rc != 0) {
+	if (!queued) {
 		cf_free_wipe(job->data, job->len);
 		cf_err_restore(p->errmsg);
 	}
 	job->data = NULL;
-	return rc;
+	return queued ? 0 : p->err;
 }
 
 int
 cf_pipe_finish(struct bk_pipe *p)
 {
-	return stop_workers(p);
+	return stop_threads(p);
 }
 
 uint64_t
@@ -299,22 +412,22 @@ cf_pipe_free(struct bk_pipe *p)
 {
 	if (p == NULL)
 		return;
-	if (p->started > 0)
-		(void)stop_workers(p);
-	for (size_t i = 0; i < p->count; i++) {
-		struct bk_job *j = &p->ring[(p->head + i) % p->cap];
+	(void)stop_threads(p);
+	for (size_t i = 0; p->jobs.items != NULL && i < p->jobs.count; i++) {
+		struct bk_job *j = queue_slot(&p->jobs, i);
 
 		cf_free_wipe(j->data, j->len);
 	}
+	for (size_t i = 0; p->done.items != NULL && i < p->done.count; i++)
+		done_release(queue_slot(&p->done, i));
 	for (int i = 0; i < p->nworkers; i++) {
 		cf_zctx_free(p->workers[i].z);
 		cf_free_wipe(p->workers[i].cbuf, p->workers[i].ccap);
 		cf_pack_writer_free(p->workers[i].w[0]);
 		cf_pack_writer_free(p->workers[i].w[1]);
 	}
+	queue_release(&p->jobs);
+	queue_release(&p->done);
 	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->not_empty);
-	pthread_cond_destroy(&p->not_full);
-	cf_free(p->ring);
 	cf_free(p);
 }

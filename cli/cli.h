@@ -74,5 +74,8 @@ int cmd_diff(struct cli *c);
 int cmd_check(struct cli *c);
 int cmd_version(struct cli *c);
 int cmd_unimplemented(struct cli *c);
+int cmd_devices(struct cli *c);
+int cmd_recover(struct cli *c);
+int cmd_recovery(struct cli *c);
 
 #endif

@@ -47,6 +47,26 @@ static const struct cli_flag restore_flags[] = {
         {NULL, NULL, false, NULL},
 };
 
+static const struct cli_flag devices_flags[] = {
+        {"--role", NULL, true, "role"},
+        {"--device-name", NULL, true, "device-name"},
+        {"--yes", "-y", false, "yes"},
+        {NULL, NULL, false, NULL},
+};
+
+static const struct cli_flag recover_flags[] = {
+        {"--device-name", NULL, true, "device-name"},
+        {NULL, NULL, false, NULL},
+};
+
+static const struct cli_flag recovery_flags[] = {
+        {"--threshold", NULL, true, "threshold"},
+        {"--shares", NULL, true, "shares"},
+        {"--to", NULL, true, "to"},
+        {"--out", NULL, true, "out"},
+        {NULL, NULL, false, NULL},
+};
+
 static const struct cli_flag check_flags[] = {
         {"--read-data", NULL, false, "read-data"},
         {"--read-data-subset", NULL, true, "read-data-subset"},
@@ -99,9 +119,31 @@ static const struct cli_cmd commands[] = {
         {"help", cmd_help, no_flags, "help [COMMAND]", "Show help for coffer or a command.\n"},
         {"forget", cmd_unimplemented, no_flags, "forget ...", "Not implemented yet.\n"},
         {"prune", cmd_unimplemented, no_flags, "prune ...", "Not implemented yet.\n"},
-        {"devices", cmd_unimplemented, no_flags, "devices ...", "Not implemented yet.\n"},
-        {"recover", cmd_unimplemented, no_flags, "recover ...", "Not implemented yet.\n"},
-        {"recovery", cmd_unimplemented, no_flags, "recovery ...", "Not implemented yet.\n"},
+        {"devices", cmd_devices, devices_flags,
+         "devices [list | join | approve CODE | revoke ID | rename ID NAME]\n"
+         "              [--role full|backup-only] [--device-name NAME] [--yes]",
+         "Manage the devices that hold keys of this repository.\n"
+         "  list            devices, roles, who added them; the repository fingerprint and a\n"
+         "                  short code of the current chain head to compare between devices\n"
+         "  join            (on a new device) ask to join; prints a pairing code\n"
+         "  approve CODE    (on a full device) add the device whose request has CODE\n"
+         "  revoke ID       remove a device and rotate the data key: it reads nothing new\n"
+         "  rename ID NAME  rename a device\n"
+         "  --role R        join as 'full' (default) or 'backup-only' (can back up, never read)\n"
+         "  --device-name N name of this device when joining (default: host name)\n"
+         "  --yes           approve without asking\n"},
+        {"recover", cmd_recover, recover_flags,
+         "recover --recovery-key-file FILE [--device-name NAME]",
+         "Add this machine as a full device using the recovery key (on a blank machine).\n"},
+        {"recovery", cmd_recovery, recovery_flags,
+         "recovery [split --threshold K --shares N [--to FILE]... [--out DIR]\n"
+         "              | combine SHARE... | unwrap SHARE]",
+         "Split the recovery key into N shares of which any K rebuild it, or rebuild it.\n"
+         "  --threshold K   shares needed to rebuild the key\n"
+         "  --shares N      shares written\n"
+         "  --to FILE       wrap a share to a contact's public key (repeat: one per share)\n"
+         "  --out DIR       where share files are written (default: the current directory)\n"
+         "  --recovery-key-file FILE  the recovery key to split, or where combine writes it\n"},
         {NULL, NULL, NULL, NULL, NULL},
 };
 

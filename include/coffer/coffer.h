@@ -124,6 +124,50 @@ CF_API void cf_repo_free(struct cf_repo *r);
 /* cf_repo_fingerprint() - the genesis hash as 64 hex digits (@out: 65 bytes). */
 CF_API void cf_repo_fingerprint(const struct cf_repo *r, char *out);
 
+/* ---- devices (the device chain) ---- */
+
+/* Asked before a device is added: its name, role ("full"/"backup-only") and pairing code. */
+typedef bool cf_confirm_fn(void *arg, const char *name, const char *role, const char *code);
+
+/* cf_repo_ndevices() - devices in the verified chain, removed ones included. */
+CF_API size_t cf_repo_ndevices(const struct cf_repo *r);
+/* Accessors of device @i (< cf_repo_ndevices): id (64 hex + NUL into @out), name, role,
+ * who added it (a name, at most 64 chars + NUL), when, removed, this device. */
+CF_API void cf_repo_device_id_hex(const struct cf_repo *r, size_t i, char *out);
+CF_API const char *cf_repo_device_name(const struct cf_repo *r, size_t i);
+CF_API const char *cf_repo_device_role(const struct cf_repo *r, size_t i);
+CF_API void cf_repo_device_added_by(const struct cf_repo *r, size_t i, char *out);
+CF_API int64_t cf_repo_device_added_at(const struct cf_repo *r, size_t i);
+CF_API bool cf_repo_device_removed(const struct cf_repo *r, size_t i);
+CF_API bool cf_repo_device_is_self(const struct cf_repo *r, size_t i);
+/* cf_repo_head_code() - "<seq>:xxxx-xxxx-xxxx-xxxx" of the chain head (@out: 32 bytes). */
+CF_API void cf_repo_head_code(const struct cf_repo *r, char *out);
+/* cf_repo_self_public() - this device's X25519 public key, 64 hex + NUL (for --to). */
+CF_API void cf_repo_self_public(const struct cf_repo *r, char *out);
+
+/*
+ * cf_devices_join() - on a new device: create its identity if needed and write a join request
+ * ("role": "full" or "backup-only"). @code gets the pairing code (at least 20 bytes).
+ * Returns 0, CF_EEXIST (already a member), CF_ENOREPO, CF_EINVAL or an error.
+ */
+CF_API int cf_devices_join(const struct cf_opts *o, char *code, size_t cap) CF_MUST_CHECK;
+/*
+ * cf_devices_approve() - on a full device: find the join request with pairing code @code,
+ * ask @confirm (NULL: no question), append add-device, write the key slots.
+ * Returns 0, CF_ENOENT (no such request), CF_ECANCELED, CF_EPERM, CF_EEXIST or an error.
+ */
+CF_API int cf_devices_approve(struct cf_repo *r, const char *code, cf_confirm_fn *confirm,
+                              void *arg) CF_MUST_CHECK;
+/* cf_devices_revoke() - remove device @id (a prefix of 8+ hex digits) and rotate the data key. */
+CF_API int cf_devices_revoke(struct cf_repo *r, const char *id) CF_MUST_CHECK;
+/* cf_devices_rename() - rename device @id. */
+CF_API int cf_devices_rename(struct cf_repo *r, const char *id, const char *name) CF_MUST_CHECK;
+/*
+ * cf_recover() - with "recovery-key-file": add this machine (its identity created in "home"
+ * if needed) as a full device, signed by the recovery key.
+ */
+CF_API int cf_recover(const struct cf_opts *o) CF_MUST_CHECK;
+
 /* ---- snapshots ---- */
 
 /*

@@ -108,7 +108,34 @@ struct cf_chain_device {
 	uint8_t added_by[CF_ID_BYTES];
 	int64_t added_at;
 	bool removed;
+	uint64_t last_seq; /* removed devices: their last snapshot sequence that counts */
 };
+
+/*
+ * The body of an entry other than genesis (docs/format.md 10). Which fields a type uses:
+ * add-device: sign_pk, box_pk, role, name; remove-device: device, last_seq; rotate: epoch,
+ * dk_pub; set-recovery: sign_pk, box_pk; rename: device, name.
+ */
+struct cf_chain_body {
+	uint8_t sign_pk[CF_SIGN_PK_BYTES];
+	uint8_t box_pk[CF_BOX_PK_BYTES];
+	uint8_t role;
+	char name[CF_DEVICE_NAME_MAX + 1];
+	uint8_t device[CF_ID_BYTES];
+	uint64_t last_seq;
+	uint32_t epoch;
+	uint8_t dk_pub[CF_BOX_PK_BYTES];
+};
+
+/*
+ * cf_chain_body_encode() / cf_chain_body_decode() - the body of an entry of @type (2..6).
+ * encode: *@out heap (cf_free); 0, CF_EINVAL (bad name or role) or CF_ENOMEM. decode: 0 or
+ * CF_EFORMAT / CF_ETRUNC (layout, name, role).
+ */
+int cf_chain_body_encode(uint8_t type, const struct cf_chain_body *b, uint8_t **out,
+                         size_t *len) CF_MUST_CHECK;
+int cf_chain_body_decode(uint8_t type, const uint8_t *p, size_t len,
+                         struct cf_chain_body *b) CF_MUST_CHECK;
 
 /* The state reached by verifying a chain from genesis. */
 struct cf_chain_state {

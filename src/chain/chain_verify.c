@@ -161,65 +161,142 @@ verify_genesis(struct cf_chain_state *s, const struct cf_chain_entry *e)
 	return apply_genesis(s, e, &g);
 }
 
-/*
- * Entry types 2 to 6 are specified with the trust work (docs/format.md 10). Until their
- * bodies are, a chain holding one is refused, as a version-1 reader refuses a type it does
- * not know.
- */
+/* Decode the body of entry @i, naming it in the error. */
 static int
-unsupported(size_t i, const char *what)
+body_of(const struct cf_chain_entry *e, size_t i, struct cf_chain_body *b)
 {
-	return cf_err_set(CF_EFORMAT, "chain entry %zu: %s entries are not supported yet", i, what);
+	if (cf_chain_body_decode(e->type, e->body, e->body_len, b) != 0)
+		return cf_err_set(CF_EFORMAT, "chain entry %zu: malformed body", i);
+	return 0;
+}
+
+/* A device of the chain that is not removed, by id; NULL if none. */
+static struct cf_chain_device *
+live_device(struct cf_chain_state *s, const uint8_t id[static CF_ID_BYTES])
+{
+	for (size_t k = 0; k < s->ndevices; k++)
+		if (memcmp(s->devices[k].id, id, CF_ID_BYTES) == 0 && !s->devices[k].removed)
+			return &s->devices[k];
+	return NULL;
+}
+
+static bool
+id_in_use(const struct cf_chain_state *s, const uint8_t id[static CF_ID_BYTES])
+{
+	return cf_chain_find_device(s, id) != NULL || memcmp(s->recovery.id, id, CF_ID_BYTES) == 0;
 }
 
 static int
 apply_add_device(struct cf_chain_state *s, const struct cf_chain_entry *e, size_t i,
                  const struct cf_chain_device *signer)
 {
-	(void)s;
-	(void)e;
-	(void)signer;
-	return unsupported(i, "add-device");
+	struct cf_chain_device d;
+	struct cf_chain_body b;
+	int rc;
+
+	if ((rc = body_of(e, i, &b)) != 0)
+		return rc;
+	memset(&d, 0, sizeof(d));
+	cf_device_id_of(d.id, b.sign_pk, b.box_pk);
+	if (id_in_use(s, d.id))
+		return cf_err_set(CF_EINTEGRITY, "chain entry %zu: the device is already known", i);
+	memcpy(d.sign_pk, b.sign_pk, sizeof(d.sign_pk));
+	memcpy(d.box_pk, b.box_pk, sizeof(d.box_pk));
+	d.role = b.role;
+	memcpy(d.name, b.name, sizeof(d.name));
+	memcpy(d.added_by, signer->id, sizeof(d.added_by)); /* before the array may move */
+	d.added_at = e->time;
+	return state_add_device(s, &d);
+}
+
+static size_t
+live_full_devices(const struct cf_chain_state *s)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < s->ndevices; k++)
+		n += !s->devices[k].removed && s->devices[k].role == CF_ROLE_FULL;
+	return n;
 }
 
 static int
 apply_remove_device(struct cf_chain_state *s, const struct cf_chain_entry *e, size_t i,
                     const struct cf_chain_device *signer)
 {
-	(void)s;
-	(void)e;
+	struct cf_chain_device *d = NULL;
+	struct cf_chain_body b;
+	int rc;
+
 	(void)signer;
-	return unsupported(i, "remove-device");
+	if ((rc = body_of(e, i, &b)) != 0)
+		return rc;
+	if ((d = live_device(s, b.device)) == NULL)
+		return cf_err_set(CF_EINTEGRITY, "chain entry %zu: removes an unknown device", i);
+	d->removed = true;
+	d->last_seq = b.last_seq;
+	if (live_full_devices(s) == 0)
+		return cf_err_set(CF_EINTEGRITY, "chain entry %zu: removes the last full device",
+		                  i);
+	return 0;
 }
 
 static int
 apply_rotate(struct cf_chain_state *s, const struct cf_chain_entry *e, size_t i,
              const struct cf_chain_device *signer)
 {
-	(void)s;
-	(void)e;
+	static const uint8_t zeros[CF_BOX_PK_BYTES];
+	struct cf_chain_body b;
+	int rc;
+
 	(void)signer;
-	return unsupported(i, "rotate");
+	if ((rc = body_of(e, i, &b)) != 0)
+		return rc;
+	if (b.epoch != s->nepochs || memcmp(b.dk_pub, zeros, sizeof(zeros)) == 0)
+		return cf_err_set(CF_EINTEGRITY, "chain entry %zu: rotates to a wrong epoch or key",
+		                  i);
+	return state_add_epoch(s, b.dk_pub);
 }
 
 static int
 apply_set_recovery(struct cf_chain_state *s, const struct cf_chain_entry *e, size_t i,
                    const struct cf_chain_device *signer)
 {
-	(void)s;
-	(void)e;
-	(void)signer;
-	return unsupported(i, "set-recovery");
+	struct cf_chain_device rec;
+	struct cf_chain_body b;
+	int rc;
+
+	if ((rc = body_of(e, i, &b)) != 0)
+		return rc;
+	memset(&rec, 0, sizeof(rec));
+	cf_device_id_of(rec.id, b.sign_pk, b.box_pk);
+	if (id_in_use(s, rec.id))
+		return cf_err_set(CF_EINTEGRITY,
+		                  "chain entry %zu: the recovery key is already known", i);
+	memcpy(rec.sign_pk, b.sign_pk, sizeof(rec.sign_pk));
+	memcpy(rec.box_pk, b.box_pk, sizeof(rec.box_pk));
+	rec.role = CF_ROLE_RECOVERY;
+	memcpy(rec.name, recovery_name, sizeof(recovery_name));
+	memcpy(rec.added_by, signer->id, sizeof(rec.added_by));
+	rec.added_at = e->time;
+	s->recovery = rec;
+	return 0;
 }
 
 static int
 apply_rename(struct cf_chain_state *s, const struct cf_chain_entry *e, size_t i,
              const struct cf_chain_device *signer)
 {
-	(void)s;
-	(void)e;
+	struct cf_chain_device *d = NULL;
+	struct cf_chain_body b;
+	int rc;
+
 	(void)signer;
-	return unsupported(i, "rename");
+	if ((rc = body_of(e, i, &b)) != 0)
+		return rc;
+	if ((d = live_device(s, b.device)) == NULL)
+		return cf_err_set(CF_EINTEGRITY, "chain entry %zu: renames an unknown device", i);
+	memcpy(d->name, b.name, sizeof(d->name));
+	return 0;
 }
 
 /* @signer may point into s->devices: copy what is needed before state_add_device() moves it. */

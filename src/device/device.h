@@ -84,4 +84,36 @@ int cf_device_file_kdf(const uint8_t *file, size_t len, struct cf_device_kdf *kd
  */
 int cf_device_parse_plain(const uint8_t *p, size_t len, struct cf_device **out) CF_MUST_CHECK;
 
+/* ---- join requests (docs/format.md 10.1) ---- */
+
+#define CF_JOIN_MAX_BYTES     512
+#define CF_PAIRING_CODE_BYTES 20 /* 16 symbols, 3 dashes, NUL */
+
+struct cf_join_request {
+	uint8_t sign_pk[CF_SIGN_PK_BYTES];
+	uint8_t box_pk[CF_BOX_PK_BYTES];
+	uint8_t id[CF_ID_BYTES];
+	uint8_t role;
+	int64_t time;
+	char name[65];
+};
+
+/*
+ * cf_join_request_seal() - the request of device @d asking for @role, signed by @d.
+ * *@out heap (cf_free). 0, CF_EINVAL (role) or CF_ENOMEM.
+ */
+int cf_join_request_seal(const struct cf_device *d, uint8_t role, int64_t time, uint8_t **out,
+                         size_t *len) CF_MUST_CHECK;
+/*
+ * cf_join_request_open() - parse a request and check its self-signature.
+ * 0, CF_EFORMAT, CF_EVERSION, CF_ETRUNC or CF_EAUTH.
+ */
+int cf_join_request_open(const uint8_t *obj, size_t len, struct cf_join_request *req) CF_MUST_CHECK;
+/* cf_pairing_code() - the 80-bit code of a device's keys, "XXXX-XXXX-XXXX-XXXX". */
+void cf_pairing_code(const uint8_t sign_pk[static CF_SIGN_PK_BYTES],
+                     const uint8_t box_pk[static CF_BOX_PK_BYTES],
+                     char out[static CF_PAIRING_CODE_BYTES]);
+/* cf_pairing_code_equal() - compare codes ignoring case, '-' and spaces, O/0, I/L/1. */
+bool cf_pairing_code_equal(const char *a, const char *b);
+
 #endif

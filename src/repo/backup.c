@@ -4,6 +4,8 @@
  */
 #include "backup.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,6 +229,32 @@ find_parent(struct bk *b, const char *host, char **paths, size_t n, struct cf_sn
 	return 0;
 }
 
+/*
+ * Two backups of this device at once would give two snapshots the same sequence number:
+ * hold an exclusive lock on a file of this device's state for the repository meanwhile.
+ * (A lock on this machine only; the repository itself is never locked.)
+ */
+static int
+lock_device(const struct cf_repo *r, int *fd)
+{
+	char fp[2 * CF_HASH_BYTES + 1];
+	char path[4200];
+	struct flock fl;
+
+	cf_hex(fp, r->chain->fingerprint, CF_HASH_BYTES);
+	(void)snprintf(path, sizeof(path), "%s/repos/%s/backup.lock", r->home, fp);
+	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return cf_err_set(CF_ESYS, "cannot open '%s'", path);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	while (fcntl(*fd, F_SETLKW, &fl) != 0) {
+		if (errno != EINTR)
+			return cf_err_set(CF_ESYS, "cannot lock '%s'", path);
+	}
+	return 0;
+}
+
 static uint64_t
 wall_ns(void)
 {
@@ -351,7 +379,9 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	int rc;
 
 	host_name(b->o, host, sizeof(host));
-	if ((rc = find_parent(b, host, paths, npaths, &parent)) != 0 ||
+	/* a withheld snapshot of ours would make us reuse its sequence number: check first */
+	if ((rc = cf_repo_verify_seqs(b->r, NULL)) != 0 ||
+	    (rc = find_parent(b, host, paths, npaths, &parent)) != 0 ||
 	    (parent != NULL && (rc = cf_repo_load_tree(b->r, parent->tree, b->z, &pt)) != 0) ||
 	    (rc = cf_snapshot_new(&s)) != 0 ||
 	    (rc = fill_snapshot(b, host, paths, npaths, parent, s)) != 0)
@@ -371,7 +401,8 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	b->st.duration_ns = wall_ns() - t0;
 	s->stats = b->st;
 	cf_bk_progress(b, true);
-	if (!b->dry_run && (rc = write_snapshot(b, s)) != 0)
+	if (!b->dry_run &&
+	    ((rc = write_snapshot(b, s)) != 0 || (rc = cf_repo_verify_seqs(b->r, NULL)) != 0))
 		goto out;
 	memcpy(res->id, s->id, CF_ID_BYTES);
 	res->st = s->stats;
@@ -403,10 +434,12 @@ cf_backup(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg
 	struct bk b;
 	char **paths = NULL;
 	size_t npaths = 0;
+	int lockfd = -1;
 	int rc;
 
 	*res = NULL;
-	if ((rc = bk_init(&b, r, o, fn, arg)) != 0 || (rc = collect_paths(o, &paths, &npaths)) != 0)
+	if ((rc = bk_init(&b, r, o, fn, arg)) != 0 ||
+	    (rc = collect_paths(o, &paths, &npaths)) != 0 || (rc = lock_device(r, &lockfd)) != 0)
 		goto out;
 	if ((out = cf_calloc(1, sizeof(*out))) == NULL) {
 		rc = CF_ENOMEM;
@@ -419,6 +452,8 @@ cf_backup(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg
 	if (b.errors > 0)
 		rc = CF_EPARTIAL;
 out:
+	if (lockfd >= 0)
+		(void)close(lockfd);
 	bk_release(&b);
 	free_strv(paths, npaths);
 	cf_free(out);

@@ -290,6 +290,11 @@ cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 		    (rc = cf_store_list(r->store, CF_OBJ_PACK, read_pack, &c)) != 0)
 			goto out;
 	}
+	rc = cf_repo_verify_seqs(r, &c.ev);
+	if (rc == CF_EINTEGRITY)
+		c.problems++;
+	else if (rc != 0)
+		goto out;
 	/* after read-data, so files using a damaged blob are named */
 	if (cf_repo_can_read(r) == 0 &&
 	    (rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, check_snapshot, &c)) != 0)

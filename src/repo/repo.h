@@ -139,6 +139,13 @@ int cf_repo_open_snapshot(struct cf_repo *r, const char *name,
 /* cf_repo_device_seq() - this device's newest snapshot: its seq (0: none) and hash. */
 int cf_repo_device_seq(struct cf_repo *r, uint64_t *seq,
                        uint8_t hash[static CF_HASH_BYTES]) CF_MUST_CHECK;
+/*
+ * cf_repo_verify_seqs() - check every device's snapshot sequence (docs/format.md 10.2)
+ * against itself and against what this device saw before, then record what it sees now.
+ * Problems go to @ev (may be NULL) as CF_EV_PROBLEM. Returns 0, CF_EINTEGRITY (the first
+ * problem in cf_err_last) or an error.
+ */
+int cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev) CF_MUST_CHECK;
 /* cf_id_name() - hex name of an id into @out (65 bytes). */
 void cf_id_name(char *out, const uint8_t id[static CF_ID_BYTES]);
 

@@ -257,7 +257,8 @@ cf_repo_open_snapshot(struct cf_repo *r, const char *name, struct cf_snapshot **
 		goto out;
 	}
 	if ((d = cf_chain_find_device(r->chain, h.device)) == NULL ||
-	    cf_snapshot_verify(obj, len, r->chain->repo_id, d->sign_pk) != 0) {
+	    cf_snapshot_verify(obj, len, r->chain->repo_id, d->sign_pk) != 0 ||
+	    (d->removed && h.seq > d->last_seq)) {
 		rc = cf_err_set(CF_EINTEGRITY,
 		                "snapshot %.16s is not signed by a device of this repository",
 		                name);

@@ -18,6 +18,7 @@ enum cf_obj_kind {
 	CF_OBJ_PACK = 3,
 	CF_OBJ_INDEX = 4,
 	CF_OBJ_SNAPSHOT = 5,
+	CF_OBJ_REQUEST = 6, /* join requests of new devices */
 };
 
 #define CF_OBJ_NAME_MAX 128

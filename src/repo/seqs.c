@@ -1,0 +1,305 @@
+/*
+ * seqs.c - per-device snapshot sequences (docs/format.md 10.2): every device numbers its
+ * snapshots 1, 2, 3... and links each to the previous one's hash, all under its signature.
+ * A storage side that withholds, deletes or rolls back snapshots leaves a gap, a broken link
+ * or a sequence lower than one this device has already seen, and is caught here. Only clear
+ * headers and signatures are read, so backup-only devices check too.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../buf/buf.h"
+#include "repo.h"
+
+#define SEQS_FILE_MAX (1u << 22)
+
+struct seq_rec {
+	uint8_t device[CF_ID_BYTES];
+	uint64_t seq;
+	uint8_t prev[CF_HASH_BYTES];
+	uint8_t hash[CF_HASH_BYTES];
+};
+
+struct seq_list {
+	struct cf_repo *r;
+	const struct cf_events *ev;
+	struct seq_rec *v;
+	size_t n;
+	size_t cap;
+	uint64_t problems;
+	char first[1024];
+};
+
+static void seq_problem(struct seq_list *l, const char *fmt, ...) CF_PRINTF(2, 3);
+
+static void
+seq_problem(struct seq_list *l, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (l->problems++ == 0)
+		(void)snprintf(l->first, sizeof(l->first), "%s", msg);
+	cf_emit_item(l->ev, CF_EV_PROBLEM, CF_EINTEGRITY, NULL, 0, "%s", msg);
+}
+
+/* "name (id prefix)" of a device, for messages. */
+static void
+who(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], char *out, size_t cap)
+{
+	const struct cf_chain_device *d = cf_chain_find_device(r->chain, id);
+	char hex[2 * CF_ID_BYTES + 1];
+
+	cf_hex(hex, id, CF_ID_BYTES);
+	(void)snprintf(out, cap, "device '%s' (%.16s)", d != NULL ? d->name : "?", hex);
+}
+
+static int
+push(struct seq_list *l, const struct seq_rec *rec)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap == 0 ? 64 : l->cap * 2;
+		struct seq_rec *nv = cf_realloc(l->v, ncap * sizeof(*nv));
+
+		if (nv == NULL)
+			return CF_ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = *rec;
+	return 0;
+}
+
+/* Read one snapshot's clear header and check who signed it. */
+static int
+collect_head(void *arg, const char *name, uint64_t size)
+{
+	struct seq_list *l = arg;
+	struct cf_snapshot_head h;
+	const struct cf_chain_device *d = NULL;
+	struct seq_rec rec;
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)size;
+	rc = cf_store_get(l->r->store, CF_OBJ_SNAPSHOT, name, 0, SIZE_MAX, CF_SNAPSHOT_MAX_BYTES,
+	                  &obj, &len);
+	if (rc == CF_ENOENT)
+		return 0;
+	if (rc != 0 && rc != CF_ETOOBIG)
+		return rc;
+	memset(&rec, 0, sizeof(rec));
+	cf_hash(rec.hash, obj, len);
+	if (rc != 0 || cf_snapshot_read_head(obj, len, &h) != 0 ||
+	    cf_unhex(rec.prev, sizeof(rec.prev), name, strlen(name)) != 0 ||
+	    memcmp(rec.prev, rec.hash, CF_HASH_BYTES) != 0)
+		seq_problem(l, "snapshot %.16s is malformed or does not match its name", name);
+	else if ((d = cf_chain_find_device(l->r->chain, h.device)) == NULL ||
+	         cf_snapshot_verify(obj, len, l->r->chain->repo_id, d->sign_pk) != 0)
+		seq_problem(l, "snapshot %.16s is not signed by a device of this repository", name);
+	else if (d->removed && h.seq > d->last_seq)
+		seq_problem(
+		        l, "snapshot %.16s was written by revoked device '%s' after its revocation",
+		        name, d->name);
+	else {
+		memcpy(rec.device, h.device, CF_ID_BYTES);
+		rec.seq = h.seq;
+		memcpy(rec.prev, h.prev, CF_HASH_BYTES);
+		rc = push(l, &rec);
+	}
+	cf_free(obj);
+	return rc == CF_ETOOBIG ? 0 : rc;
+}
+
+static int
+rec_cmp(const void *a, const void *b)
+{
+	const struct seq_rec *x = a;
+	const struct seq_rec *y = b;
+	int c = memcmp(x->device, y->device, CF_ID_BYTES);
+
+	if (c != 0)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq ? 1 : 0;
+}
+
+/* Within one device's run [i, j): sequences 1..n, each linked to the one before. */
+static void
+check_run(struct seq_list *l, size_t i, size_t j)
+{
+	static const uint8_t zeros[CF_HASH_BYTES];
+	char dev[128];
+
+	who(l->r, l->v[i].device, dev, sizeof(dev));
+	for (size_t k = i; k < j; k++) {
+		uint64_t want = (uint64_t)(k - i) + 1;
+		const uint8_t *prev = k == i ? zeros : l->v[k - 1].hash;
+
+		if (l->v[k].seq != want) {
+			seq_problem(l,
+			            "%s: snapshot %llu is missing or duplicated (withheld, deleted "
+			            "or forged)",
+			            dev, (unsigned long long)want);
+			return;
+		}
+		if (memcmp(l->v[k].prev, prev, CF_HASH_BYTES) != 0) {
+			seq_problem(l, "%s: snapshot %llu does not follow snapshot %llu", dev,
+			            (unsigned long long)want, (unsigned long long)want - 1);
+			return;
+		}
+	}
+}
+
+static char *
+seqs_path(const struct cf_repo *r)
+{
+	char fp[2 * CF_HASH_BYTES + 1];
+	size_t n = strlen(r->home) + sizeof("/repos//seqs") + sizeof(fp);
+	char *p = cf_malloc(n);
+
+	cf_hex(fp, r->chain->fingerprint, CF_HASH_BYTES);
+	if (p != NULL)
+		(void)snprintf(p, n, "%s/repos/%s/seqs", r->home, fp);
+	return p;
+}
+
+/* The snapshot of @device with @seq in the sorted list, or NULL. */
+static const struct seq_rec *
+find_rec(const struct seq_list *l, const uint8_t device[static CF_ID_BYTES], uint64_t seq)
+{
+	for (size_t k = 0; k < l->n; k++)
+		if (memcmp(l->v[k].device, device, CF_ID_BYTES) == 0 && l->v[k].seq == seq)
+			return &l->v[k];
+	return NULL;
+}
+
+/* One recorded line "<device hex> <seq> <hash hex>": is it still there, unchanged? */
+static void
+check_recorded(struct seq_list *l, char *line)
+{
+	uint8_t device[CF_ID_BYTES];
+	uint8_t hash[CF_HASH_BYTES];
+	const struct seq_rec *rec = NULL;
+	char *sp1 = strchr(line, ' ');
+	char *sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
+	uint64_t seq = 0;
+	char dev[128];
+
+	if (sp2 == NULL)
+		return;
+	*sp1 = '\0';
+	*sp2 = '\0';
+	if (cf_unhex(device, sizeof(device), line, strlen(line)) != 0 ||
+	    cf_parse_u64(sp1 + 1, 1, UINT64_MAX, &seq) != 0 ||
+	    cf_unhex(hash, sizeof(hash), sp2 + 1, strlen(sp2 + 1)) != 0)
+		return;
+	who(l->r, device, dev, sizeof(dev));
+	if ((rec = find_rec(l, device, seq)) == NULL)
+		seq_problem(l, "%s: snapshot %llu, seen before, is gone (rollback or deletion)",
+		            dev, (unsigned long long)seq);
+	else if (memcmp(rec->hash, hash, CF_HASH_BYTES) != 0)
+		seq_problem(l, "%s: snapshot %llu differs from the one seen before", dev,
+		            (unsigned long long)seq);
+}
+
+static int
+check_against_seen(struct seq_list *l)
+{
+	char *path = seqs_path(l->r);
+	uint8_t *file = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (path == NULL)
+		return CF_ENOMEM;
+	rc = cf_read_file(path, SEQS_FILE_MAX, &file, &len);
+	cf_free(path);
+	if (rc == CF_ENOENT) {
+		cf_err_clear();
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	for (size_t s = 0; s < len;) {
+		size_t e = s;
+		char line[256];
+
+		while (e < len && file[e] != '\n')
+			e++;
+		if (e - s < sizeof(line)) {
+			memcpy(line, file + s, e - s);
+			line[e - s] = '\0';
+			check_recorded(l, line);
+		}
+		s = e + 1;
+	}
+	cf_free(file);
+	return 0;
+}
+
+/* Record the newest snapshot of every device as seen. */
+static int
+record_seen(struct seq_list *l)
+{
+	char *path = seqs_path(l->r);
+	char dev[2 * CF_ID_BYTES + 1];
+	char hash[2 * CF_HASH_BYTES + 1];
+	struct cf_buf b;
+	char line[256];
+	int rc = 0;
+
+	if (path == NULL)
+		return CF_ENOMEM;
+	cf_buf_init(&b, SEQS_FILE_MAX);
+	for (size_t k = 0; k < l->n && rc == 0; k++) {
+		if (k + 1 < l->n && memcmp(l->v[k].device, l->v[k + 1].device, CF_ID_BYTES) == 0)
+			continue; /* not the newest of its device */
+		cf_hex(dev, l->v[k].device, CF_ID_BYTES);
+		cf_hex(hash, l->v[k].hash, CF_HASH_BYTES);
+		(void)snprintf(line, sizeof(line), "%s %llu %s\n", dev,
+		               (unsigned long long)l->v[k].seq, hash);
+		rc = cf_buf_put(&b, line, strlen(line));
+	}
+	if (rc == 0)
+		rc = cf_write_file_atomic(path, b.p != NULL ? b.p : (const uint8_t *)"", b.len,
+		                          0600);
+	cf_buf_release(&b);
+	cf_free(path);
+	return rc;
+}
+
+int
+cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
+{
+	struct seq_list l;
+	int rc;
+
+	memset(&l, 0, sizeof(l));
+	l.r = r;
+	l.ev = ev;
+	if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, collect_head, &l)) != 0)
+		goto out;
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), rec_cmp);
+	for (size_t i = 0, j; i < l.n; i = j) {
+		for (j = i + 1; j < l.n && memcmp(l.v[j].device, l.v[i].device, CF_ID_BYTES) == 0;)
+			j++;
+		check_run(&l, i, j);
+	}
+	if ((rc = check_against_seen(&l)) != 0)
+		goto out;
+	if (l.problems > 0) {
+		rc = cf_err_set(CF_EINTEGRITY, "%s", l.first);
+		goto out;
+	}
+	rc = record_seen(&l);
+out:
+	cf_free(l.v);
+	return rc;
+}

@@ -63,6 +63,7 @@ void fmt_mode(char *out, enum cf_node_kind k, uint32_t mode);
 void progress_event(struct cli *c, const struct cf_event *ev, const char *verb);
 void progress_clear(struct cli *c);
 int open_repo(struct cli *c, struct cf_repo **out);
+int ask_passphrase(struct cli *c);
 
 /* commands */
 int cmd_init(struct cli *c);

@@ -56,7 +56,7 @@ static int
 devices_join(struct cli *c)
 {
 	char code[32];
-	int rc = cf_devices_join(c->o, code, sizeof(code));
+	int rc = ask_passphrase(c) != 0 ? CF_ENOMEM : cf_devices_join(c->o, code, sizeof(code));
 
 	if (rc != 0) {
 		cli_error_rc(rc, "cannot join");
@@ -162,7 +162,7 @@ cmd_recover(struct cli *c)
 		cli_error("recover takes no arguments");
 		return EXIT_USAGE;
 	}
-	if ((rc = cf_recover(c->o)) != 0) {
+	if ((rc = ask_passphrase(c)) != 0 || (rc = cf_recover(c->o)) != 0) {
 		cli_error_rc(rc, "cannot recover");
 		return cli_exit_code(rc);
 	}

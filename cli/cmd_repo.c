@@ -6,14 +6,49 @@
 #include <qrencode.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "cli.h"
 
+/* Read a passphrase from the terminal without echo. */
+int
+ask_passphrase(struct cli *c)
+{
+	struct termios old;
+	struct termios quiet;
+	char buf[1024];
+	size_t n = 0;
+	int rc = 0;
+
+	if (!cf_device_needs_passphrase(c->o) || !isatty(0))
+		return 0;
+	if (tcgetattr(0, &old) != 0)
+		return 0;
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	fputs("passphrase of this device's key: ", stderr);
+	(void)tcsetattr(0, TCSAFLUSH, &quiet);
+	if (fgets(buf, sizeof(buf), stdin) == NULL)
+		buf[0] = '\0';
+	(void)tcsetattr(0, TCSAFLUSH, &old);
+	fputc('\n', stderr);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (cf_opts_add(c->o, "passphrase", buf) != 0)
+		rc = -1;
+	cf_memzero(buf, sizeof(buf));
+	return rc;
+}
+
 int
 open_repo(struct cli *c, struct cf_repo **out)
 {
-	int rc = cf_repo_open(c->o, out);
+	int rc;
+
+	if (ask_passphrase(c) != 0)
+		return CF_ENOMEM;
+	rc = cf_repo_open(c->o, out);
 
 	if (rc != 0)
 		cli_error_rc(rc, "cannot open repository");

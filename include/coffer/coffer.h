@@ -44,6 +44,13 @@ CF_API const char *cf_opts_get(const struct cf_opts *o, const char *key);
 /* cf_opts_nth() - the @i-th value (0-based) given for @key, or NULL past the end. */
 CF_API const char *cf_opts_nth(const struct cf_opts *o, const char *key, size_t i);
 
+/*
+ * cf_device_needs_passphrase() - true when this device's key file ("home") is
+ * passphrase-protected and no "passphrase", "passphrase-file" or COFFER_PASSPHRASE_FILE is
+ * given, so the program should ask for one (and pass it as "passphrase").
+ */
+CF_API bool cf_device_needs_passphrase(const struct cf_opts *o);
+
 /* ---- events ---- */
 
 enum cf_event_kind {

@@ -7,6 +7,8 @@
 #define CF_API        __attribute__((visibility("default")))
 #define CF_MUST_CHECK __attribute__((warn_unused_result))
 
+#include <stddef.h>
+
 /*
  * Every fallible library function returns 0 or one of these negative codes.
  * cf_strerror() names them; cf_err_last() gives the message of the most recent
@@ -47,6 +49,9 @@ CF_API const char *cf_err_last(void);
 
 /* cf_err_clear() - forget the last recorded error of this thread. */
 CF_API void cf_err_clear(void);
+
+/* cf_memzero() - wipe @len bytes in a way the compiler cannot remove (sodium_memzero). */
+CF_API void cf_memzero(void *p, size_t len);
 
 /*
  * cf_init() - initialise the library (libsodium, hash backends). Call once from

@@ -48,6 +48,12 @@ cf_ct_eq(const void *a, const void *b, size_t n)
 }
 
 void
+cf_memzero(void *p, size_t len)
+{
+	sodium_memzero(p, len);
+}
+
+void
 cf_wipe(void *p, size_t n)
 {
 	sodium_memzero(p, n);

@@ -54,7 +54,7 @@ parse_request(struct cf_reader *r, struct cf_join_request *req)
 
 	if ((rc = cf_reader_view(r, 8, &prefix)) != 0)
 		return rc;
-	if (memcmp(prefix, "COFR", 4) != 0 || prefix[4] != JOIN_KIND || prefix[6] != 0 ||
+	if (!cf_ct_eq(prefix, "COFR", 4) || prefix[4] != JOIN_KIND || prefix[6] != 0 ||
 	    prefix[7] != 0)
 		return CF_EFORMAT;
 	if (prefix[5] != JOIN_VERSION)

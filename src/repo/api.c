@@ -23,7 +23,7 @@ cf_opts_free(struct cf_opts *o)
 		return;
 	for (size_t i = 0; i < o->n; i++) {
 		cf_free(o->keys[i]);
-		cf_free(o->vals[i]);
+		cf_free_wipe(o->vals[i], strlen(o->vals[i])); /* a value may be a passphrase */
 	}
 	cf_free(o->keys);
 	cf_free(o->vals);

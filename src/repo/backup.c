@@ -202,27 +202,42 @@ same_paths(const struct cf_snapshot *s, char **paths, size_t n)
 	return true;
 }
 
-/* The parent: the newest snapshot of this host with the same paths (full devices only). */
+/*
+ * The parent: the newest snapshot of this host with the same paths. A backup-only device
+ * cannot read snapshots: it remembers its own last one in the local cache instead.
+ */
 static int
-find_parent(struct bk *b, const char *host, char **paths, size_t n, struct cf_snapshot **out)
+find_parent(struct bk *b, const char *host, char **paths, size_t n, uint8_t snap[static 32],
+            uint8_t tree[static 32], bool *found)
 {
 	const char *ref = cf_opts_get(b->o, "parent");
 	struct cf_snapshot **v = NULL;
+	struct cf_snapshot *one = NULL;
 	size_t cnt = 0;
 	int rc;
 
-	*out = NULL;
-	if (cf_repo_can_read(b->r) != 0)
+	*found = false;
+	if (cf_repo_can_read(b->r) != 0) {
+		cf_err_clear();
+		*found = cf_cache_get_parent(b->r, host, paths, n, snap, tree) == 0;
 		return 0;
-	if (ref != NULL)
-		return cf_snapshot_find(b->r, ref, out);
+	}
+	if (ref != NULL) {
+		if ((rc = cf_snapshot_find(b->r, ref, &one)) != 0)
+			return rc;
+		memcpy(snap, one->id, CF_ID_BYTES);
+		memcpy(tree, one->tree, CF_ID_BYTES);
+		*found = true;
+		cf_snapshot_free(one);
+		return 0;
+	}
 	if ((rc = cf_snapshots_list(b->r, NULL, &v, &cnt)) != 0)
 		return rc;
-	for (size_t i = cnt; i > 0; i--) {
+	for (size_t i = cnt; i > 0 && !*found; i--) {
 		if (strcmp(v[i - 1]->host, host) == 0 && same_paths(v[i - 1], paths, n)) {
-			*out = v[i - 1];
-			v[i - 1] = NULL;
-			break;
+			memcpy(snap, v[i - 1]->id, CF_ID_BYTES);
+			memcpy(tree, v[i - 1]->tree, CF_ID_BYTES);
+			*found = true;
 		}
 	}
 	cf_snapshots_free(v, cnt);
@@ -280,8 +295,8 @@ host_name(const struct cf_opts *o, char *out, size_t cap)
 
 /* Fill the snapshot's fields (everything but the tree and stats). */
 static int
-fill_snapshot(struct bk *b, const char *host, char **paths, size_t npaths,
-              const struct cf_snapshot *parent, struct cf_snapshot *s)
+fill_snapshot(struct bk *b, const char *host, char **paths, size_t npaths, const uint8_t *parent,
+              struct cf_snapshot *s)
 {
 	char user[256];
 	struct timespec ts;
@@ -306,7 +321,7 @@ fill_snapshot(struct bk *b, const char *host, char **paths, size_t npaths,
 		if ((rc = cf_snapshot_add_tag(s, t)) != 0)
 			return cf_err_set(rc == CF_ETOOBIG ? CF_EINVAL : rc, "invalid tag '%s'", t);
 	if (parent != NULL)
-		memcpy(s->parent, parent->id, CF_ID_BYTES);
+		memcpy(s->parent, parent, CF_ID_BYTES);
 	return 0;
 }
 
@@ -331,6 +346,7 @@ static int
 bk_init(struct bk *b, struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t adopted = 0;
 	int rc;
 
 	memset(b, 0, sizeof(*b));
@@ -341,11 +357,14 @@ bk_init(struct bk *b, struct cf_repo *r, const struct cf_opts *o, cf_event_fn *f
 	b->dry_run = cf_opts_flag(o, "dry-run");
 	b->one_fs = cf_opts_flag(o, "one-file-system");
 	b->rcap = 2 * cf_chunker_max(r->chunker);
+	b->cache_trees = cf_repo_can_read(r) != 0 && !b->dry_run;
+	cf_err_clear();
 	if (r->role == CF_ROLE_RECOVERY)
 		return cf_err_set(CF_EPERM, "the recovery key cannot write snapshots: run "
 		                            "'coffer recover' to add this machine as a device");
 	if ((rc = collect_excludes(b)) != 0 || (rc = cf_index_new(&b->pending)) != 0 ||
-	    (rc = cf_zctx_new(1, &b->z)) != 0 || (rc = cf_repo_load_index(r)) != 0)
+	    (rc = cf_zctx_new(1, &b->z)) != 0 || (rc = cf_repo_load_index(r)) != 0 ||
+	    (!b->dry_run && (rc = cf_repo_adopt_orphans(r, &adopted)) != 0))
 		return rc;
 	if ((b->rbuf = cf_malloc(b->rcap)) == NULL)
 		return CF_ENOMEM;
@@ -370,10 +389,12 @@ bk_release(struct bk *b)
 static int
 run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 {
-	struct cf_snapshot *parent = NULL;
 	struct cf_snapshot *s = NULL;
 	struct cf_tree *pt = NULL;
 	struct scan *scan = NULL;
+	uint8_t psnap[CF_ID_BYTES];
+	uint8_t ptree[CF_ID_BYTES];
+	bool has_parent = false;
 	char host[256];
 	uint64_t t0 = wall_ns();
 	int rc;
@@ -381,10 +402,10 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	host_name(b->o, host, sizeof(host));
 	/* a withheld snapshot of ours would make us reuse its sequence number: check first */
 	if ((rc = cf_repo_verify_seqs(b->r, NULL)) != 0 ||
-	    (rc = find_parent(b, host, paths, npaths, &parent)) != 0 ||
-	    (parent != NULL && (rc = cf_repo_load_tree(b->r, parent->tree, b->z, &pt)) != 0) ||
+	    (rc = find_parent(b, host, paths, npaths, psnap, ptree, &has_parent)) != 0 ||
+	    (has_parent && (rc = cf_bk_load_prev(b, ptree, &pt)) != 0) ||
 	    (rc = cf_snapshot_new(&s)) != 0 ||
-	    (rc = fill_snapshot(b, host, paths, npaths, parent, s)) != 0)
+	    (rc = fill_snapshot(b, host, paths, npaths, has_parent ? psnap : NULL, s)) != 0)
 		goto out;
 	if (cf_opts_flag(b->o, "progress") && (rc = cf_scan_start(b, paths, npaths, &scan)) != 0)
 		goto out;
@@ -404,12 +425,15 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	if (!b->dry_run &&
 	    ((rc = write_snapshot(b, s)) != 0 || (rc = cf_repo_verify_seqs(b->r, NULL)) != 0))
 		goto out;
+	if (!b->dry_run && cf_repo_can_read(b->r) != 0) {
+		cf_err_clear();
+		(void)cf_cache_put_parent(b->r, host, paths, npaths, s->id, s->tree);
+	}
 	memcpy(res->id, s->id, CF_ID_BYTES);
 	res->st = s->stats;
 out:
 	cf_scan_stop(scan);
 	cf_tree_free(pt);
-	cf_snapshot_free(parent);
 	cf_snapshot_free(s);
 	return rc;
 }

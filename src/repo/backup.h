@@ -66,7 +66,8 @@ struct bk {
 	uint8_t *rbuf;
 	size_t rcap;
 	bool dry_run;
-	bool fatal; /* the pipeline failed: stop, write no snapshot */
+	bool fatal;       /* the pipeline failed: stop, write no snapshot */
+	bool cache_trees; /* backup-only: keep our trees locally, we cannot read them back */
 	bool one_fs;
 	dev_t root_dev;
 	char **excludes;
@@ -96,6 +97,11 @@ void cf_hl_release(struct hl_map *m);
 struct scan;
 int cf_scan_start(struct bk *b, char **paths, size_t npaths, struct scan **out) CF_MUST_CHECK;
 void cf_scan_stop(struct scan *s);
+
+/* cf_bk_load_prev() - a tree of the parent: from the repository, or, on a backup-only
+ * device, from the local cache (*@out NULL when not cached: no parent for that directory). */
+int cf_bk_load_prev(struct bk *b, const uint8_t id[static CF_ID_BYTES],
+                    struct cf_tree **out) CF_MUST_CHECK;
 
 /* backup_walk.c */
 int cf_bk_fill_node(struct bk *b, const uint8_t *name, size_t nlen, const struct stat *st,

@@ -173,6 +173,23 @@ same_file(const struct stat *st, const struct cf_node *prev)
 	       prev->ctime_ns == (uint32_t)st->st_ctim.tv_nsec;
 }
 
+/*
+ * Reuse only what the repository still has: a parent (or a cached tree) may name chunks
+ * that were pruned since; such a file is read again.
+ */
+static bool
+parts_known(const struct bk *b, const struct cf_node *prev)
+{
+	for (size_t i = 0; i < prev->nparts; i++) {
+		const struct cf_part *p = &prev->parts[i];
+
+		if (!p->hole && !cf_index_has(b->r->index, p->id) &&
+		    !cf_index_has(b->pending, p->id))
+			return false;
+	}
+	return true;
+}
+
 /* Copy content and attributes of an already known file into @n. */
 static int
 copy_content(struct cf_node *n, const struct cf_part *parts, size_t nparts,
@@ -294,7 +311,7 @@ cf_bk_file(struct bk *b, int dfd, const char *name, const struct stat *st,
 		n->size = h->size;
 		return copy_content(n, h->parts, h->nparts, h->xattrs, h->nxattrs);
 	}
-	if (same_file(st, prev)) {
+	if (same_file(st, prev) && parts_known(b, prev)) {
 		b->st.files_unmodified++;
 		b->bytes_done += (uint64_t)st->st_size;
 		n->size = prev->size;

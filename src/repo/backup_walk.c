@@ -187,6 +187,8 @@ encode_and_store(struct bk *b, struct cf_tree *t, uint8_t id[static CF_ID_BYTES]
 	if ((rc = cf_tree_encode(t, &enc, &len)) != 0)
 		return cf_err_wrap(rc, "cannot encode the tree of '%s'", cf_path_cstr(&b->path));
 	rc = cf_bk_store_blob(b, CF_BLOB_TREE, enc, len, id);
+	if (rc == 0 && b->cache_trees)
+		(void)cf_cache_put_tree(b->r, id, enc, len);
 	cf_free_wipe(enc, len);
 	return rc;
 }
@@ -211,7 +213,7 @@ walk_subdir(struct bk *b, int dfd, const char *name, const struct stat *st,
 		goto out;
 	}
 	if (prev != NULL && prev->type == CF_NODE_DIR &&
-	    (rc = cf_repo_load_tree(b->r, prev->subtree, b->z, &pt)) != 0)
+	    (rc = cf_bk_load_prev(b, prev->subtree, &pt)) != 0)
 		goto out;
 	rc = cf_bk_dir(b, fd, pt, n->subtree);
 out:
@@ -366,7 +368,7 @@ root_between(struct bk *b, const struct roots_ctx *c, const char *full, const ch
 		return rc;
 	n->type = CF_NODE_DIR;
 	if (pn != NULL && pn->type == CF_NODE_DIR &&
-	    (rc = cf_repo_load_tree(b->r, pn->subtree, b->z, &pt)) != 0)
+	    (rc = cf_bk_load_prev(b, pn->subtree, &pt)) != 0)
 		return rc;
 	sub.off = c->off + strlen(name) + 1;
 	sub.dir = full;
@@ -471,4 +473,15 @@ cf_bk_roots(struct bk *b, char **paths, size_t npaths, const struct cf_tree *pre
 	c.off = 1;
 	c.dir = "/";
 	return roots_level(b, &c, prev, id);
+}
+
+int
+cf_bk_load_prev(struct bk *b, const uint8_t id[static CF_ID_BYTES], struct cf_tree **out)
+{
+	*out = NULL;
+	if (!b->cache_trees)
+		return cf_repo_load_tree(b->r, id, b->z, out);
+	if (cf_cache_get_tree(b->r, id, out) != 0)
+		*out = NULL;
+	return 0;
 }

@@ -146,6 +146,24 @@ int cf_repo_device_seq(struct cf_repo *r, uint64_t *seq,
  * problem in cf_err_last) or an error.
  */
 int cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev) CF_MUST_CHECK;
+/*
+ * cf_repo_adopt_orphans() - index packs that have no index object (a backup killed between
+ * the two writes), so their data is reused. Full devices only; a no-op otherwise.
+ */
+int cf_repo_adopt_orphans(struct cf_repo *r, size_t *adopted) CF_MUST_CHECK;
+
+/* cache.c: what a backup-only device keeps to back up incrementally (all optional). */
+int cf_cache_put_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const uint8_t *p,
+                      size_t len);
+int cf_cache_get_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
+                      struct cf_tree **out) CF_MUST_CHECK;
+int cf_cache_put_parent(struct cf_repo *r, const char *host, char **paths, size_t n,
+                        const uint8_t snap[static CF_ID_BYTES],
+                        const uint8_t tree[static CF_ID_BYTES]);
+int cf_cache_get_parent(struct cf_repo *r, const char *host, char **paths, size_t n,
+                        uint8_t snap[static CF_ID_BYTES],
+                        uint8_t tree[static CF_ID_BYTES]) CF_MUST_CHECK;
+
 /* cf_id_name() - hex name of an id into @out (65 bytes). */
 void cf_id_name(char *out, const uint8_t id[static CF_ID_BYTES]);
 

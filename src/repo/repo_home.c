@@ -197,8 +197,14 @@ read_passphrase(const struct cf_opts *o, uint8_t **pass, size_t *len)
 	const char *f = cf_opts_get(o, "passphrase-file");
 	int rc;
 
+	const char *typed = cf_opts_get(o, "passphrase");
+
 	*pass = NULL;
 	*len = 0;
+	if (typed != NULL) {
+		*len = strlen(typed);
+		return (*pass = cf_memdup(typed, *len + 1)) == NULL ? CF_ENOMEM : 0;
+	}
 	if (f == NULL)
 		f = getenv("COFFER_PASSPHRASE_FILE");
 	if (f == NULL || *f == '\0')
@@ -392,4 +398,29 @@ cf_home_record_head(const char *home, const struct cf_chain_state *cs)
 	rc = cf_write_file_atomic(path, (const uint8_t *)line, (size_t)n, 0600);
 	cf_free(path);
 	return rc;
+}
+
+bool
+cf_device_needs_passphrase(const struct cf_opts *o)
+{
+	const char *f = cf_opts_get(o, "passphrase-file");
+	char *home = NULL;
+	char *path = NULL;
+	uint8_t *file = NULL;
+	size_t len = 0;
+	bool locked = false;
+
+	if (cf_opts_get(o, "passphrase") != NULL || f != NULL ||
+	    ((f = getenv("COFFER_PASSPHRASE_FILE")) != NULL && *f != '\0'))
+		return false;
+	if (cf_home_dir(o, &home) != 0 || (path = join(home, "/device.key")) == NULL)
+		goto out;
+	if (cf_read_file(path, CF_DEVICE_FILE_MAX, &file, &len) == 0)
+		locked = cf_device_file_locked(file, len);
+out:
+	cf_err_clear();
+	cf_free_wipe(file, len);
+	cf_free(path);
+	cf_free(home);
+	return locked;
 }

@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
-libsodium-dev libzstd-dev libssl-dev libqrencode-dev python3 time \
+libsodium-dev libzstd-dev libssl-dev libqrencode-dev libgfshare-dev python3 time \
 restic borgbackup"
 
 missing=""

@@ -1,7 +1,7 @@
 /*
  * shares.h - recovery shares: the recovery key split K-of-N with Shamir's scheme over GF(256),
- * one share per text line (docs/format.md section 10.3). This layer is pure: no files, no
- * repository; include/coffer/recovery.h builds the commands on it.
+ * one share per text line (docs/format.md section 10.3). These functions touch no file and no
+ * repository; shares_cmd.c builds the commands of include/coffer/recovery.h on them.
  *
  * A struct cf_share holds a secret (the 32 share bytes) whenever it is not wrapped: keep it in
  * memory that is wiped (cf_share_array_free, cf_wipe) and never copy it anywhere plain.
@@ -22,7 +22,7 @@
 #define CF_SHARE_SPLIT_BYTES 4   /* random id of one split */
 #define CF_SHARE_CHECK_BYTES 4   /* keycheck: first bytes of BLAKE2b("coffer.v1.share-key" || RK) */
 #define CF_SHARE_WRAP_BYTES  (CF_SHARE_BYTES + CF_WRAP_OVERHEAD)
-/* Longest share line (a wrapped one is 404 bytes) and largest share file accepted. */
+/* Longest share line accepted (as written: plain 175 bytes at most, wrapped 381) and file. */
 #define CF_SHARE_LINE_MAX 512
 #define CF_SHARE_FILE_MAX 4096
 
@@ -99,12 +99,11 @@ int cf_share_find_line(const uint8_t *file, size_t len, size_t *start, size_t *e
 
 /* What keeps two shares from being combined. */
 enum cf_share_clash {
-	CF_SHARE_FITS = 0,        /* same repository, split and key; different indexes */
-	CF_SHARE_OTHER_REPO,      /* fingerprints differ */
-	CF_SHARE_OTHER_SPLIT,     /* split id, threshold or keycheck differ */
-	CF_SHARE_SAME_INDEX,      /* same index, different share bytes */
-	CF_SHARE_DUPLICATE,       /* the same share twice */
-	CF_SHARE_WRAPPED_PRESENT, /* one of them is still wrapped (its bytes cannot be compared) */
+	CF_SHARE_FITS = 0,    /* same repository, split and key; different indexes */
+	CF_SHARE_OTHER_REPO,  /* fingerprints differ */
+	CF_SHARE_OTHER_SPLIT, /* split id, threshold or keycheck differ */
+	CF_SHARE_SAME_INDEX,  /* same index, different bytes (or one wrapped, one plain) */
+	CF_SHARE_DUPLICATE,   /* the same share twice (for wrapped ones: the same wrap) */
 };
 
 /* cf_share_clash() - whether @a and @b (either may be wrapped) may be combined. */

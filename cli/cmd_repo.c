@@ -313,11 +313,12 @@ cmd_check(struct cli *c)
 		cli_error("--read-data-subset is not implemented yet");
 		return EXIT_ERROR;
 	}
-	rc = cf_repo_open(c->o, &r);
-	if (rc == 0)
-		rc = cf_check(r, c->o, check_event, &co);
-	if (rc != 0 && rc != CF_EINTEGRITY)
-		check_note(&co, cf_err_last()[0] != '\0' ? cf_err_last() : cf_strerror(rc));
+	rc = ask_passphrase(c) != 0 ? CF_ENOMEM : cf_repo_open(c->o, &r);
+	/* a repository that does not open is reported whatever the reason; a check that ran
+	 * has already reported each problem it found */
+	if (r == NULL || (rc = cf_check(r, c->o, check_event, &co)) != CF_EINTEGRITY)
+		if (rc != 0)
+			check_note(&co, cf_err_last()[0] != '\0' ? cf_err_last() : cf_strerror(rc));
 	if (c->json)
 		check_print_json(&co, rc == 0);
 	else if (rc == 0)

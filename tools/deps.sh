@@ -4,7 +4,8 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
-libsodium-dev libzstd-dev libssl-dev libqrencode-dev libgfshare-dev python3 time \
+libsodium-dev libzstd-dev libssl-dev libqrencode-dev libcurl4-openssl-dev libmicrohttpd-dev \
+libsqlite3-dev libgfshare-dev python3 time \
 restic borgbackup"
 
 missing=""

@@ -150,6 +150,8 @@ struct cf_chain_state {
 	struct cf_chain_device *devices;
 	size_t ndevices;
 	struct cf_chain_device recovery;
+	/* a device was removed after the last rotate: its epoch key must not seal new data */
+	bool rotate_pending;
 };
 
 /*

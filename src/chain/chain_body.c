@@ -21,6 +21,8 @@ cf_chain_body_encode(uint8_t type, const struct cf_chain_body *b, uint8_t **out,
 
 	*out = NULL;
 	*len = 0;
+	if (type < CF_CHAIN_ADD_DEVICE || type > CF_CHAIN_RENAME)
+		return CF_EINVAL;
 	if (named && !cf_device_name_valid(b->name, namelen))
 		return CF_EINVAL;
 	if (type == CF_CHAIN_ADD_DEVICE && b->role != CF_ROLE_FULL &&

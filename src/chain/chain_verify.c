@@ -234,6 +234,7 @@ apply_remove_device(struct cf_chain_state *s, const struct cf_chain_entry *e, si
 		return cf_err_set(CF_EINTEGRITY, "chain entry %zu: removes an unknown device", i);
 	d->removed = true;
 	d->last_seq = b.last_seq;
+	s->rotate_pending = true;
 	if (live_full_devices(s) == 0)
 		return cf_err_set(CF_EINTEGRITY, "chain entry %zu: removes the last full device",
 		                  i);
@@ -254,6 +255,7 @@ apply_rotate(struct cf_chain_state *s, const struct cf_chain_entry *e, size_t i,
 	if (b.epoch != s->nepochs || memcmp(b.dk_pub, zeros, sizeof(zeros)) == 0)
 		return cf_err_set(CF_EINTEGRITY, "chain entry %zu: rotates to a wrong epoch or key",
 		                  i);
+	s->rotate_pending = false;
 	return state_add_epoch(s, b.dk_pub);
 }
 

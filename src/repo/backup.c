@@ -362,6 +362,8 @@ bk_init(struct bk *b, struct cf_repo *r, const struct cf_opts *o, cf_event_fn *f
 	if (r->role == CF_ROLE_RECOVERY)
 		return cf_err_set(CF_EPERM, "the recovery key cannot write snapshots: run "
 		                            "'coffer recover' to add this machine as a device");
+	if (!b->dry_run && (rc = cf_repo_finish_revocation(r)) != 0)
+		return rc;
 	if ((rc = collect_excludes(b)) != 0 || (rc = cf_index_new(&b->pending)) != 0 ||
 	    (rc = cf_zctx_new(1, &b->z)) != 0 || (rc = cf_repo_load_index(r)) != 0 ||
 	    (!b->dry_run && (rc = cf_repo_adopt_orphans(r, &adopted)) != 0))

@@ -184,7 +184,8 @@ cf_devices_approve(struct cf_repo *r, const char *code, cf_confirm_fn *confirm, 
 	cf_pairing_code(f.req.sign_pk, f.req.box_pk, shown);
 	if (confirm != NULL &&
 	    !confirm(arg, f.req.name, f.req.role == CF_ROLE_FULL ? "full" : "backup-only", shown))
-		return cf_err_set(CF_ECANCELED, "not approved");
+		return cf_err_set(CF_ECANCELED,
+		                  "not approved (confirm on a terminal, or give --yes)");
 	if ((rc = add_member(r, f.req.sign_pk, f.req.box_pk, f.req.role, f.req.name)) != 0)
 		return rc;
 	/* the request is spent; a leftover one can add no one else (the entry is in the chain) */
@@ -266,6 +267,23 @@ find_by_prefix(const struct cf_repo *r, const char *ref, const struct cf_chain_d
 	return 0;
 }
 
+/* Is @ref the prefix of a device that was removed? */
+static bool
+removed_by_prefix(const struct cf_repo *r, const char *ref)
+{
+	char hex[2 * CF_ID_BYTES + 1];
+	size_t n = strlen(ref);
+
+	for (size_t i = 0; n >= 8 && i < r->chain->ndevices; i++) {
+		cf_hex(hex, r->chain->devices[i].id, CF_ID_BYTES);
+		if (r->chain->devices[i].removed && strncmp(hex, ref, n) == 0) {
+			cf_err_clear();
+			return true;
+		}
+	}
+	return false;
+}
+
 /* New epoch: a fresh data key pair, its public half in the chain, the secret in slots of
  * the remaining full devices and the recovery key only. */
 static int
@@ -273,6 +291,7 @@ rotate(struct cf_repo *r)
 {
 	struct cf_chain_body b;
 	struct cf_boxkey *dk = NULL;
+	struct cf_boxkey **ndk = NULL;
 	uint32_t epoch = r->nepochs;
 	int rc;
 
@@ -292,8 +311,32 @@ rotate(struct cf_repo *r)
 	memcpy(b.dk_pub, cf_boxkey_pk(dk), CF_BOX_PK_BYTES);
 	if (rc == 0)
 		rc = append_entry(r, CF_CHAIN_ROTATE, &b);
+	/* keep the new epoch's key: what this run writes next is sealed to it */
+	if (rc == 0 && (ndk = cf_realloc(r->dk, (size_t)(epoch + 1) * sizeof(*ndk))) == NULL)
+		rc = CF_ENOMEM;
+	if (rc == 0) {
+		r->dk = ndk;
+		r->dk[epoch] = dk;
+		dk = NULL;
+		r->nepochs = epoch + 1;
+		r->epoch = epoch;
+	}
 	cf_boxkey_free(dk);
 	return rc;
+}
+
+int
+cf_repo_finish_revocation(struct cf_repo *r)
+{
+	int rc;
+
+	if (!r->chain->rotate_pending)
+		return 0;
+	if ((rc = require_full(r)) != 0)
+		return cf_err_set(CF_EPERM, "a revocation is unfinished and this device cannot "
+		                            "finish it: run 'coffer devices revoke ID' on a full "
+		                            "device first");
+	return rotate(r);
 }
 
 /* The newest snapshot sequence of device @id, from the snapshots' clear headers. */
@@ -331,7 +374,12 @@ cf_devices_revoke(struct cf_repo *r, const char *ref)
 	int rc;
 
 	memset(&b, 0, sizeof(b));
-	if ((rc = require_full(r)) != 0 || (rc = find_by_prefix(r, ref, &d)) != 0)
+	/* an earlier revocation that stopped after remove-device is finished first */
+	if ((rc = require_full(r)) != 0 || (rc = cf_repo_finish_revocation(r)) != 0)
+		return rc;
+	if (find_by_prefix(r, ref, &d) != 0 && removed_by_prefix(r, ref))
+		return 0; /* it was that revocation: done now */
+	if ((rc = find_by_prefix(r, ref, &d)) != 0)
 		return rc;
 	if (memcmp(d->id, r->dev->id, CF_ID_BYTES) == 0)
 		return cf_err_set(CF_EINVAL, "a device cannot revoke itself here: revoke it from "

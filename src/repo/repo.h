@@ -80,7 +80,8 @@ struct cf_repo {
 	struct cf_device *dev; /* this device, or the recovery identity */
 	struct cf_chain_state *chain;
 	uint8_t role;
-	uint32_t epoch; /* the newest epoch: what new objects are sealed to */
+	bool with_recovery_key; /* opened with --recovery-key-file */
+	uint32_t epoch;         /* the newest epoch: what new objects are sealed to */
 	struct cf_key *ck;
 	struct cf_key *k_id;
 	struct cf_key *k_index;
@@ -151,6 +152,13 @@ int cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev) CF_MUST_C
  * the two writes), so their data is reused. Full devices only; a no-op otherwise.
  */
 int cf_repo_adopt_orphans(struct cf_repo *r, size_t *adopted) CF_MUST_CHECK;
+
+/*
+ * cf_repo_finish_revocation() - when a device was removed and no rotate followed (an
+ * interrupted revocation), append the rotate now; the epoch key the removed device holds
+ * must not seal anything new. CF_EPERM on a device that cannot do it.
+ */
+int cf_repo_finish_revocation(struct cf_repo *r) CF_MUST_CHECK;
 
 /* cache.c: what a backup-only device keeps to back up incrementally (all optional). */
 int cf_cache_put_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const uint8_t *p,

@@ -256,9 +256,14 @@ cf_repo_open_snapshot(struct cf_repo *r, const char *name, struct cf_snapshot **
 		rc = cf_err_set(CF_EINTEGRITY, "snapshot %.16s is malformed", name);
 		goto out;
 	}
-	if ((d = cf_chain_find_device(r->chain, h.device)) == NULL ||
-	    cf_snapshot_verify(obj, len, r->chain->repo_id, d->sign_pk) != 0 ||
-	    (d->removed && h.seq > d->last_seq)) {
+	if ((d = cf_chain_find_device(r->chain, h.device)) != NULL && d->removed &&
+	    h.seq > d->last_seq) {
+		rc = cf_err_set(CF_EINTEGRITY,
+		                "snapshot %.16s was written by device '%s' after its revocation",
+		                name, d->name);
+		goto out;
+	}
+	if (d == NULL || cf_snapshot_verify(obj, len, r->chain->repo_id, d->sign_pk) != 0) {
 		rc = cf_err_set(CF_EINTEGRITY,
 		                "snapshot %.16s is not signed by a device of this repository",
 		                name);

@@ -62,10 +62,13 @@ fetch_entry(struct cf_store *st, uint64_t seq, struct cf_chain_entry **out)
 	if ((rc = cf_chain_entry_decode(obj, len, out)) != 0)
 		rc = cf_err_set(CF_EINTEGRITY, "device chain entry %llu is malformed: %s",
 		                (unsigned long long)seq, cf_strerror(rc));
-	else if ((*out)->seq != seq)
+	else if ((*out)->seq != seq) {
 		rc = cf_err_set(CF_EINTEGRITY,
 		                "device chain entry %llu is stored under another name",
 		                (unsigned long long)seq);
+		cf_chain_entry_free(*out);
+		*out = NULL;
+	}
 	cf_free(obj);
 	return rc;
 }
@@ -177,6 +180,7 @@ open_slots(struct cf_repo *r)
 {
 	const struct cf_chain_device *d = cf_chain_find_device(r->chain, r->dev->id);
 	char hex[2 * CF_ID_BYTES + 1];
+	uint32_t missing = UINT32_MAX;
 	bool any = false;
 	int rc;
 
@@ -186,6 +190,9 @@ open_slots(struct cf_repo *r)
 		r->role = CF_ROLE_RECOVERY;
 	else if (d != NULL && !d->removed)
 		r->role = d->role;
+	else if (r->with_recovery_key)
+		return cf_err_set(CF_ENOKEY, "this recovery key does not belong to repository '%s'",
+		                  cf_store_location(r->store));
 	else
 		return cf_err_set(CF_ENOKEY, "this device (%s) is not a member of repository '%s'",
 		                  hex, cf_store_location(r->store));
@@ -199,12 +206,21 @@ open_slots(struct cf_repo *r)
 		if ((rc = open_slot(r, e, &found)) != 0)
 			return rc;
 		any = any || found;
+		if (!found && missing == UINT32_MAX)
+			missing = e;
 	}
+	/* full devices and the recovery key get a slot for every epoch: a gap was withheld */
+	if (r->role != CF_ROLE_BACKUP_ONLY && missing != UINT32_MAX)
+		return cf_err_set(CF_EINTEGRITY,
+		                  "the key slot of epoch %u for this %s (%s) is missing from '%s' "
+		                  "(withheld or deleted)",
+		                  missing, r->role == CF_ROLE_RECOVERY ? "recovery key" : "device",
+		                  hex, cf_store_location(r->store));
 	if (!any)
-		return cf_err_set(CF_ENOKEY,
-		                  "no key slot of repository '%s' opens with this %s (%s)",
-		                  cf_store_location(r->store),
-		                  r->role == CF_ROLE_RECOVERY ? "recovery key" : "device", hex);
+		return cf_err_set(CF_EINTEGRITY,
+		                  "no key slot of repository '%s' is left for this "
+		                  "device (%s): withheld or deleted",
+		                  cf_store_location(r->store), hex);
 	return 0;
 }
 
@@ -235,6 +251,7 @@ load_identity(struct cf_repo *r, const struct cf_opts *o)
 
 	if (rkf == NULL)
 		return cf_home_load_device(r->home, o, false, NULL, &r->dev);
+	r->with_recovery_key = true;
 	if ((rc = cf_read_file(rkf, CF_RECOVERY_FILE_MAX, &file, &len)) != 0)
 		return rc;
 	if ((rc = cf_recovery_parse_file(file, len, &rk)) != 0)

@@ -715,3 +715,739 @@ CF_TEST(gen_vectors)
 	cf_free(obj);
 	fixture_release(&f);
 }
+
+/* ---- Entry types 2 to 6: body codec, and the rules cf_chain_verify() applies ---- */
+
+/* A device identity from fixed seeds. */
+struct ident {
+	struct cf_signkey *sign;
+	struct cf_boxkey *box;
+	uint8_t id[CF_ID_BYTES];
+};
+
+static void
+ident_init(struct ident *d, uint8_t seed)
+{
+	uint8_t b[32];
+
+	fill(b, 32, seed);
+	CHECK(cf_signkey_from_seed(b, &d->sign) == 0);
+	fill(b, 32, (uint8_t)(seed + 0x40));
+	CHECK(cf_boxkey_from_secret(b, &d->box) == 0);
+	cf_device_id_of(d->id, cf_signkey_pk(d->sign), cf_boxkey_pk(d->box));
+}
+
+static void
+ident_release(struct ident *d)
+{
+	cf_signkey_free(d->sign);
+	cf_boxkey_free(d->box);
+}
+
+#define CB_MAX 16
+
+/* A chain under construction: the fixture's genesis, then entries appended one by one. */
+struct cb {
+	struct fixture f;
+	struct ident dev2; /* added as a full device */
+	struct ident dev3; /* added as a backup-only device */
+	struct ident rec2; /* a new recovery identity */
+	uint8_t *objs[CB_MAX];
+	size_t lens[CB_MAX];
+	uint8_t hash[CB_MAX][32];
+	size_t n;
+};
+
+static void
+cb_init(struct cb *c)
+{
+	memset(c, 0, sizeof(*c));
+	fixture_init(&c->f);
+	ident_init(&c->dev2, 0x05);
+	ident_init(&c->dev3, 0x09);
+	ident_init(&c->rec2, 0x0d);
+	c->objs[0] = make_genesis(&c->f, NULL, NULL, NULL, &c->lens[0]);
+	cf_hash(c->hash[0], c->objs[0], c->lens[0]);
+	c->n = 1;
+}
+
+static void
+cb_release(struct cb *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		cf_free(c->objs[i]);
+	fixture_release(&c->f);
+	ident_release(&c->dev2);
+	ident_release(&c->dev3);
+	ident_release(&c->rec2);
+}
+
+/* Append an entry with the raw @body at the next seq, linked to the head. */
+static void
+cb_push_raw(struct cb *c, uint8_t type, const uint8_t *body, size_t blen, const uint8_t signer[32],
+            const struct cf_signkey *sk)
+{
+	struct cf_chain_entry e;
+
+	CHECK(c->n < CB_MAX);
+	if (c->n >= CB_MAX)
+		return;
+	c->objs[c->n] = make_entry(&e, c->n, c->hash[c->n - 1], type, signer, body, blen, sk,
+	                           &c->lens[c->n]);
+	cf_hash(c->hash[c->n], c->objs[c->n], c->lens[c->n]);
+	c->n++;
+}
+
+static void
+cb_push(struct cb *c, uint8_t type, const struct cf_chain_body *b, const uint8_t signer[32],
+        const struct cf_signkey *sk)
+{
+	uint8_t *body = NULL;
+	size_t blen = 0;
+
+	CHECK(cf_chain_body_encode(type, b, &body, &blen) == 0);
+	cb_push_raw(c, type, body, blen, signer, sk);
+	cf_free(body);
+}
+
+/* Signed by the genesis device / by the recovery key of the fixture. */
+static void
+cb_push_dev1(struct cb *c, uint8_t type, const struct cf_chain_body *b)
+{
+	cb_push(c, type, b, c->f.dev_id, c->f.dev_sign);
+}
+
+static void
+cb_pop(struct cb *c)
+{
+	c->n--;
+	cf_free(c->objs[c->n]);
+	c->objs[c->n] = NULL;
+}
+
+/* Decode and verify the whole chain; *@st (may be NULL: then freed here). */
+static int
+cb_verify(const struct cb *c, struct cf_chain_state **st)
+{
+	struct cf_chain_entry *es[CB_MAX] = {NULL};
+	struct cf_chain_state *s = NULL;
+	int rc = 0;
+
+	for (size_t i = 0; i < c->n && rc == 0; i++)
+		rc = cf_chain_entry_decode(c->objs[i], c->lens[i], &es[i]);
+	if (rc == 0)
+		rc = cf_chain_verify(es, c->n, &s);
+	for (size_t i = 0; i < c->n; i++)
+		cf_chain_entry_free(es[i]);
+	CHECK((rc == 0) == (s != NULL));
+	if (st != NULL)
+		*st = s;
+	else
+		cf_chain_state_free(s);
+	return rc;
+}
+
+/* The last entry makes the chain fail with @rc and a message containing @msg; it is popped. */
+static void
+cb_refused(struct cb *c, int rc, const char *msg)
+{
+	CHECK(cb_verify(c, NULL) == rc);
+	CHECK(strstr(cf_err_last(), msg) != NULL);
+	cb_pop(c);
+}
+
+static struct cf_chain_body
+body_add(const struct ident *d, uint8_t role, const char *name)
+{
+	struct cf_chain_body b;
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.sign_pk, cf_signkey_pk(d->sign), 32);
+	memcpy(b.box_pk, cf_boxkey_pk(d->box), 32);
+	b.role = role;
+	memcpy(b.name, name, strlen(name) + 1);
+	return b;
+}
+
+/* remove-device (with @last_seq) or rename (to @name) of device @id. */
+static struct cf_chain_body
+body_dev(const uint8_t id[32], uint64_t last_seq, const char *name)
+{
+	struct cf_chain_body b;
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.device, id, 32);
+	b.last_seq = last_seq;
+	memcpy(b.name, name, strlen(name) + 1);
+	return b;
+}
+
+static struct cf_chain_body
+body_rotate(uint32_t epoch, uint8_t key_start)
+{
+	struct cf_chain_body b;
+
+	memset(&b, 0, sizeof(b));
+	b.epoch = epoch;
+	if (key_start != 0)
+		fill(b.dk_pub, 32, key_start);
+	return b;
+}
+
+/* One body of each type, and the bytes format.md 10 says it encodes to. */
+struct body_case {
+	uint8_t type;
+	struct cf_chain_body b;
+	uint8_t want[128];
+	size_t want_len;
+};
+
+static void
+body_cases(const struct cb *c, struct body_case *k)
+{
+	memset(k, 0, 5 * sizeof(*k));
+	k[0].type = CF_CHAIN_ADD_DEVICE;
+	k[0].b = body_add(&c->dev2, CF_ROLE_BACKUP_ONLY, "phone");
+	memcpy(k[0].want, cf_signkey_pk(c->dev2.sign), 32);
+	memcpy(k[0].want + 32, cf_boxkey_pk(c->dev2.box), 32);
+	memcpy(k[0].want + 64, "\x02\x05phone", 7);
+	k[0].want_len = 71;
+	k[1].type = CF_CHAIN_REMOVE_DEVICE;
+	k[1].b = body_dev(c->dev2.id, 0x0102030405060708u, "");
+	memcpy(k[1].want, c->dev2.id, 32);
+	memcpy(k[1].want + 32, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+	k[1].want_len = 40;
+	k[2].type = CF_CHAIN_ROTATE;
+	k[2].b = body_rotate(0x01020304u, 0x31);
+	memcpy(k[2].want, "\x01\x02\x03\x04", 4);
+	fill(k[2].want + 4, 32, 0x31);
+	k[2].want_len = 36;
+	k[3].type = CF_CHAIN_SET_RECOVERY;
+	k[3].b = body_add(&c->rec2, 0, "x");
+	memcpy(k[3].want, cf_signkey_pk(c->rec2.sign), 32);
+	memcpy(k[3].want + 32, cf_boxkey_pk(c->rec2.box), 32);
+	k[3].want_len = 64;
+	k[4].type = CF_CHAIN_RENAME;
+	k[4].b = body_dev(c->dev2.id, 0, "desk \xc3\xa9");
+	memcpy(k[4].want, c->dev2.id, 32);
+	memcpy(k[4].want + 32,
+	       "\x07"
+	       "desk \xc3\xa9",
+	       8);
+	k[4].want_len = 40;
+}
+
+/* The fields @type uses are equal in @a and @b. */
+static bool
+body_fields_equal(uint8_t type, const struct cf_chain_body *a, const struct cf_chain_body *b)
+{
+	bool keys =
+	        memcmp(a->sign_pk, b->sign_pk, 32) == 0 && memcmp(a->box_pk, b->box_pk, 32) == 0;
+
+	switch ((enum cf_chain_type)type) {
+	case CF_CHAIN_ADD_DEVICE:
+		return keys && a->role == b->role && strcmp(a->name, b->name) == 0;
+	case CF_CHAIN_REMOVE_DEVICE:
+		return memcmp(a->device, b->device, 32) == 0 && a->last_seq == b->last_seq;
+	case CF_CHAIN_ROTATE:
+		return a->epoch == b->epoch && memcmp(a->dk_pub, b->dk_pub, 32) == 0;
+	case CF_CHAIN_SET_RECOVERY:
+		return keys;
+	case CF_CHAIN_RENAME:
+		return memcmp(a->device, b->device, 32) == 0 && strcmp(a->name, b->name) == 0;
+	case CF_CHAIN_GENESIS:
+		break;
+	}
+	return false;
+}
+
+CF_TEST(body_codec_known_bytes_and_round_trip)
+{
+	struct cb c;
+	struct body_case k[5];
+	struct cf_chain_body back;
+	uint8_t *out = NULL;
+	size_t len = 0;
+
+	cb_init(&c);
+	body_cases(&c, k);
+	for (size_t i = 0; i < 5; i++) {
+		CHECK(cf_chain_body_encode(k[i].type, &k[i].b, &out, &len) == 0);
+		CHECK(len == k[i].want_len && memcmp(out, k[i].want, len) == 0);
+		CHECK(cf_chain_body_decode(k[i].type, out, len, &back) == 0);
+		CHECK(body_fields_equal(k[i].type, &k[i].b, &back));
+		cf_free(out);
+	}
+	cb_release(&c);
+}
+
+CF_TEST(body_decode_must_fail)
+{
+	struct cb c;
+	struct body_case k[5];
+	struct cf_chain_body b;
+	static const struct cf_chain_body zero;
+	uint8_t buf[129];
+
+	cb_init(&c);
+	body_cases(&c, k);
+	for (size_t i = 0; i < 5; i++) {
+		uint8_t t = k[i].type;
+		size_t n = k[i].want_len;
+
+		memcpy(buf, k[i].want, n);
+		buf[n] = 0;
+		CHECK(cf_chain_body_decode(t, buf, n - 1, &b) == CF_ETRUNC);
+		CHECK(memcmp(&b, &zero, sizeof(b)) == 0);
+		CHECK(cf_chain_body_decode(t, buf, n + 1, &b) == CF_EFORMAT);
+		CHECK(cf_chain_body_decode(t, buf, 0, &b) == CF_ETRUNC);
+		CHECK(cf_chain_body_decode(CF_CHAIN_GENESIS, buf, n, &b) == CF_EFORMAT);
+		CHECK(cf_chain_body_decode(7, buf, n, &b) == CF_EFORMAT);
+	}
+	/* add-device: the role, and the name (empty, a control character, DEL, too long) */
+	memcpy(buf, k[0].want, k[0].want_len);
+	for (unsigned role = 0; role < 256; role++) {
+		buf[64] = (uint8_t)role;
+		CHECK(cf_chain_body_decode(CF_CHAIN_ADD_DEVICE, buf, 71, &b) ==
+		      (role == 1 || role == 2 ? 0 : CF_EFORMAT));
+	}
+	buf[64] = 1;
+	buf[65] = 0;
+	CHECK(cf_chain_body_decode(CF_CHAIN_ADD_DEVICE, buf, 66, &b) == CF_EFORMAT);
+	buf[65] = 5;
+	buf[68] = '\n';
+	CHECK(cf_chain_body_decode(CF_CHAIN_ADD_DEVICE, buf, 71, &b) == CF_EFORMAT);
+	buf[68] = 0x7f;
+	CHECK(cf_chain_body_decode(CF_CHAIN_ADD_DEVICE, buf, 71, &b) == CF_EFORMAT);
+	buf[68] = 0;
+	CHECK(cf_chain_body_decode(CF_CHAIN_ADD_DEVICE, buf, 71, &b) == CF_EFORMAT);
+	buf[65] = 65;
+	memset(buf + 66, 'a', 63);
+	CHECK(cf_chain_body_decode(CF_CHAIN_ADD_DEVICE, buf, 129, &b) == CF_EFORMAT);
+	buf[65] = 64;
+	CHECK(cf_chain_body_decode(CF_CHAIN_ADD_DEVICE, buf, 129, &b) == CF_ETRUNC);
+	CHECK(cf_chain_body_decode(CF_CHAIN_ADD_DEVICE, buf, 130 - 1, &b) == CF_ETRUNC);
+	/* rename: the same name rules */
+	memcpy(buf, k[4].want, k[4].want_len);
+	buf[32] = 0;
+	CHECK(cf_chain_body_decode(CF_CHAIN_RENAME, buf, 33, &b) == CF_EFORMAT);
+	buf[32] = 7;
+	buf[33] = 0x1b;
+	CHECK(cf_chain_body_decode(CF_CHAIN_RENAME, buf, 40, &b) == CF_EFORMAT);
+	cb_release(&c);
+}
+
+CF_TEST(body_encode_must_fail)
+{
+	struct cb c;
+	struct cf_chain_body b;
+	uint8_t *out = NULL;
+	size_t len = 0;
+
+	cb_init(&c);
+	b = body_add(&c.dev2, 3, "phone");
+	CHECK(cf_chain_body_encode(CF_CHAIN_ADD_DEVICE, &b, &out, &len) == CF_EINVAL);
+	CHECK(out == NULL && len == 0);
+	b = body_add(&c.dev2, 0, "phone");
+	CHECK(cf_chain_body_encode(CF_CHAIN_ADD_DEVICE, &b, &out, &len) == CF_EINVAL);
+	b = body_add(&c.dev2, CF_ROLE_FULL, "");
+	CHECK(cf_chain_body_encode(CF_CHAIN_ADD_DEVICE, &b, &out, &len) == CF_EINVAL);
+	b = body_add(&c.dev2, CF_ROLE_FULL, "a\tb");
+	CHECK(cf_chain_body_encode(CF_CHAIN_ADD_DEVICE, &b, &out, &len) == CF_EINVAL);
+	b = body_dev(c.dev2.id, 0, "\x7f");
+	CHECK(cf_chain_body_encode(CF_CHAIN_RENAME, &b, &out, &len) == CF_EINVAL);
+	b = body_dev(c.dev2.id, 0, "");
+	CHECK(cf_chain_body_encode(CF_CHAIN_RENAME, &b, &out, &len) == CF_EINVAL);
+	CHECK(cf_chain_body_encode(CF_CHAIN_GENESIS, &b, &out, &len) == CF_EINVAL);
+	CHECK(out == NULL);
+	/* types without a name do not look at it */
+	CHECK(cf_chain_body_encode(CF_CHAIN_REMOVE_DEVICE, &b, &out, &len) == 0 && len == 40);
+	cf_free(out);
+	/* A type version 1 does not know: refused like genesis. */
+	CHECK(cf_chain_body_encode(7, &b, &out, &len) == CF_EINVAL && out == NULL);
+	cb_release(&c);
+}
+
+CF_TEST(verify_add_device_rules)
+{
+	struct cb c;
+	struct cf_chain_state *st = NULL;
+	struct cf_chain_body b;
+
+	cb_init(&c);
+	b = body_add(&c.dev2, CF_ROLE_FULL, "desk");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	b = body_add(&c.dev3, CF_ROLE_BACKUP_ONLY, "nas");
+	cb_push(&c, CF_CHAIN_ADD_DEVICE, &b, c.dev2.id, c.dev2.sign); /* added by dev2 */
+	CHECK(cb_verify(&c, &st) == 0);
+	if (st != NULL) {
+		CHECK(st->ndevices == 3 && st->head_seq == 2);
+		CHECK(memcmp(st->head, c.hash[2], 32) == 0);
+		CHECK(memcmp(st->devices[1].id, c.dev2.id, 32) == 0);
+		CHECK(memcmp(st->devices[1].sign_pk, cf_signkey_pk(c.dev2.sign), 32) == 0);
+		CHECK(memcmp(st->devices[1].box_pk, cf_boxkey_pk(c.dev2.box), 32) == 0);
+		CHECK(st->devices[1].role == CF_ROLE_FULL && !st->devices[1].removed);
+		CHECK(strcmp(st->devices[1].name, "desk") == 0);
+		CHECK(memcmp(st->devices[1].added_by, c.f.dev_id, 32) == 0);
+		CHECK(st->devices[1].added_at == T0 + 1);
+		CHECK(st->devices[2].role == CF_ROLE_BACKUP_ONLY);
+		CHECK(memcmp(st->devices[2].added_by, c.dev2.id, 32) == 0);
+		CHECK(cf_chain_find_device(st, c.dev3.id) == &st->devices[2]);
+		CHECK(cf_chain_find_device(st, c.f.rec_id) == NULL);
+	}
+	cf_chain_state_free(st);
+
+	/* the same device again, the genesis device, the recovery identity as a device */
+	b = body_add(&c.dev2, CF_ROLE_BACKUP_ONLY, "again");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	cb_refused(&c, CF_EINTEGRITY, "chain entry 3: the device is already known");
+	memcpy(b.sign_pk, c.f.g.dev_sign_pk, 32);
+	memcpy(b.box_pk, c.f.g.dev_box_pk, 32);
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	cb_refused(&c, CF_EINTEGRITY, "already known");
+	memcpy(b.sign_pk, c.f.g.rec_sign_pk, 32);
+	memcpy(b.box_pk, c.f.g.rec_box_pk, 32);
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	cb_refused(&c, CF_EINTEGRITY, "already known");
+
+	/* a backup-only signer, and a forged signature in a full device's name */
+	b = body_add(&c.rec2, CF_ROLE_FULL, "evil");
+	cb_push(&c, CF_CHAIN_ADD_DEVICE, &b, c.dev3.id, c.dev3.sign);
+	cb_refused(&c, CF_EINTEGRITY, "chain entry 3: signer is not a trusted device");
+	cb_push(&c, CF_CHAIN_ADD_DEVICE, &b, c.dev2.id, c.f.other_sign);
+	cb_refused(&c, CF_EAUTH, "chain entry 3: bad signature");
+
+	/* the recovery key may sign */
+	cb_push(&c, CF_CHAIN_ADD_DEVICE, &b, c.f.rec_id, c.f.rec_sign);
+	CHECK(cb_verify(&c, &st) == 0);
+	if (st != NULL) {
+		CHECK(st->ndevices == 4);
+		CHECK(memcmp(st->devices[3].added_by, c.f.rec_id, 32) == 0);
+	}
+	cf_chain_state_free(st);
+	cb_release(&c);
+}
+
+CF_TEST(verify_remove_device_rules)
+{
+	struct cb c;
+	struct cf_chain_state *st = NULL;
+	struct cf_chain_body b;
+	uint8_t unknown[32];
+
+	cb_init(&c);
+	fill(unknown, 32, 0x99);
+	b = body_add(&c.dev2, CF_ROLE_FULL, "desk");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	b = body_add(&c.dev3, CF_ROLE_BACKUP_ONLY, "nas");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+
+	b = body_dev(unknown, 0, "");
+	cb_push_dev1(&c, CF_CHAIN_REMOVE_DEVICE, &b);
+	cb_refused(&c, CF_EINTEGRITY, "chain entry 3: removes an unknown device");
+	b = body_dev(c.f.rec_id, 0, ""); /* the recovery key is not a device */
+	cb_push_dev1(&c, CF_CHAIN_REMOVE_DEVICE, &b);
+	cb_refused(&c, CF_EINTEGRITY, "removes an unknown device");
+
+	/* revoke dev2 (remove + rotate) */
+	b = body_dev(c.dev2.id, 7, "");
+	cb_push_dev1(&c, CF_CHAIN_REMOVE_DEVICE, &b);
+	b = body_rotate(1, 0x31);
+	cb_push_dev1(&c, CF_CHAIN_ROTATE, &b);
+	CHECK(cb_verify(&c, &st) == 0);
+	if (st != NULL) {
+		const struct cf_chain_device *d = cf_chain_find_device(st, c.dev2.id);
+
+		CHECK(d != NULL && d->removed && d->last_seq == 7);
+		CHECK(!st->devices[0].removed && !st->devices[2].removed);
+		CHECK(st->nepochs == 2);
+	}
+	cf_chain_state_free(st);
+
+	/* a removed device: not removed twice, not renamed, not added again, not a signer */
+	b = body_dev(c.dev2.id, 9, "");
+	cb_push_dev1(&c, CF_CHAIN_REMOVE_DEVICE, &b);
+	cb_refused(&c, CF_EINTEGRITY, "chain entry 5: removes an unknown device");
+	b = body_dev(c.dev2.id, 0, "back");
+	cb_push_dev1(&c, CF_CHAIN_RENAME, &b);
+	cb_refused(&c, CF_EINTEGRITY, "renames an unknown device");
+	b = body_add(&c.dev2, CF_ROLE_FULL, "back");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	cb_refused(&c, CF_EINTEGRITY, "already known");
+	b = body_add(&c.rec2, CF_ROLE_FULL, "evil");
+	cb_push(&c, CF_CHAIN_ADD_DEVICE, &b, c.dev2.id, c.dev2.sign);
+	cb_refused(&c, CF_EINTEGRITY, "chain entry 5: signer is not a trusted device");
+
+	/* the genesis device removes itself: allowed, dev2 is gone, only the backup-only nas
+	 * would remain: refused */
+	b = body_dev(c.f.dev_id, 0, "");
+	cb_push_dev1(&c, CF_CHAIN_REMOVE_DEVICE, &b);
+	cb_refused(&c, CF_EINTEGRITY, "chain entry 5: removes the last full device");
+	cb_push(&c, CF_CHAIN_REMOVE_DEVICE, &b, c.f.rec_id, c.f.rec_sign);
+	cb_refused(&c, CF_EINTEGRITY, "removes the last full device");
+	cb_release(&c);
+}
+
+CF_TEST(verify_removed_signer_refused)
+{
+	struct cb c;
+	struct cf_chain_body b;
+
+	cb_init(&c);
+	b = body_add(&c.dev2, CF_ROLE_FULL, "desk");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	/* dev2 removes the genesis device: allowed while dev2 remains */
+	b = body_dev(c.f.dev_id, 3, "");
+	cb_push(&c, CF_CHAIN_REMOVE_DEVICE, &b, c.dev2.id, c.dev2.sign);
+	b = body_rotate(1, 0x31);
+	cb_push(&c, CF_CHAIN_ROTATE, &b, c.dev2.id, c.dev2.sign);
+	CHECK(cb_verify(&c, NULL) == 0);
+	/* the removed genesis device signs anything: refused */
+	b = body_dev(c.dev2.id, 0, "mine");
+	cb_push_dev1(&c, CF_CHAIN_RENAME, &b);
+	cb_refused(&c, CF_EINTEGRITY, "chain entry 4: signer is not a trusted device");
+	b = body_rotate(2, 0x51);
+	cb_push_dev1(&c, CF_CHAIN_ROTATE, &b);
+	cb_refused(&c, CF_EINTEGRITY, "signer is not a trusted device");
+	cb_release(&c);
+}
+
+CF_TEST(verify_rotate_rules)
+{
+	static const uint32_t wrong[] = {0, 1, 2, 4, 5, UINT32_MAX};
+	struct cb c;
+	struct cf_chain_state *st = NULL;
+	struct cf_chain_body b;
+
+	cb_init(&c);
+	b = body_rotate(1, 0x31);
+	cb_push_dev1(&c, CF_CHAIN_ROTATE, &b);
+	b = body_rotate(2, 0x51);
+	cb_push(&c, CF_CHAIN_ROTATE, &b, c.f.rec_id, c.f.rec_sign);
+	CHECK(cb_verify(&c, &st) == 0);
+	if (st != NULL) {
+		uint8_t k1[32];
+		uint8_t k2[32];
+
+		fill(k1, 32, 0x31);
+		fill(k2, 32, 0x51);
+		CHECK(st->nepochs == 3);
+		CHECK(memcmp(st->dk_pub[0], c.f.g.dk_pub, 32) == 0);
+		CHECK(memcmp(st->dk_pub[1], k1, 32) == 0 && memcmp(st->dk_pub[2], k2, 32) == 0);
+	}
+	cf_chain_state_free(st);
+	/* the epoch must be the next one; the key must not be zero */
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		b = body_rotate(wrong[i], 0x71);
+		cb_push_dev1(&c, CF_CHAIN_ROTATE, &b);
+		cb_refused(&c, CF_EINTEGRITY, "chain entry 3: rotates to a wrong epoch or key");
+	}
+	b = body_rotate(3, 0);
+	cb_push_dev1(&c, CF_CHAIN_ROTATE, &b);
+	cb_refused(&c, CF_EINTEGRITY, "rotates to a wrong epoch or key");
+	b = body_rotate(3, 0x71);
+	cb_push_dev1(&c, CF_CHAIN_ROTATE, &b);
+	CHECK(cb_verify(&c, NULL) == 0);
+	cb_release(&c);
+}
+
+CF_TEST(verify_rename_rules)
+{
+	struct cb c;
+	struct cf_chain_state *st = NULL;
+	struct cf_chain_body b;
+	uint8_t unknown[32];
+
+	cb_init(&c);
+	fill(unknown, 32, 0x99);
+	b = body_add(&c.dev2, CF_ROLE_FULL, "desk");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	b = body_add(&c.dev3, CF_ROLE_BACKUP_ONLY, "nas");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	b = body_dev(c.f.dev_id, 0, "old laptop");
+	cb_push(&c, CF_CHAIN_RENAME, &b, c.dev2.id, c.dev2.sign);
+	b = body_dev(c.dev3.id, 0, "nas 2");
+	cb_push(&c, CF_CHAIN_RENAME, &b, c.f.rec_id, c.f.rec_sign);
+	CHECK(cb_verify(&c, &st) == 0);
+	if (st != NULL) {
+		CHECK(strcmp(st->devices[0].name, "old laptop") == 0);
+		CHECK(strcmp(st->devices[2].name, "nas 2") == 0);
+		CHECK(strcmp(st->devices[1].name, "desk") == 0);
+	}
+	cf_chain_state_free(st);
+	b = body_dev(unknown, 0, "who");
+	cb_push_dev1(&c, CF_CHAIN_RENAME, &b);
+	cb_refused(&c, CF_EINTEGRITY, "chain entry 5: renames an unknown device");
+	b = body_dev(c.f.rec_id, 0, "who");
+	cb_push_dev1(&c, CF_CHAIN_RENAME, &b);
+	cb_refused(&c, CF_EINTEGRITY, "renames an unknown device");
+	b = body_dev(c.dev3.id, 0, "mine now");
+	cb_push(&c, CF_CHAIN_RENAME, &b, c.dev3.id, c.dev3.sign); /* backup-only signer */
+	cb_refused(&c, CF_EINTEGRITY, "signer is not a trusted device");
+	cb_release(&c);
+}
+
+CF_TEST(verify_set_recovery_rules)
+{
+	struct cb c;
+	struct cf_chain_state *st = NULL;
+	struct cf_chain_body b;
+
+	cb_init(&c);
+	b = body_add(&c.dev2, CF_ROLE_FULL, "desk");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	/* an identity already in use: a device, the genesis device, the recovery key itself */
+	b = body_add(&c.dev2, 0, "x");
+	cb_push_dev1(&c, CF_CHAIN_SET_RECOVERY, &b);
+	cb_refused(&c, CF_EINTEGRITY, "chain entry 2: the recovery key is already known");
+	memcpy(b.sign_pk, c.f.g.dev_sign_pk, 32);
+	memcpy(b.box_pk, c.f.g.dev_box_pk, 32);
+	cb_push_dev1(&c, CF_CHAIN_SET_RECOVERY, &b);
+	cb_refused(&c, CF_EINTEGRITY, "already known");
+	memcpy(b.sign_pk, c.f.g.rec_sign_pk, 32);
+	memcpy(b.box_pk, c.f.g.rec_box_pk, 32);
+	cb_push(&c, CF_CHAIN_SET_RECOVERY, &b, c.f.rec_id, c.f.rec_sign);
+	cb_refused(&c, CF_EINTEGRITY, "already known");
+
+	/* replaced by dev2: the new identity is the recovery key from now on */
+	b = body_add(&c.rec2, 0, "x");
+	cb_push(&c, CF_CHAIN_SET_RECOVERY, &b, c.dev2.id, c.dev2.sign);
+	CHECK(cb_verify(&c, &st) == 0);
+	if (st != NULL) {
+		CHECK(memcmp(st->recovery.id, c.rec2.id, 32) == 0);
+		CHECK(memcmp(st->recovery.sign_pk, cf_signkey_pk(c.rec2.sign), 32) == 0);
+		CHECK(memcmp(st->recovery.box_pk, cf_boxkey_pk(c.rec2.box), 32) == 0);
+		CHECK(st->recovery.role == CF_ROLE_RECOVERY);
+		CHECK(strcmp(st->recovery.name, "recovery key") == 0);
+		CHECK(memcmp(st->recovery.added_by, c.dev2.id, 32) == 0);
+		CHECK(st->ndevices == 2);
+	}
+	cf_chain_state_free(st);
+	/* the old recovery key is no longer trusted; the new one is */
+	b = body_add(&c.dev3, CF_ROLE_FULL, "evil");
+	cb_push(&c, CF_CHAIN_ADD_DEVICE, &b, c.f.rec_id, c.f.rec_sign);
+	cb_refused(&c, CF_EINTEGRITY, "chain entry 3: signer is not a trusted device");
+	cb_push(&c, CF_CHAIN_ADD_DEVICE, &b, c.rec2.id, c.rec2.sign);
+	CHECK(cb_verify(&c, &st) == 0);
+	if (st != NULL)
+		CHECK(memcmp(st->devices[2].added_by, c.rec2.id, 32) == 0);
+	cf_chain_state_free(st);
+	cb_release(&c);
+
+	/* the recovery key replaces itself */
+	cb_init(&c);
+	b = body_add(&c.rec2, 0, "x");
+	cb_push(&c, CF_CHAIN_SET_RECOVERY, &b, c.f.rec_id, c.f.rec_sign);
+	CHECK(cb_verify(&c, &st) == 0);
+	if (st != NULL) {
+		CHECK(memcmp(st->recovery.id, c.rec2.id, 32) == 0);
+		CHECK(memcmp(st->recovery.added_by, c.f.rec_id, 32) == 0);
+	}
+	cf_chain_state_free(st);
+	cb_release(&c);
+}
+
+CF_TEST(verify_malformed_bodies)
+{
+	struct cb c;
+	struct body_case k[5];
+	uint8_t buf[129];
+
+	cb_init(&c);
+	body_cases(&c, k);
+	for (size_t i = 0; i < 5; i++) {
+		memcpy(buf, k[i].want, k[i].want_len);
+		buf[k[i].want_len] = 0;
+		cb_push_raw(&c, k[i].type, buf, k[i].want_len - 1, c.f.dev_id, c.f.dev_sign);
+		cb_refused(&c, CF_EFORMAT, "chain entry 1: malformed body");
+		cb_push_raw(&c, k[i].type, buf, k[i].want_len + 1, c.f.dev_id, c.f.dev_sign);
+		cb_refused(&c, CF_EFORMAT, "chain entry 1: malformed body");
+		cb_push_raw(&c, k[i].type, buf, 0, c.f.dev_id, c.f.dev_sign);
+		cb_refused(&c, CF_EFORMAT, "chain entry 1: malformed body");
+	}
+	cb_release(&c);
+}
+
+CF_TEST(verify_every_bit_flip_of_a_later_entry)
+{
+	struct cb c;
+	struct cf_chain_body b;
+	uint8_t *keep = NULL;
+	size_t len = 0;
+	size_t accepted = 0;
+
+	cb_init(&c);
+	b = body_add(&c.dev2, CF_ROLE_FULL, "desk");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	b = body_dev(c.dev2.id, 0, "desk 2");
+	cb_push(&c, CF_CHAIN_RENAME, &b, c.dev2.id, c.dev2.sign);
+	CHECK(cb_verify(&c, NULL) == 0);
+	len = c.lens[1];
+	keep = cf_memdup(c.objs[1], len);
+	CHECK(keep != NULL);
+	for (size_t bit = 0; keep != NULL && bit < 8 * len; bit++) {
+		memcpy(c.objs[1], keep, len);
+		c.objs[1][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		accepted += cb_verify(&c, NULL) == 0;
+	}
+	CHECK(accepted == 0);
+	cf_free(keep);
+	cb_release(&c);
+}
+
+CF_TEST(verify_remove_is_followed_by_rotate)
+{
+	struct cb c;
+	struct cf_chain_body b;
+
+	/* format.md 10: a revocation interrupted between remove-device and rotate. */
+	cb_init(&c);
+	b = body_add(&c.dev2, CF_ROLE_FULL, "desk");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	b = body_dev(c.dev2.id, 0, "");
+	cb_push_dev1(&c, CF_CHAIN_REMOVE_DEVICE, &b);
+	b = body_dev(c.f.dev_id, 0, "renamed");
+	cb_push_dev1(&c, CF_CHAIN_RENAME, &b);
+	/* still verifies (an interrupted revocation must stay repairable), but the state says
+	 * the epoch key is compromised until a rotate follows */
+	{
+		struct cf_chain_state *st = NULL;
+
+		CHECK(cb_verify(&c, &st) == 0);
+		CHECK(st != NULL && st->rotate_pending);
+		cf_chain_state_free(st);
+	}
+	cb_release(&c);
+}
+
+CF_TEST(verify_long_chain_survives_allocation_failures)
+{
+	struct cb c;
+	struct cf_chain_body b;
+	struct cf_chain_state *st = NULL;
+	int rc = CF_ENOMEM;
+
+	cb_init(&c);
+	b = body_add(&c.dev2, CF_ROLE_FULL, "desk");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	b = body_add(&c.dev3, CF_ROLE_BACKUP_ONLY, "nas");
+	cb_push_dev1(&c, CF_CHAIN_ADD_DEVICE, &b);
+	b = body_dev(c.dev3.id, 0, "");
+	cb_push_dev1(&c, CF_CHAIN_REMOVE_DEVICE, &b);
+	b = body_rotate(1, 0x31);
+	cb_push_dev1(&c, CF_CHAIN_ROTATE, &b);
+	b = body_dev(c.dev2.id, 0, "desk 2");
+	cb_push_dev1(&c, CF_CHAIN_RENAME, &b);
+	b = body_add(&c.rec2, 0, "x");
+	cb_push_dev1(&c, CF_CHAIN_SET_RECOVERY, &b);
+	for (uint64_t n = 1; n < 200 && rc != 0; n++) {
+		cf_alloc_fail_after(n);
+		rc = cb_verify(&c, &st);
+		cf_alloc_fail_after(0);
+		CHECK(rc == 0 || rc == CF_ENOMEM);
+		cf_chain_state_free(st);
+		st = NULL;
+	}
+	CHECK(rc == 0);
+	cb_release(&c);
+}

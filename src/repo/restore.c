@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,6 +44,48 @@ struct rs {
 	uint64_t damaged;
 	uint64_t failed;
 	struct cf_progress progress;
+	pthread_mutex_t mu;    /* events, counters and progress, shared with the workers */
+	struct rs_pool *pool;  /* NULL: everything on this thread */
+	struct dir_meta *dirs; /* directories whose metadata waits for their files */
+	size_t ndirs;
+	size_t dirs_cap;
+};
+
+/* A tree shared by the jobs of its files: freed when the last one is done. */
+struct rs_tree {
+	struct cf_tree *t;
+	atomic_int refs;
+};
+
+/* A directory's metadata, applied after every file inside it was written. */
+struct dir_meta {
+	char *rel; /* below the target, no leading '/' */
+	struct rs_tree *rt;
+	const struct cf_node *n;
+};
+
+/* One regular file for a worker. */
+struct rs_job {
+	struct rs_tree *rt;
+	const struct cf_node *n;
+	int dfd;
+	char *path; /* the file's path in the snapshot, for messages */
+};
+
+#define RS_QUEUE       64
+#define RS_MAX_WORKERS 8
+
+struct rs_pool {
+	struct rs *s;
+	pthread_mutex_t mu;
+	pthread_cond_t not_empty;
+	pthread_cond_t not_full;
+	struct rs_job q[RS_QUEUE];
+	size_t head;
+	size_t count;
+	bool closing;
+	pthread_t th[RS_MAX_WORKERS];
+	int n;
 };
 
 /* Inclusion: the node is selected, or lies above something selected, or neither. */
@@ -69,19 +113,27 @@ select_node(struct rs *s)
 	return best;
 }
 
-/* Report a failed item, naming it: "cannot restore '/a/b': <why>". */
+/* Report a failed item at @path, naming it: "cannot restore '/a/b': <why>". */
 static void
-report(struct rs *s, int code, const char *what)
+report_at(struct rs *s, const char *path, int code, const char *what)
 {
 	char why[1024];
 
+	cf_err_copy(why, sizeof(why));
+	pthread_mutex_lock(&s->mu);
 	if (code == CF_EINTEGRITY)
 		s->damaged++;
 	else
 		s->failed++;
-	cf_err_copy(why, sizeof(why));
-	cf_emit_item(&s->ev, CF_EV_ITEM_ERROR, code, s->path.p, s->path.len, "%s '%s': %s", what,
-	             cf_path_cstr(&s->path), why);
+	cf_emit_item(&s->ev, CF_EV_ITEM_ERROR, code, (const uint8_t *)path, strlen(path),
+	             "%s '%s': %s", what, path, why);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void
+report(struct rs *s, int code, const char *what)
+{
+	report_at(s, cf_path_cstr(&s->path), code, what);
 }
 
 /* Remove whatever is at @name (not following links) so a new entry can be made. */
@@ -198,7 +250,7 @@ out:
 
 /* Write each part at its offset; holes are skipped and the size set at the end. */
 static int
-write_content(struct rs *s, int fd, const struct cf_node *n)
+write_content(struct rs *s, struct cf_zctx *z, int fd, const struct cf_node *n)
 {
 	uint64_t off = 0;
 	uint8_t *data = NULL;
@@ -209,7 +261,7 @@ write_content(struct rs *s, int fd, const struct cf_node *n)
 		const struct cf_part *p = &n->parts[i];
 
 		if (!p->hole) {
-			if ((rc = cf_repo_read_blob(s->r, p->id, s->z, &data, &len)) != 0)
+			if ((rc = cf_repo_read_blob(s->r, p->id, z, &data, &len)) != 0)
 				break;
 			if (len != p->len)
 				rc = cf_err_set(CF_EINTEGRITY,
@@ -220,8 +272,10 @@ write_content(struct rs *s, int fd, const struct cf_node *n)
 				rc = verify_chunk(s, fd, p, off);
 			cf_free_wipe(data, len);
 			data = NULL;
+			pthread_mutex_lock(&s->mu);
 			s->progress.bytes += p->len;
 			cf_emit_progress(&s->ev, &s->progress, false);
+			pthread_mutex_unlock(&s->mu);
 		}
 		off += p->len;
 	}
@@ -300,35 +354,52 @@ relink(struct rs *s, int dfd, const char *name, const struct cf_node *n)
 	return ok;
 }
 
+/* Create and fill one file, then its metadata. Runs on a worker or on the walking thread. */
 static void
-restore_file(struct rs *s, int dfd, const char *name, const struct cf_node *n)
+write_file(struct rs *s, struct cf_zctx *z, int dfd, const char *name, const struct cf_node *n,
+           const char *path)
 {
 	int fd = -1;
 	int rc;
 
-	s->progress.files++;
-	if (relink(s, dfd, name, n))
-		return;
 	if (clear_name(dfd, name) != 0 ||
 	    (fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) <
 	            0) {
 		(void)cf_err_set(CF_ESYS, "cannot create");
-		report(s, CF_ESYS, "cannot restore");
+		report_at(s, path, CF_ESYS, "cannot restore");
 		return;
 	}
-	rc = write_content(s, fd, n);
+	rc = write_content(s, z, fd, n);
 	if (rc == 0)
 		rc = set_meta_fd(s, fd, n);
 	(void)close(fd);
 	if (rc == CF_EINTEGRITY || rc == CF_EAUTH || (rc != 0 && rc != CF_ESYS)) {
 		/* never leave wrong or partial bytes behind under the file's name */
 		(void)unlinkat(dfd, name, 0);
-		report(s, rc == CF_ENOMEM ? rc : CF_EINTEGRITY, "cannot restore");
+		report_at(s, path, rc == CF_ENOMEM ? rc : CF_EINTEGRITY, "cannot restore");
+	} else if (rc != 0) {
+		report_at(s, path, rc, "cannot restore");
+	}
+}
+
+static int pool_submit(struct rs *s, struct rs_tree *rt, int dfd, const struct cf_node *n);
+
+static void
+restore_file(struct rs *s, struct rs_tree *rt, int dfd, const char *name, const struct cf_node *n)
+{
+	pthread_mutex_lock(&s->mu);
+	s->progress.files++;
+	pthread_mutex_unlock(&s->mu);
+	if (relink(s, dfd, name, n))
+		return;
+	/* hard links stay on this thread: the first name must exist before the others */
+	if (s->pool != NULL && n->nlink <= 1) {
+		if (pool_submit(s, rt, dfd, n) != 0)
+			report(s, CF_ENOMEM, "cannot restore");
 		return;
 	}
-	if (rc != 0)
-		report(s, rc, "cannot restore");
-	else if (n->nlink > 1 && link_add(s, n) != 0)
+	write_file(s, s->z, dfd, name, n, cf_path_cstr(&s->path));
+	if (n->nlink > 1 && link_add(s, n) != 0)
 		report(s, CF_ENOMEM, "cannot restore");
 }
 
@@ -369,10 +440,44 @@ restore_special(struct rs *s, int dfd, const char *name, const struct cf_node *n
 		report(s, CF_ESYS, "cannot restore");
 }
 
+static void
+rs_tree_put(struct rs_tree *rt)
+{
+	if (rt != NULL && atomic_fetch_sub(&rt->refs, 1) == 1) {
+		cf_tree_free(rt->t);
+		cf_free(rt);
+	}
+}
+
+/* Keep a directory's metadata for the end, when no file inside it is still being written. */
+static int
+defer_dir_meta(struct rs *s, struct rs_tree *rt, const struct cf_node *n)
+{
+	struct dir_meta *d = NULL;
+
+	if (s->ndirs == s->dirs_cap) {
+		size_t ncap = s->dirs_cap == 0 ? 64 : s->dirs_cap * 2;
+
+		if ((d = cf_realloc(s->dirs, ncap * sizeof(*d))) == NULL)
+			return CF_ENOMEM;
+		s->dirs = d;
+		s->dirs_cap = ncap;
+	}
+	d = &s->dirs[s->ndirs];
+	if ((d->rel = cf_strdup(cf_path_cstr(&s->path) + 1)) == NULL)
+		return CF_ENOMEM;
+	atomic_fetch_add(&rt->refs, 1);
+	d->rt = rt;
+	d->n = n;
+	s->ndirs++;
+	return 0;
+}
+
 static int restore_tree(struct rs *s, int dfd, const uint8_t id[static CF_ID_BYTES]);
 
 static int
-restore_dir(struct rs *s, int dfd, const char *name, const struct cf_node *n, enum sel sel)
+restore_dir(struct rs *s, struct rs_tree *rt, int dfd, const char *name, const struct cf_node *n,
+            enum sel sel)
 {
 	int fd = make_dir(dfd, name);
 	int rc = 0;
@@ -382,15 +487,19 @@ restore_dir(struct rs *s, int dfd, const char *name, const struct cf_node *n, en
 		return 0;
 	}
 	rc = restore_tree(s, fd, n->subtree);
-	if (rc == 0 && sel == SEL_ALL && set_meta_fd(s, fd, n) != 0)
-		report(s, CF_ESYS, "cannot restore");
+	if (rc == 0 && sel == SEL_ALL) {
+		if (s->pool != NULL)
+			rc = defer_dir_meta(s, rt, n);
+		else if (set_meta_fd(s, fd, n) != 0)
+			report(s, CF_ESYS, "cannot restore");
+	}
 	(void)close(fd);
 	return rc;
 }
 
 /* Restore one node of a tree. Only errors that stop the whole restore are returned. */
 static int
-restore_node(struct rs *s, int dfd, const struct cf_node *n)
+restore_node(struct rs *s, struct rs_tree *rt, int dfd, const struct cf_node *n)
 {
 	char name[CF_NAME_MAX + 1];
 	size_t saved = 0;
@@ -405,9 +514,9 @@ restore_node(struct rs *s, int dfd, const struct cf_node *n)
 	if (sel == SEL_NONE || (sel == SEL_ANCESTOR && n->type != CF_NODE_DIR))
 		goto out;
 	if (n->type == CF_NODE_DIR)
-		rc = restore_dir(s, dfd, name, n, sel);
+		rc = restore_dir(s, rt, dfd, name, n, sel);
 	else if (n->type == CF_NODE_FILE || n->type == CF_NODE_HARDLINK)
-		restore_file(s, dfd, name, n);
+		restore_file(s, rt, dfd, name, n);
 	else
 		restore_special(s, dfd, name, n);
 out:
@@ -418,6 +527,7 @@ out:
 static int
 restore_tree(struct rs *s, int dfd, const uint8_t id[static CF_ID_BYTES])
 {
+	struct rs_tree *rt = NULL;
 	struct cf_tree *t = NULL;
 	int rc;
 
@@ -427,10 +537,168 @@ restore_tree(struct rs *s, int dfd, const uint8_t id[static CF_ID_BYTES])
 		report(s, rc, "cannot restore directory");
 		return 0;
 	}
+	if ((rt = cf_malloc(sizeof(*rt))) == NULL) {
+		cf_tree_free(t);
+		return CF_ENOMEM;
+	}
+	rt->t = t;
+	atomic_init(&rt->refs, 1);
 	for (size_t i = 0; i < t->count && rc == 0; i++)
-		rc = restore_node(s, dfd, &t->nodes[i]);
-	cf_tree_free(t);
+		rc = restore_node(s, rt, dfd, &t->nodes[i]);
+	rs_tree_put(rt);
 	return rc;
+}
+
+/* ---- the worker pool ---- */
+
+static void
+job_release(struct rs_job *j)
+{
+	if (j->dfd >= 0)
+		(void)close(j->dfd);
+	cf_free(j->path);
+	rs_tree_put(j->rt);
+	memset(j, 0, sizeof(*j));
+	j->dfd = -1;
+}
+
+static void *
+pool_main(void *arg)
+{
+	struct rs_pool *p = arg;
+	struct cf_zctx *z = NULL;
+	struct rs_job j;
+	char name[CF_NAME_MAX + 1];
+
+	if (cf_zctx_new(1, &z) != 0)
+		return NULL; /* the others carry on; finish() drains what is left */
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		while (p->count == 0 && !p->closing)
+			pthread_cond_wait(&p->not_empty, &p->mu);
+		if (p->count == 0) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		j = p->q[p->head];
+		p->head = (p->head + 1) % RS_QUEUE;
+		p->count--;
+		pthread_cond_signal(&p->not_full);
+		pthread_mutex_unlock(&p->mu);
+		memcpy(name, j.n->name, j.n->name_len);
+		name[j.n->name_len] = '\0';
+		write_file(p->s, z, j.dfd, name, j.n, j.path);
+		job_release(&j);
+	}
+	cf_zctx_free(z);
+	return NULL;
+}
+
+static int
+pool_submit(struct rs *s, struct rs_tree *rt, int dfd, const struct cf_node *n)
+{
+	struct rs_pool *p = s->pool;
+	struct rs_job j;
+
+	j.rt = rt;
+	j.n = n;
+	j.dfd = dup(dfd);
+	j.path = cf_strdup(cf_path_cstr(&s->path));
+	atomic_fetch_add(&rt->refs, 1);
+	if (j.dfd < 0 || j.path == NULL) {
+		job_release(&j);
+		return CF_ENOMEM;
+	}
+	pthread_mutex_lock(&p->mu);
+	while (p->count == RS_QUEUE)
+		pthread_cond_wait(&p->not_full, &p->mu);
+	p->q[(p->head + p->count) % RS_QUEUE] = j;
+	p->count++;
+	pthread_cond_signal(&p->not_empty);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+static int
+pool_start(struct rs *s, int n)
+{
+	struct rs_pool *p = cf_calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return CF_ENOMEM;
+	p->s = s;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->not_empty, NULL);
+	pthread_cond_init(&p->not_full, NULL);
+	for (int i = 0; i < n && i < RS_MAX_WORKERS; i++) {
+		if (pthread_create(&p->th[i], NULL, pool_main, p) != 0)
+			break;
+		p->n++;
+	}
+	if (p->n > 0)
+		s->pool = p;
+	else
+		cf_free(p);
+	return 0;
+}
+
+/* Drain the queue and stop the workers (what a failed worker left is written here). */
+static void
+pool_finish(struct rs *s)
+{
+	struct rs_pool *p = s->pool;
+	char name[CF_NAME_MAX + 1];
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->closing = true;
+	pthread_cond_broadcast(&p->not_empty);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->n; i++)
+		pthread_join(p->th[i], NULL);
+	for (; p->count > 0; p->count--, p->head = (p->head + 1) % RS_QUEUE) {
+		struct rs_job *j = &p->q[p->head];
+
+		memcpy(name, j->n->name, j->n->name_len);
+		name[j->n->name_len] = '\0';
+		write_file(s, s->z, j->dfd, name, j->n, j->path);
+		job_release(j);
+	}
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->not_empty);
+	pthread_cond_destroy(&p->not_full);
+	cf_free(p);
+	s->pool = NULL;
+}
+
+/* Directory metadata last, deepest first, each directory opened again below the target. */
+static void
+apply_dir_metas(struct rs *s)
+{
+	for (size_t i = s->ndirs; i > 0; i--) {
+		struct dir_meta *d = &s->dirs[i - 1];
+		struct link_seen at = {0, 0, (uint8_t *)d->rel, strlen(d->rel)};
+		const char *last = NULL;
+		int pfd = open_parent(s, &at, &last);
+		int fd = pfd < 0 ? -1
+		                 : openat(pfd, last,
+		                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd < 0 || set_meta_fd(s, fd, d->n) != 0) {
+			(void)cf_err_set(CF_ESYS, "cannot set directory metadata");
+			report_at(s, d->rel, CF_ESYS, "cannot restore");
+		}
+		if (fd >= 0)
+			(void)close(fd);
+		if (pfd >= 0)
+			(void)close(pfd);
+		cf_free(d->rel);
+		rs_tree_put(d->rt);
+	}
+	cf_free(s->dirs);
+	s->dirs = NULL;
+	s->ndirs = 0;
 }
 
 /* --include values, made absolute-looking and without a trailing '/'. */
@@ -462,6 +730,19 @@ collect_includes(struct rs *s)
 	return 0;
 }
 
+/* Workers writing files: "workers" option, else two per CPU (they wait on I/O too). */
+static int
+restore_workers(const struct cf_opts *o)
+{
+	const char *v = cf_opts_get(o, "workers");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t n = 0;
+
+	if (v != NULL && cf_parse_u64(v, 0, RS_MAX_WORKERS, &n) == 0)
+		return (int)n;
+	return ncpu > 0 && ncpu < RS_MAX_WORKERS / 2 ? (int)ncpu * 2 : RS_MAX_WORKERS;
+}
+
 int
 cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_opts *o,
            cf_event_fn *fn, void *arg)
@@ -471,6 +752,7 @@ cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_op
 	int rc;
 
 	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.mu, NULL);
 	s.r = r;
 	s.o = o;
 	s.ev.fn = fn;
@@ -478,10 +760,14 @@ cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_op
 	s.root = geteuid() == 0;
 	s.verify = cf_opts_flag(o, "verify");
 	s.target = -1;
-	if (target == NULL || *target == '\0')
-		return cf_err_set(CF_EINVAL, "no target directory given (--target)");
-	if ((rc = cf_repo_can_read(r)) != 0 || (rc = collect_includes(&s)) != 0 ||
-	    (rc = cf_zctx_new(1, &s.z)) != 0 || (rc = cf_mkdir_p(target, 0700)) != 0)
+	if (target == NULL || *target == '\0') {
+		rc = cf_err_set(CF_EINVAL, "no target directory given (--target)");
+		goto out;
+	}
+	/* the index is loaded before the workers start: they only read it */
+	if ((rc = cf_repo_can_read(r)) != 0 || (rc = cf_repo_load_index(r)) != 0 ||
+	    (rc = collect_includes(&s)) != 0 || (rc = cf_zctx_new(1, &s.z)) != 0 ||
+	    (rc = cf_mkdir_p(target, 0700)) != 0)
 		goto out;
 	if ((s.target = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = cf_err_set(CF_ESYS, "cannot open target '%s'", target);
@@ -490,7 +776,12 @@ cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_op
 	s.progress.bytes_total = snap->stats.total_bytes;
 	s.progress.files_total =
 	        snap->stats.files_new + snap->stats.files_changed + snap->stats.files_unmodified;
-	if ((rc = restore_tree(&s, s.target, snap->tree)) != 0)
+	if ((rc = pool_start(&s, restore_workers(o))) != 0)
+		goto out;
+	rc = restore_tree(&s, s.target, snap->tree);
+	pool_finish(&s);
+	apply_dir_metas(&s);
+	if (rc != 0)
 		goto out;
 	cf_emit_progress(&s.ev, &s.progress, true);
 	for (size_t i = 0; i < s.ninc; i++) {
@@ -509,6 +800,8 @@ cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_op
 		rc = cf_err_set(CF_EPARTIAL, "%llu item(s) could not be restored",
 		                (unsigned long long)s.failed);
 out:
+	pool_finish(&s);
+	apply_dir_metas(&s);
 	if (s.target >= 0)
 		(void)close(s.target);
 	for (size_t i = 0; i < s.nlinks; i++)
@@ -520,5 +813,6 @@ out:
 	cf_free(s.inc_hit);
 	cf_path_release(&s.path);
 	cf_zctx_free(s.z);
+	pthread_mutex_destroy(&s.mu);
 	return rc;
 }

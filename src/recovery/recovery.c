@@ -187,8 +187,8 @@ is_blank(uint8_t c)
 }
 
 /* Find the one code line: '#' lines (after optional blanks) and blank lines are skipped. */
-static int
-find_code_line(const uint8_t *file, size_t len, size_t *start, size_t *end)
+int
+cf_text_one_line(const uint8_t *file, size_t len, size_t *start, size_t *end)
 {
 	size_t ncode = 0;
 	size_t pos = 0;
@@ -223,7 +223,7 @@ cf_recovery_parse_file(const uint8_t *file, size_t len, struct cf_key **out)
 	*out = NULL;
 	if (len > CF_RECOVERY_FILE_MAX)
 		return CF_ETOOBIG;
-	if ((rc = find_code_line(file, len, &start, &end)) != 0)
+	if ((rc = cf_text_one_line(file, len, &start, &end)) != 0)
 		return rc;
 	return cf_recovery_decode((const char *)file + start, end - start, out);
 }

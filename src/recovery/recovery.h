@@ -36,4 +36,12 @@ int cf_recovery_parse_file(const uint8_t *file, size_t len, struct cf_key **out)
  */
 int cf_recovery_identity(const struct cf_key *rk, struct cf_device **out) CF_MUST_CHECK;
 
+/*
+ * cf_text_one_line() - the one meaningful line of a small text file (recovery key, share):
+ * blank lines and lines starting with '#' (after blanks) are skipped, blanks around the
+ * line trimmed. *@start, *@end delimit it. Returns 0, or CF_EFORMAT when there is not
+ * exactly one such line.
+ */
+int cf_text_one_line(const uint8_t *file, size_t len, size_t *start, size_t *end) CF_MUST_CHECK;
+
 #endif

@@ -36,6 +36,7 @@
 
 #include "../base/base.h"
 #include "../reader/reader.h"
+#include "recovery.h"
 
 #define SUM_BYTES 3                            /* checksum of a plain share line */
 #define RAW_BYTES (CF_SHARE_BYTES + SUM_BYTES) /* what the 56 symbols carry */
@@ -440,29 +441,9 @@ out:
 int
 cf_share_find_line(const uint8_t *file, size_t len, size_t *start, size_t *end)
 {
-	size_t nlines = 0;
-	size_t pos = 0;
-
 	*start = 0;
 	*end = 0;
-	while (pos < len) {
-		size_t s = pos;
-		size_t e = pos;
-
-		while (e < len && file[e] != '\n')
-			e++;
-		pos = e < len ? e + 1 : e;
-		while (s < e && is_blank(file[s]))
-			s++;
-		while (e > s && is_blank(file[e - 1]))
-			e--;
-		if (s == e || file[s] == '#')
-			continue;
-		nlines++;
-		*start = s;
-		*end = e;
-	}
-	return nlines == 1 ? 0 : CF_EFORMAT;
+	return cf_text_one_line(file, len, start, end);
 }
 
 int

@@ -44,7 +44,7 @@ bool cf_remote_url_is(const char *location);
  * "http(s)://HOST[:PORT]/ACCOUNT" (PORT defaults to 80 / 443; one trailing '/' is allowed;
  * HOST is a DNS name, an IPv4 address or a bracketed IPv6 address; ACCOUNT is 1..64 of
  * [a-z0-9_-]). Nothing is sent at open: the server is first contacted by the first operation.
- * @auth: the signing identity (borrowed for the store's lifetime, copied is only the id), or
+ * @auth: the signing identity (copied; @auth->sign is borrowed for the store's lifetime), or
  * NULL for a store that sends unsigned requests (enrollment, a join request before the
  * device is known).
  *
@@ -56,6 +56,11 @@ bool cf_remote_url_is(const char *location);
  * repository layer reads as "no repository". Transport failures after the retries and
  * unexpected statuses are CF_ESYS with a message naming the server, the object and the cause.
  *
+ * A put retried after a failure that leaves in doubt whether the server stored it (the
+ * connection was lost after sending, a gateway's 502/504) and then answered 409 counts as
+ * done when the stored object is ours: always for content-addressed kinds (the name fixes the
+ * bytes), after reading it back and comparing for the others.
+ *
  * Returns 0, CF_EINVAL (malformed URL, with a message saying what is wrong), CF_ENOMEM or
  * CF_ESYS (libcurl could not be initialised).
  */
@@ -65,11 +70,14 @@ int cf_store_open_remote(const char *url, const struct cf_remote_auth *auth,
 /*
  * cf_remote_enroll() - the first request of an account: POST /v1/ACCOUNT/enroll with the
  * single-use enrollment @token (1..256 printable ASCII characters) and the genesis entry
- * @genesis, @len as body. Signed when the store has an identity. @s must come from
- * cf_store_open_remote(). Returns 0, CF_EINVAL (bad token, or @s is not a remote store),
- * CF_EPERM (token refused: 401/403), CF_EEXIST (the account already has a repository),
- * CF_ENOREPO (no such account), CF_EFORMAT (400: genesis refused), CF_ETOOBIG, CF_ESYS or
- * CF_ENOMEM.
+ * @genesis, @len as body. Signed when the store has an identity (cofferd ignores it: the
+ * token authenticates). @s must come from cf_store_open_remote(). When an attempt failed in
+ * doubt (see cf_store_open_remote) and the retry is refused because the token is now used,
+ * a store with an identity reads chain/0000000000000000 back: our genesis there is success.
+ * Returns 0,
+ * CF_EINVAL (bad token, or @s is not a remote store), CF_EPERM (401/403: a wrong or used
+ * token; cofferd also answers so for an account that does not exist), CF_EEXIST (409),
+ * CF_ENOREPO (404), CF_EFORMAT (400: genesis refused), CF_ETOOBIG, CF_ESYS or CF_ENOMEM.
  */
 int cf_remote_enroll(struct cf_store *s, const char *token, const uint8_t *genesis,
                      size_t len) CF_MUST_CHECK;
@@ -83,6 +91,14 @@ int cf_remote_undelete(struct cf_store *s, enum cf_obj_kind kind, const char *na
 
 /* ---- internal: the pure parts, exported for unit tests and fuzzing ---- */
 
+/*
+ * cf_remote_set_retries() - attempts per request (at least 1; default 5) and the first
+ * retry delay in ms (default 200; doubles each retry, jittered by +-50%). For tests and
+ * programs that want to fail fast. @s must come from cf_store_open_remote() (else misuse).
+ * Not thread-safe against requests running on @s.
+ */
+void cf_remote_set_retries(struct cf_store *s, int tries, unsigned backoff_ms);
+
 #define CF_REMOTE_ACCOUNT_MAX 64
 #define CF_REMOTE_HOST_MAX    253
 #define CF_REMOTE_TOKEN_MAX   256
@@ -90,9 +106,9 @@ int cf_remote_undelete(struct cf_store *s, enum cf_obj_kind kind, const char *na
 #define CF_REMOTE_PATH_MAX    512   /* the server's limit on a request path (15.1) */
 #define CF_REMOTE_QUERY_MAX   256
 #define CF_REMOTE_METHOD_MAX  8
-#define CF_REMOTE_SHA_HEX     (2 * CF_HASH_BYTES)
+#define CF_REMOTE_SHA_HEX     ((size_t)2 * CF_HASH_BYTES)
 #define CF_REMOTE_NONCE_BYTES 16
-#define CF_REMOTE_NONCE_HEX   (2 * CF_REMOTE_NONCE_BYTES)
+#define CF_REMOTE_NONCE_HEX   ((size_t)2 * CF_REMOTE_NONCE_BYTES)
 /* The signed string: label, method, path, query, hash, time, nonce and six newlines. */
 #define CF_REMOTE_CANON_MAX                                                                        \
 	(15 + CF_REMOTE_METHOD_MAX + CF_REMOTE_PATH_MAX + CF_REMOTE_QUERY_MAX +                    \
@@ -144,12 +160,12 @@ int cf_remote_authorization(const struct cf_remote_auth *auth, const struct cf_r
  * every line ending in '\n', names strictly increasing in byte order and after @after.
  */
 struct cf_remote_page {
-	const char *after;                   /* "" for the first page */
-	size_t limit;                        /* at most this many lines */
-	cf_store_list_fn *fn;                /* called per line; non-zero stops and is returned */
-	void *arg;                           /* for @fn */
-	char last[CF_OBJ_NAME_MAX + 1];      /* out: the last name ("" when none) */
-	size_t count;                        /* out: lines given to @fn */
+	const char *after;              /* "" for the first page */
+	size_t limit;                   /* at most this many lines */
+	cf_store_list_fn *fn;           /* called per line; non-zero stops and is returned */
+	void *arg;                      /* for @fn */
+	char last[CF_OBJ_NAME_MAX + 1]; /* out: the last name ("" when none) */
+	size_t count;                   /* out: lines given to @fn */
 };
 
 /*

@@ -198,7 +198,9 @@ int
 cf_devices_join(const struct cf_opts *o, char *code, size_t cap)
 {
 	const char *role_s = cf_opts_get(o, "role");
+	const char *loc = cf_opts_get(o, "repo");
 	uint8_t role = CF_ROLE_FULL;
+	struct cf_remote_auth auth;
 	struct cf_device *dev = NULL;
 	struct cf_store *st = NULL;
 	struct cf_chain_state *cs = NULL;
@@ -214,24 +216,27 @@ cf_devices_join(const struct cf_opts *o, char *code, size_t cap)
 		role = CF_ROLE_BACKUP_ONLY;
 	else if (role_s != NULL && strcmp(role_s, "full") != 0)
 		return cf_err_set(CF_EINVAL, "--role must be 'full' or 'backup-only'");
+	if (loc == NULL || *loc == '\0')
+		return cf_err_set(CF_EINVAL, "no repository given (use -r or COFFER_REPO)");
 	if ((rc = cf_home_dir(o, &home)) != 0 ||
-	    (rc = cf_store_open_local(cf_opts_get(o, "repo"), false, &st)) != 0 ||
-	    (rc = cf_repo_load_chain(st, &cs)) != 0 ||
-	    (rc = cf_home_load_device(home, o, true, cf_opts_get(o, "device-name"), &dev)) != 0)
+	    (rc = cf_home_load_device(home, o, true, cf_opts_get(o, "device-name"), &dev)) != 0 ||
+	    (rc = cf_repo_open_store(loc, false, dev, &auth, &st)) != 0 ||
+	    (rc = cf_join_request_seal(dev, role, (int64_t)time(NULL), &obj, &len)) != 0)
+		goto out;
+	/* the request first: on cofferd it is what lets this device read the chain */
+	cf_hex(name, dev->id, CF_ID_BYTES);
+	rc = cf_store_put(st, CF_OBJ_REQUEST, name, obj, len);
+	if (rc == CF_EEXIST) /* asked before: the same keys give the same code */
+		rc = 0;
+	if (rc != 0 || (rc = cf_repo_load_chain(st, &cs)) != 0)
 		goto out;
 	if (cf_chain_find_device(cs, dev->id) != NULL) {
 		rc = cf_err_set(CF_EEXIST, "this device is already a member of the repository");
 		goto out;
 	}
-	if ((rc = cf_home_record_head(home, cs)) != 0 ||
-	    (rc = cf_join_request_seal(dev, role, (int64_t)time(NULL), &obj, &len)) != 0)
+	if ((rc = cf_home_record_head(home, cs)) != 0)
 		goto out;
-	cf_hex(name, dev->id, CF_ID_BYTES);
-	rc = cf_store_put(st, CF_OBJ_REQUEST, name, obj, len);
-	if (rc == CF_EEXIST) /* asked before: the same keys give the same code */
-		rc = 0;
-	if (rc == 0)
-		cf_pairing_code(cf_signkey_pk(dev->sign), cf_boxkey_pk(dev->box), code);
+	cf_pairing_code(cf_signkey_pk(dev->sign), cf_boxkey_pk(dev->box), code);
 out:
 	cf_free(obj);
 	cf_chain_state_free(cs);

@@ -18,6 +18,7 @@
 #include "../crypto/crypto.h"
 #include "../index/index.h"
 #include "../pack/pack.h"
+#include "../remote/remote.h"
 #include "../snapshot/snapshot.h"
 #include "../store/store.h"
 #include "../tree/tree.h"
@@ -77,7 +78,8 @@ struct pack_key_slot {
 
 struct cf_repo {
 	struct cf_store *store;
-	struct cf_device *dev; /* this device, or the recovery identity */
+	struct cf_remote_auth auth; /* how a cofferd store signs requests (borrows dev) */
+	struct cf_device *dev;      /* this device, or the recovery identity */
 	struct cf_chain_state *chain;
 	uint8_t role;
 	bool with_recovery_key; /* opened with --recovery-key-file */
@@ -112,6 +114,8 @@ int cf_write_file_atomic(const char *path, const uint8_t *p, size_t len,
 int cf_mkdir_p(const char *path, unsigned mode) CF_MUST_CHECK;
 
 /* repo_open.c */
+int cf_repo_open_store(const char *loc, bool create, const struct cf_device *dev,
+                       struct cf_remote_auth *auth, struct cf_store **out) CF_MUST_CHECK;
 int cf_repo_load_chain(struct cf_store *st, struct cf_chain_state **out) CF_MUST_CHECK;
 
 /* repo_objects.c */

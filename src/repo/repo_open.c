@@ -10,7 +10,39 @@
 #include "../device/device.h"
 #include "../keys/keys.h"
 #include "../recovery/recovery.h"
+#include "../remote/remote.h"
 #include "repo.h"
+
+/*
+ * cf_repo_open_store() - the store a location names: a cofferd account for http(s):// URLs
+ * (requests signed by @dev, which must outlive the store), else a local directory.
+ */
+int
+cf_repo_open_store(const char *loc, bool create, const struct cf_device *dev,
+                   struct cf_remote_auth *auth, struct cf_store **out)
+{
+	uint64_t size = 0;
+	int rc;
+
+	*out = NULL;
+	if (!cf_remote_url_is(loc))
+		return cf_store_open_local(loc, create, out);
+	memset(auth, 0, sizeof(*auth));
+	if (dev != NULL) {
+		auth->sign = dev->sign;
+		memcpy(auth->device, dev->id, CF_ID_BYTES);
+	}
+	if ((rc = cf_store_open_remote(loc, dev != NULL ? auth : NULL, out)) != 0 || create)
+		return rc;
+	rc = cf_store_size(*out, CF_OBJ_CHAIN, "0000000000000000", &size);
+	if (rc == CF_ENOENT || rc == CF_ENOREPO)
+		rc = cf_err_set(CF_ENOREPO, "repository '%s' does not exist", loc);
+	if (rc != 0) {
+		cf_store_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
 
 struct chain_list {
 	uint64_t n;
@@ -298,7 +330,9 @@ cf_repo_open(const struct cf_opts *o, struct cf_repo **out)
 		return cf_err_set(CF_EINVAL, "no repository given (use -r or COFFER_REPO)");
 	if ((rc = repo_alloc(o, &r)) != 0)
 		return rc;
-	if ((rc = cf_store_open_local(loc, false, &r->store)) != 0 ||
+	/* the identity first: a cofferd store signs every request with it */
+	if ((rc = load_identity(r, o)) != 0 ||
+	    (rc = cf_repo_open_store(loc, false, r->dev, &r->auth, &r->store)) != 0 ||
 	    (rc = load_entries(r->store, &v, &n)) != 0)
 		goto out;
 	if ((rc = cf_chain_verify(v, n, &r->chain)) != 0) {
@@ -307,8 +341,7 @@ cf_repo_open(const struct cf_opts *o, struct cf_repo **out)
 			                 loc);
 		goto out;
 	}
-	if ((rc = load_identity(r, o)) != 0 ||
-	    (rc = cf_home_check_head(r->home, v, n, r->chain)) != 0 || (rc = open_slots(r)) != 0 ||
+	if ((rc = cf_home_check_head(r->home, v, n, r->chain)) != 0 || (rc = open_slots(r)) != 0 ||
 	    (rc = cf_home_record_head(r->home, r->chain)) != 0 || (rc = derive_keys(r)) != 0)
 		goto out;
 	*out = r;
@@ -443,17 +476,22 @@ put_slot(struct cf_store *st, const struct init_keys *k, const struct cf_device 
 /* Key slots first, the genesis entry last: the repository exists once chain/0 does. */
 static int
 write_repository(struct cf_store *st, const struct init_keys *k, const struct cf_device *dev,
-                 const char *home)
+                 const char *home, const char *token)
 {
 	struct cf_chain_state *cs = NULL;
 	uint8_t *gen = NULL;
 	size_t glen = 0;
 	int rc;
 
-	if ((rc = make_genesis(k, dev, &gen, &glen)) != 0 ||
-	    (rc = put_slot(st, k, dev, CF_ROLE_FULL)) != 0 ||
+	if ((rc = make_genesis(k, dev, &gen, &glen)) != 0)
+		goto out;
+	/* cofferd learns the account's first device from the genesis entry: enroll first */
+	if (token != NULL && (rc = cf_remote_enroll(st, token, gen, glen)) != 0)
+		goto out;
+	if ((rc = put_slot(st, k, dev, CF_ROLE_FULL)) != 0 ||
 	    (rc = put_slot(st, k, k->rec, CF_ROLE_RECOVERY)) != 0 ||
-	    (rc = cf_store_put(st, CF_OBJ_CHAIN, "0000000000000000", gen, glen)) != 0)
+	    (token == NULL &&
+	     (rc = cf_store_put(st, CF_OBJ_CHAIN, "0000000000000000", gen, glen)) != 0))
 		goto out;
 	if ((rc = cf_repo_load_chain(st, &cs)) != 0 || (rc = cf_home_record_head(home, cs)) != 0)
 		goto out;
@@ -463,10 +501,24 @@ out:
 	return rc;
 }
 
+/* A cofferd account is created with its enrollment token; a directory needs none. */
+static int
+check_token(const char *loc, const char *token)
+{
+	if (cf_remote_url_is(loc) && token == NULL)
+		return cf_err_set(CF_EINVAL, "a cofferd repository needs the account's enrollment "
+		                             "token: init --token TOKEN");
+	if (!cf_remote_url_is(loc) && token != NULL)
+		return cf_err_set(CF_EINVAL, "--token is for cofferd repositories (http://...)");
+	return 0;
+}
+
 int
 cf_repo_create(const struct cf_opts *o, char *recovery_code, size_t cap)
 {
 	const char *loc = cf_opts_get(o, "repo");
+	const char *token = cf_opts_get(o, "token");
+	struct cf_remote_auth auth;
 	struct init_keys k;
 	struct cf_device *dev = NULL;
 	struct cf_store *st = NULL;
@@ -480,8 +532,10 @@ cf_repo_create(const struct cf_opts *o, char *recovery_code, size_t cap)
 		cf_misuse("cf_repo_create: recovery code buffer too small");
 	if ((rc = cf_home_dir(o, &home)) != 0 ||
 	    (rc = cf_home_load_device(home, o, true, cf_opts_get(o, "device-name"), &dev)) != 0 ||
-	    (rc = cf_store_open_local(loc, true, &st)) != 0 || (rc = init_keys_make(&k)) != 0 ||
-	    (rc = write_repository(st, &k, dev, home)) != 0)
+	    (rc = check_token(loc, token)) != 0 ||
+	    (rc = cf_repo_open_store(loc, true, dev, &auth, &st)) != 0 ||
+	    (rc = init_keys_make(&k)) != 0 ||
+	    (rc = write_repository(st, &k, dev, home, token)) != 0)
 		goto out;
 	cf_recovery_encode(k.rk, recovery_code);
 out:

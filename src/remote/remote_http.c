@@ -1,0 +1,533 @@
+/*
+ * remote_http.c - one signed request to cofferd over libcurl, with retries (docs/format.md
+ * section 15).
+ *
+ * Threads: libcurl easy handles are not shareable between threads, so each request takes
+ * one from a small pool (or makes one) and gives it back afterwards; an idle handle keeps
+ * its connection, so consecutive requests of a thread reuse it. The DNS and TLS session
+ * caches are in a CURLSH shared by all handles under one mutex per kind of data. The
+ * connection cache is deliberately not shared: libcurl does not support sharing it between
+ * concurrent threads.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../base/base.h"
+#include "../crypto/crypto.h"
+#include "remote_impl.h"
+
+#define CONNECT_TIMEOUT_S 10L
+#define LOW_SPEED_BYTES   1024L /* abort a transfer slower than this ... */
+#define LOW_SPEED_TIME_S  60L   /* ... for this long */
+#define ERROR_BODY_MAX    ((size_t)65536)
+#define URL_MAX           (CF_REMOTE_HOST_MAX + 24 + CF_REMOTE_PATH_MAX + CF_REMOTE_QUERY_MAX + 2)
+#define HEADER_MAX        (CF_REMOTE_AUTHZ_MAX + 32)
+
+#ifdef CF_VERSION
+#define USER_AGENT "coffer/" CF_VERSION
+#else
+#define USER_AGENT "coffer"
+#endif
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void
+global_init(void)
+{
+	/* Never undone: curl_global_cleanup() is not thread-safe and the process may reopen. */
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void
+share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
+{
+	struct remote *r = arg;
+
+	(void)h;
+	(void)access;
+	if ((int)data >= 0 && (int)data < r->nlocks)
+		(void)pthread_mutex_lock(&r->share_lock[data]);
+}
+
+static void
+share_unlock(CURL *h, curl_lock_data data, void *arg)
+{
+	struct remote *r = arg;
+
+	(void)h;
+	if ((int)data >= 0 && (int)data < r->nlocks)
+		(void)pthread_mutex_unlock(&r->share_lock[data]);
+}
+
+int
+cf_remote_http_init(struct remote *r)
+{
+	int bad = 0;
+
+	if (pthread_once(&global_once, global_init) != 0 || global_rc != CURLE_OK) {
+		errno = 0;
+		return cf_err_set(CF_ESYS, "cannot initialise libcurl");
+	}
+	if (pthread_mutex_init(&r->pool_lock, NULL) != 0)
+		return CF_ENOMEM;
+	r->pool_lock_ready = true;
+	for (; r->nlocks < CURL_LOCK_DATA_LAST; r->nlocks++) {
+		if (pthread_mutex_init(&r->share_lock[r->nlocks], NULL) != 0)
+			return CF_ENOMEM;
+	}
+	r->share = curl_share_init();
+	if (r->share == NULL)
+		return CF_ENOMEM;
+	bad |= curl_share_setopt(r->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK;
+	bad |= curl_share_setopt(r->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK;
+	bad |= curl_share_setopt(r->share, CURLSHOPT_USERDATA, r) != CURLSHE_OK;
+	bad |= curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK;
+	bad |= curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
+	       CURLSHE_OK;
+	if (bad) {
+		errno = 0;
+		return cf_err_set(CF_ESYS, "cannot set up libcurl's shared caches");
+	}
+	return 0;
+}
+
+void
+cf_remote_http_release(struct remote *r)
+{
+	/* Handles first: they refer to the share. */
+	for (size_t i = 0; i < r->npool; i++)
+		curl_easy_cleanup(r->pool[i]);
+	r->npool = 0;
+	if (r->share != NULL)
+		(void)curl_share_cleanup(r->share);
+	r->share = NULL;
+	for (int i = 0; i < r->nlocks; i++)
+		(void)pthread_mutex_destroy(&r->share_lock[i]);
+	r->nlocks = 0;
+	if (r->pool_lock_ready)
+		(void)pthread_mutex_destroy(&r->pool_lock);
+	r->pool_lock_ready = false;
+}
+
+/* An easy handle for this request: an idle one (options reset, connection kept) or new. */
+static CURL *
+pool_take(struct remote *r)
+{
+	CURL *h = NULL;
+
+	(void)pthread_mutex_lock(&r->pool_lock);
+	if (r->npool > 0)
+		h = r->pool[--r->npool];
+	(void)pthread_mutex_unlock(&r->pool_lock);
+	if (h == NULL)
+		return curl_easy_init();
+	curl_easy_reset(h);
+	return h;
+}
+
+static void
+pool_give(struct remote *r, CURL *h)
+{
+	(void)pthread_mutex_lock(&r->pool_lock);
+	if (r->npool < CF_REMOTE_POOL_MAX) {
+		r->pool[r->npool++] = h;
+		h = NULL;
+	}
+	(void)pthread_mutex_unlock(&r->pool_lock);
+	if (h != NULL)
+		curl_easy_cleanup(h);
+}
+
+void
+cf_remote_req_init(struct http_req *q, const char *method, const char *what)
+{
+	memset(q, 0, sizeof(*q));
+	q->method = method;
+	(void)snprintf(q->what, sizeof(q->what), "%s", what);
+	q->content_length = -1;
+	cf_buf_init(&q->resp, 0);
+}
+
+void
+cf_remote_req_release(struct http_req *q)
+{
+	cf_buf_release(&q->resp);
+}
+
+/* Forget what an earlier attempt received. */
+static void
+attempt_reset(struct http_req *q)
+{
+	cf_buf_release(&q->resp);
+	cf_buf_init(&q->resp, 0);
+	q->status = 0;
+	q->text[0] = '\0';
+	q->textlen = 0;
+	q->dropped = 0;
+	q->content_length = -1;
+	q->has_range = false;
+	q->bad_range = false;
+	memset(&q->cr, 0, sizeof(q->cr));
+	q->more = false;
+	q->sent = 0;
+	q->head_done = false;
+	q->cb_rc = 0;
+	q->toobig = 0;
+	q->toobig_exact = false;
+	q->limit = 0;
+}
+
+static bool
+is_2xx(long status)
+{
+	return status >= 200 && status <= 299;
+}
+
+/* The answer's headers that matter, read once they are all in. */
+static void
+read_headers(struct http_req *q)
+{
+	struct curl_header *hd = NULL;
+	curl_off_t cl = -1;
+
+	(void)curl_easy_getinfo(q->h, CURLINFO_RESPONSE_CODE, &q->status);
+	if (curl_easy_getinfo(q->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl >= 0)
+		q->content_length = (int64_t)cl;
+	if (curl_easy_header(q->h, "X-Coffer-More", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK)
+		q->more = strcmp(hd->value, "1") == 0;
+	if (curl_easy_header(q->h, "Content-Range", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK) {
+		q->has_range = cf_remote_content_range(hd->value, &q->cr) == 0;
+		q->bad_range = !q->has_range;
+	}
+}
+
+/*
+ * Once, before the first body byte (or after the transfer when there is none): take the
+ * status and headers and refuse an answer over the caller's caps before reading it.
+ */
+static int
+check_head(struct http_req *q)
+{
+	size_t cap;
+
+	q->head_done = true;
+	read_headers(q);
+	if (!is_2xx(q->status) || !q->keep_body)
+		return 0;
+	/* A 206 to a request without a range is refused later, by the caller. */
+	cap = q->status == 206 && q->range[0] != '\0' ? q->cap_partial : q->cap_full;
+	q->resp.max = cap;
+	q->toobig_exact = true;
+	if (q->status == 206 && q->has_range && q->cr.total > q->max_total) {
+		q->toobig = q->cr.total;
+		q->limit = q->max_total;
+		return CF_ETOOBIG;
+	}
+	if (q->content_length > 0 && (uint64_t)q->content_length > cap) {
+		q->toobig = (uint64_t)q->content_length;
+		q->limit = cap;
+		return CF_ETOOBIG;
+	}
+	q->toobig_exact = false;
+	if (q->content_length > 0)
+		return cf_buf_reserve(&q->resp, (size_t)q->content_length);
+	return 0;
+}
+
+/* The start of an error answer is kept for the message; a long one is cut off. */
+static size_t
+keep_text(struct http_req *q, const char *p, size_t n)
+{
+	size_t room = sizeof(q->text) - 1 - q->textlen;
+	size_t take = n < room ? n : room;
+
+	memcpy(q->text + q->textlen, p, take);
+	q->textlen += take;
+	q->text[q->textlen] = '\0';
+	q->dropped += n - take;
+	return q->dropped > ERROR_BODY_MAX ? 0 : n;
+}
+
+static size_t
+on_write(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct http_req *q = arg;
+	size_t n = size * nmemb; /* libcurl passes size 1 */
+
+	if (!q->head_done && (q->cb_rc = check_head(q)) != 0)
+		return 0;
+	if (!is_2xx(q->status))
+		return keep_text(q, p, n);
+	if (!q->keep_body) { /* the answer to a put or a delete: only its status matters */
+		q->dropped += n;
+		return q->dropped > ERROR_BODY_MAX ? 0 : n;
+	}
+	if ((q->cb_rc = cf_buf_put(&q->resp, p, n)) != 0)
+		return 0; /* CF_ETOOBIG past the cap, before reading more; or CF_ENOMEM */
+	return n;
+}
+
+static size_t
+on_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct http_req *q = arg;
+	size_t room = size * nitems;
+	size_t n = q->body_len - q->sent;
+
+	if (n > room)
+		n = room;
+	if (n > 0)
+		memcpy(buf, q->body + q->sent, n);
+	q->sent += n;
+	return n;
+}
+
+/* libcurl rewinds the body when it resends on a fresh connection. */
+static int
+on_seek(void *arg, curl_off_t off, int origin)
+{
+	struct http_req *q = arg;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > q->body_len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	q->sent = (size_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+/* Options every request has: where, how long, through what, and where the answer goes. */
+static int
+setup_common(const struct remote *r, struct http_req *q, char *errbuf)
+{
+	char url[URL_MAX];
+	CURL *h = q->h;
+	int bad = 0;
+
+	(void)snprintf(url, sizeof(url), "%s%s%s%s", r->base, q->path, q->query[0] ? "?" : "",
+	               q->query);
+	bad |= curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_SHARE, r->share) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
+	/* "" disables the http_proxy family: traffic goes to the host the user named. */
+	bad |= curl_easy_setopt(h, CURLOPT_PROXY, r->proxy != NULL ? r->proxy : "") != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_BYTES) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_TIME_S) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
+	if (r->ca_file != NULL)
+		bad |= curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, q) != CURLE_OK;
+	return bad ? CF_EINTERNAL : 0;
+}
+
+static int
+setup_method(struct http_req *q)
+{
+	CURL *h = q->h;
+	int bad = 0;
+
+	if (strcmp(q->method, "HEAD") == 0) {
+		bad |= curl_easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK;
+	} else if (strcmp(q->method, "PUT") == 0) {
+		bad |= curl_easy_setopt(h, CURLOPT_UPLOAD, 1L) != CURLE_OK;
+		bad |= curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read) != CURLE_OK;
+		bad |= curl_easy_setopt(h, CURLOPT_READDATA, q) != CURLE_OK;
+		bad |= curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek) != CURLE_OK;
+		bad |= curl_easy_setopt(h, CURLOPT_SEEKDATA, q) != CURLE_OK;
+		bad |= curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len) !=
+		       CURLE_OK;
+	} else if (strcmp(q->method, "POST") == 0) {
+		bad |= curl_easy_setopt(h, CURLOPT_POST, 1L) != CURLE_OK;
+		/* Never NULL: libcurl would then read the body from its default, stdin. */
+		bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS,
+		                        q->body != NULL ? (const void *)q->body : "") != CURLE_OK;
+		bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len) !=
+		       CURLE_OK;
+	} else if (strcmp(q->method, "GET") != 0) {
+		bad |= curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method) != CURLE_OK;
+	}
+	if (q->range[0] != '\0')
+		bad |= curl_easy_setopt(h, CURLOPT_RANGE, q->range) != CURLE_OK;
+	return bad ? CF_EINTERNAL : 0;
+}
+
+static int
+add_header(struct curl_slist **list, const char *line)
+{
+	struct curl_slist *n = curl_slist_append(*list, line);
+
+	if (n == NULL)
+		return CF_ENOMEM;
+	*list = n;
+	return 0;
+}
+
+/* The headers of one attempt, signed afresh: each attempt has its own time and nonce. */
+static int
+make_headers(const struct remote *r, const struct http_req *q, const char *sha,
+             struct curl_slist **out)
+{
+	struct cf_remote_sig_in in;
+	uint8_t nonce[CF_REMOTE_NONCE_BYTES];
+	char line[HEADER_MAX];
+	char authz[CF_REMOTE_AUTHZ_MAX];
+	int rc;
+
+	(void)snprintf(line, sizeof(line), "X-Coffer-Content-SHA256: %s", sha);
+	if ((rc = add_header(out, line)) != 0)
+		return rc;
+	if (q->body != NULL &&
+	    (rc = add_header(out, "Content-Type: application/octet-stream")) != 0)
+		return rc;
+	if (q->token != NULL) {
+		(void)snprintf(line, sizeof(line), "X-Coffer-Token: %s", q->token);
+		if ((rc = add_header(out, line)) != 0)
+			return rc;
+	}
+	if (!r->has_auth)
+		return 0;
+	memset(&in, 0, sizeof(in));
+	in.method = q->method;
+	in.path = q->path;
+	in.query = q->query;
+	memcpy(in.content_sha256, sha, sizeof(in.content_sha256));
+	in.time = (int64_t)time(NULL);
+	cf_random(nonce, sizeof(nonce));
+	cf_hex(in.nonce, nonce, sizeof(nonce));
+	if ((rc = cf_remote_authorization(&r->auth, &in, authz, sizeof(authz))) != 0)
+		return rc;
+	(void)snprintf(line, sizeof(line), "Authorization: %s", authz);
+	return add_header(out, line);
+}
+
+/* Transport failures worth another attempt: the server may well answer the next one. */
+static bool
+curl_transient(CURLcode c)
+{
+	return c == CURLE_COULDNT_CONNECT || c == CURLE_OPERATION_TIMEDOUT ||
+	       c == CURLE_SEND_ERROR || c == CURLE_RECV_ERROR || c == CURLE_GOT_NOTHING ||
+	       c == CURLE_PARTIAL_FILE || c == CURLE_SSL_CONNECT_ERROR || c == CURLE_HTTP2 ||
+	       c == CURLE_HTTP2_STREAM;
+}
+
+/* The outcome of curl_easy_perform() as a cf code; *@transient says whether to retry. */
+static int
+classify(const struct remote *r, struct http_req *q, CURLcode c, const char *errbuf,
+         bool *transient)
+{
+	*transient = false;
+	if (c == CURLE_OK) {
+		if (!q->head_done)
+			q->cb_rc = check_head(q);
+		if (q->cb_rc == 0) {
+			*transient = cf_remote_status_transient(q->status);
+			/* A gateway's 502/504 does not say whether the server acted. */
+			q->in_doubt |= q->status == 502 || q->status == 504;
+			return 0;
+		}
+	}
+	if (q->cb_rc == CF_ETOOBIG && q->toobig_exact)
+		return cf_err_set(CF_ETOOBIG, "'%s' on '%s' is %llu bytes, over the limit %llu",
+		                  q->what, r->location, (unsigned long long)q->toobig,
+		                  (unsigned long long)q->limit);
+	if (q->cb_rc == CF_ETOOBIG)
+		return cf_err_set(CF_ETOOBIG, "'%s' on '%s' is over the limit of %zu bytes",
+		                  q->what, r->location, q->resp.max);
+	if (q->cb_rc != 0)
+		return q->cb_rc;
+	if (c == CURLE_OUT_OF_MEMORY)
+		return CF_ENOMEM;
+	*transient = curl_transient(c);
+	/* Unless no connection was made, the request may have been received and carried out. */
+	q->in_doubt |= c != CURLE_COULDNT_CONNECT;
+	errno = 0;
+	return cf_err_set(CF_ESYS, "cannot %s '%s' on '%s': %s", q->method, q->what, r->location,
+	                  errbuf[0] != '\0' ? errbuf : curl_easy_strerror(c));
+}
+
+/* One attempt on an easy handle from the pool. */
+static int
+attempt(struct remote *r, struct http_req *q, const char *sha, bool *transient)
+{
+	struct curl_slist *hdrs = NULL;
+	char errbuf[CURL_ERROR_SIZE];
+	CURLcode c;
+	int rc;
+
+	*transient = false;
+	errbuf[0] = '\0';
+	attempt_reset(q);
+	q->h = pool_take(r);
+	if (q->h == NULL)
+		return CF_ENOMEM;
+	if ((rc = setup_common(r, q, errbuf)) != 0 || (rc = setup_method(q)) != 0 ||
+	    (rc = make_headers(r, q, sha, &hdrs)) != 0)
+		goto out;
+	if (curl_easy_setopt(q->h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK) {
+		rc = CF_EINTERNAL;
+		goto out;
+	}
+	c = curl_easy_perform(q->h);
+	rc = classify(r, q, c, errbuf, transient);
+out:
+	if (rc == CF_EINTERNAL)
+		rc = cf_err_set(rc, "cannot set up a request to '%s'", r->location);
+	/* The header list must outlive the transfer, and the handle must not point to it. */
+	(void)curl_easy_setopt(q->h, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdrs);
+	pool_give(r, q->h);
+	q->h = NULL;
+	return rc;
+}
+
+/* Sleep before attempt @n + 1: the first delay doubled n - 1 times, times 0.5 .. 1.5. */
+static void
+backoff(const struct remote *r, int n)
+{
+	uint64_t ms = (uint64_t)r->backoff_ms << (n - 1 < 16 ? n - 1 : 16);
+	uint16_t jitter = 0;
+	struct timespec ts;
+
+	cf_random(&jitter, sizeof(jitter));
+	ms = ms / 2 + ms * jitter / 65536;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int
+cf_remote_perform(struct remote *r, struct http_req *q)
+{
+	uint8_t hash[CF_HASH_BYTES];
+	char sha[CF_REMOTE_SHA_HEX + 1];
+	bool transient = false;
+	int rc = 0;
+
+	/* Of the empty string when there is no body (format.md 15.1). */
+	cf_hash(hash, q->body != NULL ? q->body : (const uint8_t *)"", q->body_len);
+	cf_hex(sha, hash, sizeof(hash));
+	for (q->attempts = 1;; q->attempts++) {
+		rc = attempt(r, q, sha, &transient);
+		if (!transient || q->attempts >= r->tries)
+			break;
+		backoff(r, q->attempts);
+	}
+	if (rc != 0 && transient && q->attempts > 1) {
+		char msg[512];
+
+		cf_err_copy(msg, sizeof(msg));
+		errno = 0;
+		return cf_err_set(rc, "%s (%d attempts)", msg, q->attempts);
+	}
+	return rc;
+}

@@ -31,7 +31,7 @@ test: lint build asan
 		ctest --output-on-failure -j $(JOBS)
 
 demo: build
-	tools/demo.sh $(BUILD)/coffer
+	tools/demo.sh $(BUILD)
 
 bench: build
 	bench/run.sh $(BUILD)/coffer

@@ -194,6 +194,22 @@ cf_devices_approve(struct cf_repo *r, const char *code, cf_confirm_fn *confirm, 
 	return 0;
 }
 
+/*
+ * The store of a device that is not a member yet: cofferd answers nothing else before its
+ * join request is in, so the repository's existence shows when the chain is read after it.
+ */
+static int
+open_for_join(const char *loc, const struct cf_device *dev, struct cf_remote_auth *auth,
+              struct cf_store **out)
+{
+	if (!cf_remote_url_is(loc))
+		return cf_store_open_local(loc, false, out);
+	memset(auth, 0, sizeof(*auth));
+	auth->sign = dev->sign;
+	memcpy(auth->device, dev->id, CF_ID_BYTES);
+	return cf_store_open_remote(loc, auth, out);
+}
+
 int
 cf_devices_join(const struct cf_opts *o, char *code, size_t cap)
 {
@@ -220,7 +236,7 @@ cf_devices_join(const struct cf_opts *o, char *code, size_t cap)
 		return cf_err_set(CF_EINVAL, "no repository given (use -r or COFFER_REPO)");
 	if ((rc = cf_home_dir(o, &home)) != 0 ||
 	    (rc = cf_home_load_device(home, o, true, cf_opts_get(o, "device-name"), &dev)) != 0 ||
-	    (rc = cf_repo_open_store(loc, false, dev, &auth, &st)) != 0 ||
+	    (rc = open_for_join(loc, dev, &auth, &st)) != 0 ||
 	    (rc = cf_join_request_seal(dev, role, (int64_t)time(NULL), &obj, &len)) != 0)
 		goto out;
 	/* the request first: on cofferd it is what lets this device read the chain */

@@ -455,9 +455,11 @@ parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6)
 	struct addrinfo *ai = NULL;
 	char host[LISTEN_MAX];
 	const char *colon = strrchr(s, ':');
+	uint64_t port = 0;
 	size_t hl = 0;
 
-	if (colon == NULL || strlen(s) >= sizeof(host))
+	if (colon == NULL || strlen(s) >= sizeof(host) ||
+	    cf_parse_u64(colon + 1, 0, 65535, &port) != 0)
 		return cf_err_set(CF_EINVAL, "--listen wants HOST:PORT, not '%s'", s);
 	hl = (size_t)(colon - s);
 	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {

@@ -327,8 +327,8 @@ cmd_serve(const struct cfd_args *a)
 	if (a->data == NULL || a->listen == NULL || a->npos != 1)
 		return cfd_usage();
 	memset(&srv, 0, sizeof(srv));
-	if ((rc = lock_data(a->data, &lock)) != 0 ||
-	    (rc = cfd_open_meta(a->data, &srv.meta)) != 0 ||
+	if ((rc = cfd_open_meta(a->data, &srv.meta)) != 0 ||
+	    (rc = lock_data(a->data, &lock)) != 0 ||
 	    (rc = cfd_blobs_open(a->data, &srv.blobs)) != 0 ||
 	    (rc = serve_config(a, srv.meta, &cfg)) != 0)
 		goto out;

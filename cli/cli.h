@@ -78,5 +78,6 @@ int cmd_unimplemented(struct cli *c);
 int cmd_devices(struct cli *c);
 int cmd_recover(struct cli *c);
 int cmd_recovery(struct cli *c);
+int cmd_undelete(struct cli *c);
 
 #endif

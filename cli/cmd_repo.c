@@ -281,8 +281,12 @@ check_note(struct check_out *co, const char *msg)
 static void
 check_event(void *arg, const struct cf_event *ev)
 {
+	struct check_out *co = arg;
+
 	if (cf_event_kind(ev) == CF_EV_PROBLEM)
-		check_note(arg, cf_event_message(ev));
+		check_note(co, cf_event_message(ev));
+	else if (cf_event_kind(ev) == CF_EV_WARNING && !co->c->quiet)
+		fprintf(stderr, "coffer: note: %s\n", cf_event_message(ev));
 }
 
 static void
@@ -346,4 +350,28 @@ cmd_unimplemented(struct cli *c)
 {
 	cli_error("'%s' is not implemented yet", c->cmd);
 	return EXIT_ERROR;
+}
+
+int
+cmd_undelete(struct cli *c)
+{
+	struct cf_repo *r = NULL;
+	uint64_t n = 0;
+	int rc;
+
+	if (c->nargs > 0) {
+		cli_error("undelete takes no arguments");
+		return EXIT_USAGE;
+	}
+	if ((rc = open_repo(c, &r)) != 0)
+		return cli_exit_code(rc);
+	if ((rc = cf_undelete(r, &n)) != 0)
+		cli_error_rc(rc, "cannot undelete");
+	else if (c->json)
+		printf("{\"message_type\":\"undeleted\",\"objects\":%llu}\n",
+		       (unsigned long long)n);
+	else if (!c->quiet)
+		printf("%llu object(s) brought back\n", (unsigned long long)n);
+	cf_repo_free(r);
+	return cli_exit_code(rc);
 }

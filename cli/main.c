@@ -117,6 +117,9 @@ static const struct cli_cmd commands[] = {
          "  --read-data   also read and verify every byte of every pack\n"},
         {"version", cmd_version, no_flags, "version", "Print the version.\n"},
         {"help", cmd_help, no_flags, "help [COMMAND]", "Show help for coffer or a command.\n"},
+        {"undelete", cmd_undelete, no_flags, "undelete",
+         "Bring back, on a cofferd repository, every object a full device deleted that the\n"
+         "server still keeps (its retention window, 7 days by default). Full devices only.\n"},
         {"forget", cmd_unimplemented, no_flags, "forget ...", "Not implemented yet.\n"},
         {"prune", cmd_unimplemented, no_flags, "prune ...", "Not implemented yet.\n"},
         {"devices", cmd_devices, devices_flags,

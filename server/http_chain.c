@@ -45,7 +45,7 @@ static int
 stored_length(struct cfd_server *srv, const char *account, uint64_t *n)
 {
 	struct cfd_meta *m = srv->meta;
-	struct cfd_list_query q = {account, CF_OBJ_CHAIN, "", CF_CHAIN_MAX_LEN};
+	struct cfd_list_query q = {account, CF_OBJ_CHAIN, "", CF_CHAIN_MAX_LEN, false};
 	struct chain_names cn = {0, false};
 	int rc;
 

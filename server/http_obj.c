@@ -191,12 +191,14 @@ cfd_handle_list(struct MHD_Connection *c, struct cfd_req *r)
 	enum MHD_Result res;
 	int rc;
 
-	if (!may_read(r))
+	/* what was deleted is for the devices that may undo it */
+	if (!may_read(r) || (r->route.deleted && !cfd_role_full(r)))
 		return forbidden(c, r);
 	memset(&l, 0, sizeof(l));
 	l.limit = r->route.limit;
 	cf_buf_init(&l.b, (size_t)l.limit * LIST_LINE_MAX);
-	q = (struct cfd_list_query){r->route.account, r->route.kind, r->route.after, l.limit + 1};
+	q = (struct cfd_list_query){r->route.account, r->route.kind, r->route.after, l.limit + 1,
+	                            r->route.deleted};
 	rc = m->ops->object_list(m, &q, list_line, &l);
 	if (rc != 0 && rc != 1)
 		res = cfd_reply_rc(c, r, rc);

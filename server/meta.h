@@ -76,6 +76,7 @@ struct cfd_list_query {
 	enum cf_obj_kind kind;
 	const char *after; /* "" for the start */
 	uint32_t limit;
+	bool deleted; /* soft-deleted objects instead of live ones */
 };
 
 typedef int cfd_account_fn(void *arg, const struct cfd_account *a);

@@ -67,6 +67,9 @@ const char *const sq_sql[SQ_COUNT] = {
         [SQ_OBJ_REMOVE] = "DELETE FROM objects WHERE " OBJ_WHERE_KEY,
         [SQ_OBJ_LIST] = "SELECT " OBJ_COLS " FROM objects WHERE account = ?1 AND kind = ?2 AND "
                         "name > ?3 AND state = 0 AND deleted_at IS NULL ORDER BY name LIMIT ?4",
+        [SQ_OBJ_LIST_DELETED] = "SELECT " OBJ_COLS " FROM objects WHERE account = ?1 AND kind = ?2 "
+                                "AND name > ?3 AND state = 0 AND deleted_at IS NOT NULL "
+                                "ORDER BY name LIMIT ?4",
         [SQ_OBJ_SOFT_DELETE] = "UPDATE objects SET deleted_at = ?4 WHERE " OBJ_WHERE_KEY
                                " AND state = 0 AND deleted_at IS NULL",
         [SQ_OBJ_UNDELETE] =

@@ -254,7 +254,7 @@ list_batch(struct sq_meta *q, const struct cfd_list_query *lq, const char *after
 
 	*n = 0;
 	sq_lock(q);
-	s = sq_stmt(q, SQ_OBJ_LIST);
+	s = sq_stmt(q, lq->deleted ? SQ_OBJ_LIST_DELETED : SQ_OBJ_LIST);
 	if ((rc = sq_bind_text(q, s, 1, lq->account)) != 0 ||
 	    (rc = sq_bind_i64(q, s, 2, (int64_t)lq->kind)) != 0 ||
 	    (rc = sq_bind_text(q, s, 3, after)) != 0 || (rc = sq_bind_i64(q, s, 4, want)) != 0)

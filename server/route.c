@@ -132,6 +132,13 @@ list_param(const uint8_t *p, size_t n, struct cfd_route *out, unsigned *seen)
 			return CF_EFORMAT;
 		return 0;
 	}
+	if (seg_is(k, klen, "deleted") && (*seen & 4u) == 0) {
+		*seen |= 4u;
+		if (n - klen - 1 != 1 || v[0] != '1')
+			return CF_EFORMAT;
+		out->deleted = true;
+		return 0;
+	}
 	if (seg_is(k, klen, "limit") && (*seen & 2u) == 0) {
 		*seen |= 2u;
 		if (cfd_parse_decimal((const char *)v, n - klen - 1, CFD_LIST_MAX, &limit) != 0 ||

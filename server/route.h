@@ -36,6 +36,7 @@ struct cfd_route {
 	bool undelete;                   /* object: "?undelete" */
 	char after[CF_OBJ_NAME_MAX + 1]; /* list: "" for the start */
 	uint32_t limit;                  /* list: 1..CFD_LIST_MAX */
+	bool deleted;                    /* list: "deleted=1": soft-deleted objects only */
 };
 
 /*

@@ -255,6 +255,13 @@ CF_API int cf_diff(struct cf_repo *r, const struct cf_snapshot *a, const struct 
 CF_API int cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn,
                     void *arg) CF_MUST_CHECK;
 
+/*
+ * cf_undelete() - on a cofferd repository, bring back every object a full device deleted
+ * that the server still keeps (its retention window). *@count: how many. Full devices only.
+ * Returns 0, CF_EINVAL (not a cofferd repository), CF_EPERM or an error.
+ */
+CF_API int cf_undelete(struct cf_repo *r, uint64_t *count) CF_MUST_CHECK;
+
 /* cf_version() - the library version string. */
 CF_API const char *cf_version(void);
 /* cf_format_version() - the repository format version this library writes. */

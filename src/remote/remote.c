@@ -343,18 +343,20 @@ out:
 
 /* One page of a listing after @pg->after. */
 static int
-list_page(struct remote *r, enum cf_obj_kind kind, struct cf_remote_page *pg, bool *more)
+list_page(struct remote *r, enum cf_obj_kind kind, struct cf_remote_page *pg, bool *more,
+          bool deleted)
 {
+	const char *del = deleted ? "deleted=1&" : "";
 	struct http_req q;
 	int rc;
 
 	*more = false;
 	obj_req(r, &q, "GET", kind, "");
 	if (pg->after[0] != '\0')
-		(void)snprintf(q.query, sizeof(q.query), "after=%s&limit=%d", pg->after,
+		(void)snprintf(q.query, sizeof(q.query), "after=%s&%slimit=%d", pg->after, del,
 		               CF_REMOTE_LIST_LIMIT);
 	else
-		(void)snprintf(q.query, sizeof(q.query), "limit=%d", CF_REMOTE_LIST_LIMIT);
+		(void)snprintf(q.query, sizeof(q.query), "%slimit=%d", del, CF_REMOTE_LIST_LIMIT);
 	q.keep_body = true;
 	q.cap_full = LIST_ANSWER_MAX;
 	if ((rc = cf_remote_perform(r, &q)) != 0)
@@ -379,9 +381,8 @@ out:
 }
 
 static int
-remote_list(void *ctx, enum cf_obj_kind kind, cf_store_list_fn *fn, void *arg)
+list_all(struct remote *r, enum cf_obj_kind kind, cf_store_list_fn *fn, void *arg, bool deleted)
 {
-	struct remote *r = ctx;
 	struct cf_remote_page pg;
 	char after[CF_OBJ_NAME_MAX + 1] = "";
 	bool more = true;
@@ -393,11 +394,17 @@ remote_list(void *ctx, enum cf_obj_kind kind, cf_store_list_fn *fn, void *arg)
 		pg.limit = CF_REMOTE_LIST_LIMIT;
 		pg.fn = fn;
 		pg.arg = arg;
-		if ((rc = list_page(r, kind, &pg, &more)) != 0)
+		if ((rc = list_page(r, kind, &pg, &more, deleted)) != 0)
 			break;
 		memcpy(after, pg.last, sizeof(after));
 	}
 	return rc;
+}
+
+static int
+remote_list(void *ctx, enum cf_obj_kind kind, cf_store_list_fn *fn, void *arg)
+{
+	return list_all(ctx, kind, fn, arg, false);
 }
 
 static int
@@ -597,6 +604,18 @@ cf_remote_undelete(struct cf_store *s, enum cf_obj_kind kind, const char *name)
 		rc = status_err(r, &q);
 	cf_remote_req_release(&q);
 	return rc;
+}
+
+int
+cf_remote_list_deleted(struct cf_store *s, enum cf_obj_kind kind, cf_store_list_fn *fn, void *arg)
+{
+	struct remote *r = remote_of(s);
+
+	if (r == NULL)
+		return CF_EINVAL;
+	if (!cf_obj_kind_valid(kind))
+		return cf_err_set(CF_EINVAL, "invalid object kind");
+	return list_all(r, kind, fn, arg, true);
 }
 
 void

@@ -88,6 +88,13 @@ int cf_remote_enroll(struct cf_store *s, const char *token, const uint8_t *genes
  * to undelete), CF_EPERM, CF_ENOKEY, CF_ESYS or CF_ENOMEM.
  */
 int cf_remote_undelete(struct cf_store *s, enum cf_obj_kind kind, const char *name) CF_MUST_CHECK;
+/*
+ * cf_remote_list_deleted() - the soft-deleted objects of @kind (GET ...?deleted=1; full
+ * devices only), as cf_store_list() lists live ones. Returns 0, CF_EINVAL (not a remote
+ * store), CF_EPERM, CF_ENOKEY, CF_ESYS or what @fn returned.
+ */
+int cf_remote_list_deleted(struct cf_store *s, enum cf_obj_kind kind, cf_store_list_fn *fn,
+                           void *arg) CF_MUST_CHECK;
 
 /* ---- internal: the pure parts, exported for unit tests and fuzzing ---- */
 

@@ -254,6 +254,23 @@ read_pack(void *arg, const char *name, uint64_t size)
 	return 0;
 }
 
+/* Deletions the server still keeps are worth a word: they can be undone. */
+static void
+note_deleted(struct ck *c)
+{
+	uint64_t n = 0;
+
+	if (cf_repo_count_deleted(c->r, &n) != 0) {
+		cf_err_clear();
+		return;
+	}
+	if (n > 0)
+		cf_emit_item(&c->ev, CF_EV_WARNING, 0, NULL, 0,
+		             "%llu object(s) were deleted and are still kept by the server: "
+		             "'coffer undelete' brings them back",
+		             (unsigned long long)n);
+}
+
 static int
 ck_init(struct ck *c, struct cf_repo *r, cf_event_fn *fn, void *arg)
 {
@@ -299,6 +316,7 @@ cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 	if (cf_repo_can_read(r) == 0 &&
 	    (rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, check_snapshot, &c)) != 0)
 		goto out;
+	note_deleted(&c);
 	rc = c.problems > 0 ? CF_EINTEGRITY : 0;
 out:
 	cf_zctx_free(c.z);

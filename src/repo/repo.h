@@ -164,6 +164,9 @@ int cf_repo_adopt_orphans(struct cf_repo *r, size_t *adopted) CF_MUST_CHECK;
  */
 int cf_repo_finish_revocation(struct cf_repo *r) CF_MUST_CHECK;
 
+/* cf_repo_count_deleted() - soft-deleted objects on cofferd (0 elsewhere). */
+int cf_repo_count_deleted(struct cf_repo *r, uint64_t *count) CF_MUST_CHECK;
+
 /* cache.c: what a backup-only device keeps to back up incrementally (all optional). */
 int cf_cache_put_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const uint8_t *p,
                       size_t len);

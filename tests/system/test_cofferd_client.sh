@@ -98,6 +98,24 @@ for d in a2 c2; do
 	cmp "$TMP/$d/${d:0:1}.bin" "$TMP/rr$d$TMP/$d/${d:0:1}.bin" || fail "$d restored wrong"
 done
 
+say "a full device's delete is soft: the gap is reported (13), undelete brings it back"
+run -r "$URL/alice" --json snapshots
+expect_rc 0 "snapshots before the delete"
+SID=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[-1]["id"])' "$TMP/out")
+st=$("$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/snapshots/$SID" --method DELETE --print-status)
+[ "$st" = 204 ] || fail "DELETE by a full device: status $st"
+run -r "$URL/alice" snapshots
+expect_rc 13 "snapshots with a deleted snapshot (a gap in the device's sequence)"
+run -r "$URL/alice" check
+expect_rc 13 "check with a deleted snapshot"
+grep -q "coffer undelete" "$TMP/err" || fail "check does not mention undelete: $(cat "$TMP/err")"
+run -r "$URL/alice" undelete
+expect_rc 0 "undelete"
+run -r "$URL/alice" check
+expect_rc 0 "check after undelete"
+st=$("$CF_HTTP" --key "$CAROL/device.key" --url "$URL/v1/alice/snapshots/?deleted=1" --print-status)
+[ "$st" = 200 ] || fail "listing deletions by a full device: status $st"
+
 say "quota: the upload that would pass it is refused, the repository stays consistent"
 TINY=$TMP/tinyhome
 COFFER_HOME=$TINY run -r "$URL/tiny" init --token "$TT" --recovery-key-file "$TMP/tiny.rk"

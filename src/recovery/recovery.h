@@ -42,6 +42,20 @@ int cf_recovery_identity(const struct cf_key *rk, struct cf_device **out) CF_MUS
  * line trimmed. *@start, *@end delimit it. Returns 0, or CF_EFORMAT when there is not
  * exactly one such line.
  */
+/* Crockford base32 of 35 bytes: 56 symbols in 14 groups of 4 joined by '-' (base32.c). */
+#define CF_B32_RAW_BYTES  35
+#define CF_B32_TEXT_BYTES 70
+/* cf_b32_encode35() - the grouped text of @raw, NUL-terminated. */
+void cf_b32_encode35(const uint8_t raw[static CF_B32_RAW_BYTES],
+                     char out[static CF_B32_TEXT_BYTES]);
+/*
+ * cf_b32_decode35() - exactly 56 symbols of @text (any case; O read as 0, I and L as 1; '-'
+ * and ' ' between them ignored) into @raw. Returns 0 or CF_EFORMAT. The symbols' values
+ * steer no branch; @raw is filled even on failure (wipe it).
+ */
+int cf_b32_decode35(const uint8_t *text, size_t len,
+                    uint8_t raw[static CF_B32_RAW_BYTES]) CF_MUST_CHECK;
+
 int cf_text_one_line(const uint8_t *file, size_t len, size_t *start, size_t *end) CF_MUST_CHECK;
 
 #endif

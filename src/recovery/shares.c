@@ -135,108 +135,6 @@ cf_share_keycheck(uint8_t out[static CF_SHARE_CHECK_BYTES], const struct cf_key 
 	keycheck_of(out, cf_key_view(rk));
 }
 
-/* ---- Crockford base32 without secret-dependent branches or lookups ---- */
-
-/* 1 when @v >= @k, for v, k < 2^31. */
-static uint32_t
-ge(uint32_t v, uint32_t k)
-{
-	return (k - 1u - v) >> 31;
-}
-
-/* All ones when lo <= c <= hi, else 0 (c, lo, hi < 2^31, lo >= 1). */
-static uint32_t
-in_range(uint32_t c, uint32_t lo, uint32_t hi)
-{
-	return 0u - (((lo - 1u - c) & (c - hi - 1u)) >> 31);
-}
-
-/* 0-9, then A-Z without I, L, O and U. */
-static char
-symbol_of(uint32_t v)
-{
-	uint32_t c = '0' + v;
-
-	c += ge(v, 10) * ('A' - '9' - 1);
-	c += ge(v, 18) + ge(v, 20) + ge(v, 22) + ge(v, 27);
-	return (char)c;
-}
-
-/* The value of a symbol (any case; O is 0, I and L are 1); *@bad gets ones if not one. */
-static uint32_t
-symbol_value(uint8_t ch, uint32_t *bad)
-{
-	static const uint32_t spans[][3] = {
-	        {'0', '9', '0'},     {'A', 'H', 'A' - 10}, {'J', 'K', 'A' - 9},
-	        {'M', 'N', 'A' - 8}, {'P', 'T', 'A' - 7},  {'V', 'Z', 'A' - 6},
-	        {'O', 'O', 'O'},     {'I', 'I', 'I' - 1},  {'L', 'L', 'L' - 1},
-	};
-	uint32_t c = ch;
-	uint32_t v = 0;
-	uint32_t ok = 0;
-
-	c -= in_range(c, 'a', 'z') & 0x20;
-	/* Every span is tested for every symbol: the work does not depend on the value. */
-	for (size_t i = 0; i < CF_ARRAY_LEN(spans); i++) {
-		uint32_t m = in_range(c, spans[i][0], spans[i][1]);
-
-		v |= m & (c - spans[i][2]);
-		ok |= m;
-	}
-	*bad |= ~ok;
-	return v & 31u;
-}
-
-/* 69 chars (14 groups of 4 joined by '-') and a NUL. */
-static void
-b32_encode(const uint8_t raw[static RAW_BYTES], char *out)
-{
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t nsym = 0;
-	size_t o = 0;
-
-	for (size_t i = 0; i < RAW_BYTES; i++) {
-		acc = (acc << 8) | raw[i];
-		bits += 8;
-		while (bits >= 5) {
-			bits -= 5;
-			if (nsym > 0 && nsym % GROUP == 0)
-				out[o++] = '-';
-			out[o++] = symbol_of((acc >> bits) & 31u);
-			nsym++;
-		}
-	}
-	out[o] = '\0';
-	cf_wipe(&acc, sizeof(acc));
-}
-
-/* Exactly 56 symbols, '-' and ' ' between them ignored. 0 or CF_EFORMAT. */
-static int
-b32_decode(const uint8_t *text, size_t len, uint8_t raw[static RAW_BYTES])
-{
-	uint32_t acc = 0;
-	uint32_t bad = 0;
-	unsigned bits = 0;
-	size_t nsym = 0;
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		if (text[i] == '-' || text[i] == ' ')
-			continue;
-		if (nsym++ == SYMBOLS)
-			break; /* one symbol too many */
-		acc = (acc << 5) | symbol_value(text[i], &bad);
-		bits += 5;
-		if (bits >= 8) {
-			bits -= 8;
-			raw[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	cf_wipe(&acc, sizeof(acc));
-	return ((nsym == SYMBOLS) & (bad == 0)) ? 0 : CF_EFORMAT;
-}
-
 /* ---- the share line ---- */
 
 int
@@ -265,7 +163,7 @@ cf_share_encode(const struct cf_share *s, char *out, size_t cap)
 	}
 	memcpy(raw, s->y, CF_SHARE_BYTES);
 	checksum(raw + CF_SHARE_BYTES, s);
-	b32_encode(raw, out + n);
+	cf_b32_encode35(raw, out + n);
 	cf_wipe(raw, sizeof(raw));
 	return 0;
 }
@@ -393,7 +291,7 @@ parse_plain(const uint8_t *p, size_t len, struct cf_share *s)
 	uint8_t sum[SUM_BYTES];
 	int rc;
 
-	if ((rc = b32_decode(p, len, raw)) != 0)
+	if ((rc = cf_b32_decode35(p, len, raw)) != 0)
 		goto out;
 	memcpy(s->y, raw, CF_SHARE_BYTES);
 	checksum(sum, s);

@@ -63,20 +63,7 @@ put_prefix(struct cf_buf *b, uint8_t kind)
 static int
 read_prefix(struct cf_reader *r, uint8_t kind)
 {
-	const uint8_t *magic = NULL;
-	uint8_t k = 0;
-	uint8_t version = 0;
-	uint16_t zero = 0;
-	int rc;
-
-	if ((rc = cf_reader_view(r, 4, &magic)) != 0 || (rc = cf_reader_u8(r, &k)) != 0 ||
-	    (rc = cf_reader_u8(r, &version)) != 0 || (rc = cf_reader_u16be(r, &zero)) != 0)
-		return rc;
-	if (memcmp(magic, "COFR", 4) != 0 || k != kind)
-		return CF_EFORMAT;
-	if (version != 1)
-		return CF_EVERSION;
-	return zero == 0 ? 0 : CF_EFORMAT;
+	return cf_reader_prefix(r, kind);
 }
 
 /* Every byte of the entry before the signature. */

@@ -198,22 +198,9 @@ cf_device_save_kdf(const struct cf_device *d, const char *pass, size_t passlen,
 static int
 read_head(struct cf_reader *r, uint8_t *kdf)
 {
-	const uint8_t *magic = NULL;
-	uint8_t kind = 0;
-	uint8_t version = 0;
-	uint16_t zero = 0;
 	int rc;
 
-	if ((rc = cf_reader_view(r, 4, &magic)) != 0 || (rc = cf_reader_u8(r, &kind)) != 0 ||
-	    (rc = cf_reader_u8(r, &version)) != 0 || (rc = cf_reader_u16be(r, &zero)) != 0)
-		return rc;
-	if (!cf_ct_eq(magic, "COFR", 4) || kind != KIND_DEVICE)
-		return CF_EFORMAT;
-	if (version != 1)
-		return CF_EVERSION;
-	if (zero != 0)
-		return CF_EFORMAT;
-	if ((rc = cf_reader_u8(r, kdf)) != 0)
+	if ((rc = cf_reader_prefix(r, KIND_DEVICE)) != 0 || (rc = cf_reader_u8(r, kdf)) != 0)
 		return rc;
 	return *kdf == KDF_NONE || *kdf == KDF_ARGON2ID ? 0 : CF_EFORMAT;
 }

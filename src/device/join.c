@@ -47,18 +47,12 @@ out:
 static int
 parse_request(struct cf_reader *r, struct cf_join_request *req)
 {
-	const uint8_t *prefix = NULL;
 	const uint8_t *name = NULL;
 	size_t n = 0;
 	int rc;
 
-	if ((rc = cf_reader_view(r, 8, &prefix)) != 0)
+	if ((rc = cf_reader_prefix(r, JOIN_KIND)) != 0)
 		return rc;
-	if (!cf_ct_eq(prefix, "COFR", 4) || prefix[4] != JOIN_KIND || prefix[6] != 0 ||
-	    prefix[7] != 0)
-		return CF_EFORMAT;
-	if (prefix[5] != JOIN_VERSION)
-		return CF_EVERSION;
 	if ((rc = cf_reader_copy(r, req->sign_pk, sizeof(req->sign_pk))) != 0 ||
 	    (rc = cf_reader_copy(r, req->box_pk, sizeof(req->box_pk))) != 0 ||
 	    (rc = cf_reader_u8(r, &req->role)) != 0 || (rc = cf_reader_i64be(r, &req->time)) != 0 ||

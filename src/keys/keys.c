@@ -113,21 +113,10 @@ static int
 read_head(struct cf_reader *r, uint8_t recipient[static CF_ID_BYTES], uint32_t *epoch,
           uint8_t *role)
 {
-	const uint8_t *magic = NULL;
-	uint8_t kind = 0;
-	uint8_t version = 0;
-	uint16_t zero = 0;
 	int rc;
 
-	if ((rc = cf_reader_view(r, 4, &magic)) != 0 || (rc = cf_reader_u8(r, &kind)) != 0 ||
-	    (rc = cf_reader_u8(r, &version)) != 0 || (rc = cf_reader_u16be(r, &zero)) != 0)
+	if ((rc = cf_reader_prefix(r, KIND_KEYSLOT)) != 0)
 		return rc;
-	if (!cf_ct_eq(magic, "COFR", 4) || kind != KIND_KEYSLOT)
-		return CF_EFORMAT;
-	if (version != 1)
-		return CF_EVERSION;
-	if (zero != 0)
-		return CF_EFORMAT;
 	if ((rc = cf_reader_copy(r, recipient, CF_ID_BYTES)) != 0 ||
 	    (rc = cf_reader_u32be(r, epoch)) != 0 || (rc = cf_reader_u8(r, role)) != 0)
 		return rc;

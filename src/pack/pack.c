@@ -399,21 +399,7 @@ out:
 static int
 prefix_get(struct cf_reader *r)
 {
-	const uint8_t *m = NULL;
-	uint8_t kind = 0;
-	uint8_t version = 0;
-	uint16_t zero = 0;
-	int rc;
-
-	if ((rc = cf_reader_view(r, sizeof(magic), &m)) != 0 ||
-	    (rc = cf_reader_u8(r, &kind)) != 0 || (rc = cf_reader_u8(r, &version)) != 0 ||
-	    (rc = cf_reader_u16be(r, &zero)) != 0)
-		return rc;
-	if (memcmp(m, magic, sizeof(magic)) != 0 || kind != KIND_PACK)
-		return CF_EFORMAT;
-	if (version != FORMAT_V1)
-		return CF_EVERSION;
-	return zero == 0 ? 0 : CF_EFORMAT;
+	return cf_reader_prefix(r, KIND_PACK);
 }
 
 /* Parse the head: prefix and epoch, and a view of the wrapped key. */

@@ -34,6 +34,12 @@ int cf_reader_str8(struct cf_reader *r, size_t max, const uint8_t **p, size_t *l
 int cf_reader_str16(struct cf_reader *r, size_t max, const uint8_t **p, size_t *len) CF_MUST_CHECK;
 /* cf_reader_skip() - skip @n bytes. */
 int cf_reader_skip(struct cf_reader *r, size_t n) CF_MUST_CHECK;
+/*
+ * cf_reader_prefix() - the 8-byte object prefix of docs/format.md 3: "COFR", @kind, version
+ * 1, two zero bytes. Returns 0, CF_ETRUNC, CF_EFORMAT (magic, kind or zero bytes) or
+ * CF_EVERSION.
+ */
+int cf_reader_prefix(struct cf_reader *r, uint8_t kind) CF_MUST_CHECK;
 /* cf_reader_end() - 0 when every byte was consumed, else CF_EFORMAT. */
 int cf_reader_end(const struct cf_reader *r) CF_MUST_CHECK;
 

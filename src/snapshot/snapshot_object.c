@@ -157,21 +157,7 @@ out:
 static int
 read_prefix(struct cf_reader *r)
 {
-	const uint8_t *magic = NULL;
-	uint8_t kind = 0;
-	uint8_t version = 0;
-	uint16_t zero = 0;
-	int rc;
-
-	if ((rc = cf_reader_view(r, OBJ_MAGIC_LEN, &magic)) != 0 ||
-	    (rc = cf_reader_u8(r, &kind)) != 0 || (rc = cf_reader_u8(r, &version)) != 0 ||
-	    (rc = cf_reader_u16be(r, &zero)) != 0)
-		return rc;
-	if (memcmp(magic, OBJ_MAGIC, OBJ_MAGIC_LEN) != 0 || kind != OBJ_KIND)
-		return CF_EFORMAT;
-	if (version != OBJ_VERSION)
-		return CF_EVERSION;
-	return zero == 0 ? 0 : CF_EFORMAT;
+	return cf_reader_prefix(r, OBJ_KIND);
 }
 
 int

@@ -147,4 +147,24 @@ run -r "$URL/alice" restore latest --target "$TMP/rk"
 expect_rc 0 "restore after the server restart"
 diff -r "$TMP/k" "$TMP/rk$TMP/k" >/dev/null || fail "restored data differs after the restart"
 stop_server
+
+say "TLS: the same service over https with a self-signed certificate the client is told to trust"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	-keyout "$TMP/tls.key" -out "$TMP/tls.crt" >/dev/null 2>&1 || fail "openssl could not make a certificate"
+"$COFFERD_BIN" serve --data "$D" --listen "127.0.0.1:$PORT" --tls-cert "$TMP/tls.crt" \
+	--tls-key "$TMP/tls.key" 2>>"$TMP/server.log" &
+SPID=$!
+for _ in $(seq 100); do
+	curl -sf --cacert "$TMP/tls.crt" "https://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+run -r "https://127.0.0.1:$PORT/alice" snapshots
+[ "$rc" != 0 ] || fail "an untrusted certificate was accepted"
+COFFER_CA_FILE=$TMP/tls.crt run -r "https://127.0.0.1:$PORT/alice" backup "$TMP/a2"
+expect_rc 0 "backup over TLS"
+COFFER_CA_FILE=$TMP/tls.crt run -r "https://127.0.0.1:$PORT/alice" restore latest --target "$TMP/rtls"
+expect_rc 0 "restore over TLS"
+cmp "$TMP/a2/a.bin" "$TMP/rtls$TMP/a2/a.bin" || fail "restored wrong over TLS"
+stop_server
 say "ok"

@@ -376,19 +376,78 @@ recovery_unwrap(struct cli *c)
 	return rc;
 }
 
+/* Write a new recovery key file: comment lines, then the code; mode 0600, never over a file. */
+static int
+write_new_key(const char *path, const char *code)
+{
+	FILE *f = NULL;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		cli_error("cannot create '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_ERROR;
+	}
+	fprintf(f,
+	        "# Coffer recovery key (replaces the previous one)\n"
+	        "# Keep it offline: it can read and restore every backup of this repository.\n"
+	        "%s\n",
+	        code);
+	if (fflush(f) != 0 || fsync(fd) != 0 || fclose(f) != 0) {
+		cli_error("cannot write '%s'", path);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+/* recovery rotate [--out FILE]: a new recovery key; the old one reads nothing new. */
+static int
+recovery_rotate(struct cli *c)
+{
+	const char *out = cf_opts_get(c->o, "out");
+	struct cf_repo *r = NULL;
+	char code[128];
+	int rc;
+
+	if (c->nargs != 1)
+		return usage_error("rotate takes no arguments besides --out FILE");
+	if (out != NULL && access(out, F_OK) == 0) {
+		cli_error("'%s' already exists", out);
+		return EXIT_ERROR;
+	}
+	if ((rc = open_repo(c, &r)) != 0)
+		return cli_exit_code(rc);
+	rc = cf_recovery_rotate(r, code, sizeof(code));
+	cf_repo_free(r);
+	if (rc != 0) {
+		cli_error_rc(rc, "cannot replace the recovery key");
+		return cli_exit_code(rc);
+	}
+	if (out != NULL)
+		rc = write_new_key(out, code);
+	else
+		printf("new recovery key (the old one no longer opens anything new):\n\n  %s\n\n",
+		       code);
+	cf_memzero(code, sizeof(code));
+	return rc;
+}
+
 int
 cmd_recovery(struct cli *c)
 {
 	const char *sub = c->nargs > 0 ? c->args[0] : NULL;
 
 	if (sub == NULL)
-		return usage_error("recovery needs a command: split, combine or unwrap");
+		return usage_error("recovery needs a command: split, combine, unwrap or rotate");
 	if (strcmp(sub, "split") == 0)
 		return recovery_split(c);
 	if (strcmp(sub, "combine") == 0)
 		return recovery_combine(c);
 	if (strcmp(sub, "unwrap") == 0)
 		return recovery_unwrap(c);
-	cli_error("unknown recovery command '%s' (split, combine or unwrap)", sub);
+	if (strcmp(sub, "rotate") == 0)
+		return recovery_rotate(c);
+	cli_error("unknown recovery command '%s' (split, combine, unwrap or rotate)", sub);
 	return EXIT_USAGE;
 }

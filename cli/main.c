@@ -140,13 +140,15 @@ static const struct cli_cmd commands[] = {
          "Add this machine as a full device using the recovery key (on a blank machine).\n"},
         {"recovery", cmd_recovery, recovery_flags,
          "recovery [split --threshold K --shares N [--to FILE]... [--out DIR]\n"
-         "              | combine SHARE... | unwrap SHARE]",
+         "              | combine SHARE... | unwrap SHARE | rotate [--out FILE]]",
          "Split the recovery key into N shares of which any K rebuild it, or rebuild it.\n"
          "  --threshold K   shares needed to rebuild the key\n"
          "  --shares N      shares written\n"
          "  --to FILE       wrap a share to a contact's public key (repeat: one per share)\n"
          "  --out DIR       where share files are written (default: the current directory)\n"
-         "  --recovery-key-file FILE  the recovery key to split, or where combine writes it\n"},
+         "  --recovery-key-file FILE  the recovery key to split, or where combine writes it\n"
+         "  rotate          replace the recovery key (and the data key): the old one opens\n"
+         "                  nothing new; --out FILE writes the new key to FILE\n"},
         {NULL, NULL, NULL, NULL, NULL},
 };
 

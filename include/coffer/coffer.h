@@ -175,6 +175,14 @@ CF_API int cf_devices_rename(struct cf_repo *r, const char *id, const char *name
  */
 CF_API int cf_recover(const struct cf_opts *o) CF_MUST_CHECK;
 
+/*
+ * cf_recovery_rotate() - replace the recovery key: a new one, vouched for by a set-recovery
+ * entry, then a new data epoch the old key cannot open. @code gets the new key's typable
+ * code (at least 70 bytes). Full devices only. Returns 0, CF_EPERM, CF_EEXIST (another
+ * device changed the chain meanwhile) or an error.
+ */
+CF_API int cf_recovery_rotate(struct cf_repo *r, char *code, size_t cap) CF_MUST_CHECK;
+
 /* ---- snapshots ---- */
 
 /*

@@ -542,3 +542,36 @@ cf_repo_self_public(const struct cf_repo *r, char *out)
 {
 	cf_hex(out, cf_boxkey_pk(r->dev->box), CF_BOX_PK_BYTES);
 }
+
+/*
+ * A new recovery key: its slots for every epoch, the set-recovery entry that vouches for it,
+ * then a new epoch, so the old key (lost, or in the wrong hands) reads nothing written next.
+ */
+int
+cf_recovery_rotate(struct cf_repo *r, char *code, size_t cap)
+{
+	struct cf_device *rec = NULL;
+	struct cf_key *rk = NULL;
+	struct cf_chain_body b;
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	if (cap < CF_RECOVERY_TEXT_BYTES)
+		cf_misuse("cf_recovery_rotate: code buffer too small");
+	if ((rc = require_full(r)) != 0 || (rc = cf_repo_finish_revocation(r)) != 0)
+		return rc;
+	if ((rc = cf_key_new_random(&rk)) != 0 || (rc = cf_recovery_identity(rk, &rec)) != 0)
+		goto out;
+	for (uint32_t e = 0; e < r->nepochs && rc == 0; e++)
+		rc = put_slot(r, rec->id, cf_boxkey_pk(rec->box), e, CF_ROLE_RECOVERY, r->dk[e]);
+	memcpy(b.sign_pk, cf_signkey_pk(rec->sign), CF_SIGN_PK_BYTES);
+	memcpy(b.box_pk, cf_boxkey_pk(rec->box), CF_BOX_PK_BYTES);
+	if (rc != 0 || (rc = append_entry(r, CF_CHAIN_SET_RECOVERY, &b)) != 0 ||
+	    (rc = rotate(r)) != 0)
+		goto out;
+	cf_recovery_encode(rk, code);
+out:
+	cf_device_free(rec);
+	cf_key_free(rk);
+	return rc;
+}

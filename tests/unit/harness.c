@@ -161,6 +161,35 @@ th_vec_next(FILE *f, struct th_vec *v)
 	return v->nfields > 0;
 }
 
+int
+th_vec_each(const char *name, void (*fn)(const struct th_vec *v))
+{
+	FILE *fp = fopen(th_vector_path(name), "r");
+	struct th_vec v = {0};
+	int n = 0;
+
+	if (fp == NULL)
+		return -1;
+	while (th_vec_next(fp, &v)) {
+		fn(&v);
+		n++;
+	}
+	th_vec_clear(&v);
+	fclose(fp);
+	return n;
+}
+
+void
+th_print_hex(const char *key, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	printf("%s = ", key);
+	for (size_t i = 0; i < n; i++)
+		printf("%02x", b[i]);
+	printf("\n");
+}
+
 const char *
 th_vec_get(const struct th_vec *v, const char *key)
 {

@@ -45,6 +45,13 @@ struct th_vec {
 	int line;
 };
 bool th_vec_next(FILE *f, struct th_vec *v);
+/*
+ * th_vec_each() - call @fn for every record of the vector file @name (in $CF_VECTORS).
+ * Returns the number of records, or -1 when the file cannot be opened.
+ */
+int th_vec_each(const char *name, void (*fn)(const struct th_vec *v));
+/* th_print_hex() - "key = <hex>\n" on stdout, for the vector generators (CF_GEN_VECTORS=1). */
+void th_print_hex(const char *key, const void *p, size_t n);
 /* th_vec_get() - the value of @key in @v, or NULL. */
 const char *th_vec_get(const struct th_vec *v, const char *key);
 void th_vec_clear(struct th_vec *v);

@@ -617,37 +617,15 @@ check_vector(const struct th_vec *v)
 
 CF_TEST(vectors)
 {
-	FILE *fp = fopen(th_vector_path("chain.txt"), "r");
-	struct th_vec v = {0};
-	int n = 0;
-
-	CHECK(fp != NULL);
-	if (fp == NULL)
-		return;
-	while (th_vec_next(fp, &v)) {
-		check_vector(&v);
-		n++;
-	}
-	th_vec_clear(&v);
-	fclose(fp);
-	CHECK(n >= 8);
+	CHECK(th_vec_each("chain.txt", check_vector) >= 8);
 }
 
 /* Vector generation (CF_GEN_VECTORS=1). */
 static void
-print_hex(const char *key, const uint8_t *p, size_t n)
-{
-	printf("%s = ", key);
-	for (size_t i = 0; i < n; i++)
-		printf("%02x", p[i]);
-	printf("\n");
-}
-
-static void
 print_case(const char *name, const uint8_t *obj, size_t len, const char *dec, const char *ver)
 {
 	printf("name = %s\n", name);
-	print_hex("entry", obj, len);
+	th_print_hex("entry", obj, len);
 	printf("decode = %s\n", dec);
 	if (ver != NULL)
 		printf("verify = %s\n", ver);
@@ -703,13 +681,13 @@ CF_TEST(gen_vectors)
 	       "# box secret 61..80; repo_id a0..bf; ck_check c0..df; dk_pub e0..ff;\n"
 	       "# chunk 512 KiB / 1 MiB / 8 MiB; name \"laptop\"; time 1700000000.\n\n");
 	printf("name = genesis\n");
-	print_hex("entry", obj, len);
+	th_print_hex("entry", obj, len);
 	printf("decode = ok\nverify = ok\n");
-	print_hex("fingerprint", h, 32);
-	print_hex("repo_id", f.g.repo_id, 32);
-	print_hex("device_id", f.dev_id, 32);
+	th_print_hex("fingerprint", h, 32);
+	th_print_hex("repo_id", f.g.repo_id, 32);
+	th_print_hex("device_id", f.dev_id, 32);
 	printf("device_name = laptop\n");
-	print_hex("recovery_id", f.rec_id, 32);
+	th_print_hex("recovery_id", f.rec_id, 32);
 	printf("\n");
 	gen_siblings(obj, len);
 	cf_free(obj);

@@ -456,24 +456,15 @@ CF_TEST(pwhash_deterministic)
 }
 
 static void
-print_hex(const char *key, const uint8_t *p, size_t n)
-{
-	printf("%s = ", key);
-	for (size_t i = 0; i < n; i++)
-		printf("%02x", p[i]);
-	printf("\n");
-}
-
-static void
 gen_kdf(const struct cf_key *k, const char *label)
 {
 	uint8_t out[32];
 
 	cf_kdf_bytes(out, k, label);
 	printf("name = KDF, key 00..1f, %s\nalg = kdf\n", label);
-	print_hex("key", cf_key_view(k), 32);
+	th_print_hex("key", cf_key_view(k), 32);
 	printf("label = %s\n", label);
-	print_hex("out", out, 32);
+	th_print_hex("out", out, 32);
 	printf("\n");
 }
 
@@ -489,9 +480,9 @@ gen_pwhash(const char *pass, uint64_t ops, uint64_t mem)
 		return;
 	printf("name = Argon2id, \"%s\", ops %llu, mem %llu\nalg = pwhash\npass = %s\n", pass,
 	       (unsigned long long)ops, (unsigned long long)mem, pass);
-	print_hex("salt", salt, 16);
+	th_print_hex("salt", salt, 16);
 	printf("ops = %llu\nmem = %llu\n", (unsigned long long)ops, (unsigned long long)mem);
-	print_hex("out", cf_key_view(k), 32);
+	th_print_hex("out", cf_key_view(k), 32);
 	printf("\n");
 	cf_key_free(k);
 }
@@ -523,10 +514,10 @@ CF_TEST(gen_vectors)
 	fill(m, sizeof(m), 0x90);
 	CHECK(cf_wrap(c, cf_boxkey_pk(r), ad, sizeof(ad) - 1, m, sizeof(m)) == 0);
 	printf("name = Wrap to X25519 key 40..5f (generated once)\nalg = wrap\n");
-	print_hex("sk", b, 32);
-	print_hex("ad", ad, sizeof(ad) - 1);
-	print_hex("m", m, sizeof(m));
-	print_hex("c", c, sizeof(c));
+	th_print_hex("sk", b, 32);
+	th_print_hex("ad", ad, sizeof(ad) - 1);
+	th_print_hex("m", m, sizeof(m));
+	th_print_hex("c", c, sizeof(c));
 	printf("\n");
 	cf_boxkey_free(r);
 }

@@ -354,29 +354,7 @@ check_vector(const struct th_vec *v)
 
 CF_TEST(vectors)
 {
-	FILE *fp = fopen(th_vector_path("device.txt"), "r");
-	struct th_vec v = {0};
-	int n = 0;
-
-	CHECK(fp != NULL);
-	if (fp == NULL)
-		return;
-	while (th_vec_next(fp, &v)) {
-		check_vector(&v);
-		n++;
-	}
-	th_vec_clear(&v);
-	fclose(fp);
-	CHECK(n >= 8);
-}
-
-static void
-print_hex(const char *key, const uint8_t *p, size_t n)
-{
-	printf("%s = ", key);
-	for (size_t i = 0; i < n; i++)
-		printf("%02x", p[i]);
-	printf("\n");
+	CHECK(th_vec_each("device.txt", check_vector) >= 8);
 }
 
 static void
@@ -384,14 +362,14 @@ print_case(const char *name, const uint8_t *file, size_t len, const char *pass, 
            const struct cf_device *d)
 {
 	printf("name = %s\n", name);
-	print_hex("file", file, len);
+	th_print_hex("file", file, len);
 	if (pass != NULL)
 		printf("pass = %s\n", pass);
 	printf("result = %s\n", res);
 	if (d != NULL) {
-		print_hex("id", d->id, 32);
-		print_hex("sign_pk", cf_signkey_pk(d->sign), 32);
-		print_hex("box_pk", cf_boxkey_pk(d->box), 32);
+		th_print_hex("id", d->id, 32);
+		th_print_hex("sign_pk", cf_signkey_pk(d->sign), 32);
+		th_print_hex("box_pk", cf_boxkey_pk(d->box), 32);
 		printf("device_name = %s\ncreated = %lld\n", d->name, (long long)d->created);
 	}
 	printf("\n");

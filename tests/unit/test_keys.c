@@ -339,29 +339,7 @@ out:
 
 CF_TEST(vectors)
 {
-	FILE *fp = fopen(th_vector_path("keys.txt"), "r");
-	struct th_vec v = {0};
-	int n = 0;
-
-	CHECK(fp != NULL);
-	if (fp == NULL)
-		return;
-	while (th_vec_next(fp, &v)) {
-		check_vector(&v);
-		n++;
-	}
-	th_vec_clear(&v);
-	fclose(fp);
-	CHECK(n >= 8);
-}
-
-static void
-print_hex(const char *key, const uint8_t *p, size_t n)
-{
-	printf("%s = ", key);
-	for (size_t i = 0; i < n; i++)
-		printf("%02x", p[i]);
-	printf("\n");
+	CHECK(th_vec_each("keys.txt", check_vector) >= 8);
 }
 
 static void
@@ -369,16 +347,16 @@ print_case(const struct fixture *f, const char *name, const uint8_t *obj, size_t
            const char *result, bool keys)
 {
 	printf("name = %s\n", name);
-	print_hex("box_sk", cf_boxkey_sk(f->self), 32);
-	print_hex("repo_id", f->p.repo_id, 32);
-	print_hex("self_id", f->p.recipient, 32);
-	print_hex("slot", obj, len);
+	th_print_hex("box_sk", cf_boxkey_sk(f->self), 32);
+	th_print_hex("repo_id", f->p.repo_id, 32);
+	th_print_hex("self_id", f->p.recipient, 32);
+	th_print_hex("slot", obj, len);
 	printf("result = %s\n", result);
 	if (keys) {
 		printf("epoch = %u\nrole = %u\n", (unsigned)f->p.epoch, (unsigned)f->p.role);
-		print_hex("ck", cf_key_view(f->ck), 32);
+		th_print_hex("ck", cf_key_view(f->ck), 32);
 		if (f->p.role != CF_ROLE_BACKUP_ONLY)
-			print_hex("dk_sk", cf_boxkey_sk(f->dk), 32);
+			th_print_hex("dk_sk", cf_boxkey_sk(f->dk), 32);
 	}
 	printf("\n");
 }

@@ -794,19 +794,10 @@ out:
 }
 
 static void
-print_hex(const char *key, const uint8_t *p, size_t len)
-{
-	printf("%s = ", key);
-	for (size_t i = 0; i < len; i++)
-		printf("%02x", p[i]);
-	printf("\n");
-}
-
-static void
 gen_sibling(const char *what, const uint8_t *p, size_t len, const char *stage, const char *expect)
 {
 	printf("# %s\n", what);
-	print_hex("pack", p, len);
+	th_print_hex("pack", p, len);
 	printf("stage = %s\nexpect = %s\n\n", stage, expect);
 }
 
@@ -834,9 +825,9 @@ CF_TEST(generate)
 	       "# Blobs: \"hello, coffer\" (data), then text of 3000 (data), 60 (tree) and 5000\n"
 	       "# (tree) bytes as built by test_pack.c text(). entries: the header's entries.\n"
 	       "# stage: the first reader step that must fail (head, key, header, blob).\n\n");
-	print_hex("pack", f.pack, f.len);
-	print_hex("id", f.id, 32);
-	print_hex("entries", b.p, b.len);
+	th_print_hex("pack", f.pack, f.len);
+	th_print_hex("id", f.id, 32);
+	th_print_hex("entries", b.p, b.len);
 	printf("epoch = 7\nstage = none\nexpect = ok\n\n");
 	blob_end = f.want[NBLOBS - 1].offset + f.want[NBLOBS - 1].stored_len;
 	memcpy(m, f.pack, f.len);

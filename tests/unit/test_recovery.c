@@ -366,29 +366,7 @@ check_vector(const struct th_vec *v)
 
 CF_TEST(vectors)
 {
-	FILE *fp = fopen(th_vector_path("recovery.txt"), "r");
-	struct th_vec v = {0};
-	int n = 0;
-
-	CHECK(fp != NULL);
-	if (fp == NULL)
-		return;
-	while (th_vec_next(fp, &v)) {
-		check_vector(&v);
-		n++;
-	}
-	th_vec_clear(&v);
-	fclose(fp);
-	CHECK(n >= 6);
-}
-
-static void
-print_hex(const char *key, const uint8_t *p, size_t n)
-{
-	printf("%s = ", key);
-	for (size_t i = 0; i < n; i++)
-		printf("%02x", p[i]);
-	printf("\n");
+	CHECK(th_vec_each("recovery.txt", check_vector) >= 6);
 }
 
 static void
@@ -401,10 +379,10 @@ gen_key(const char *name, const uint8_t rk[32])
 	cf_recovery_encode(k, text);
 	CHECK(cf_recovery_identity(k, &d) == 0);
 	printf("name = %s\n", name);
-	print_hex("rk", rk, 32);
+	th_print_hex("rk", rk, 32);
 	printf("text = %s\nresult = ok\n", text);
 	if (d != NULL)
-		print_hex("recovery_id", d->id, 32);
+		th_print_hex("recovery_id", d->id, 32);
 	printf("\n");
 	cf_device_free(d);
 	cf_key_free(k);
@@ -430,7 +408,7 @@ CF_TEST(gen_vectors)
 	for (size_t i = 0; i < 70; i++)
 		v[i] = (char)(text[i] >= 'A' && text[i] <= 'Z' ? text[i] + 32 : text[i]);
 	printf("name = rk 80..9f, lower case\ntext = %s\nresult = ok\n", v);
-	print_hex("rk", rk, 32);
+	th_print_hex("rk", rk, 32);
 	printf("\n");
 	memcpy(v, text, 70);
 	v[0] = v[0] == 'A' ? 'B' : 'A';

@@ -311,17 +311,6 @@ ask(const uint8_t *obj, size_t len, const uint8_t repo_id[static 32], const stru
 /* ---- vectors ---- */
 
 static void
-print_hex(const char *key, const void *v, size_t n)
-{
-	const uint8_t *p = v;
-
-	printf("%s = ", key);
-	for (size_t i = 0; i < n; i++)
-		printf("%02x", p[i]);
-	printf("\n");
-}
-
-static void
 gen_record(const char *name, const struct keys *k, const uint8_t *repo_id, const uint8_t *obj,
            size_t len)
 {
@@ -331,11 +320,11 @@ gen_record(const char *name, const struct keys *k, const uint8_t *repo_id, const
 	uint8_t id[CF_HASH_BYTES];
 
 	printf("name = %s\n", name);
-	print_hex("repo_id", repo_id, REPO_ID_BYTES);
+	th_print_hex("repo_id", repo_id, REPO_ID_BYTES);
 	fill(secret, sizeof(secret), 0x40);
-	print_hex("dk_sk", secret, sizeof(secret));
-	print_hex("sign_seed", cf_signkey_seed(k->sk), CF_SIGN_SEED_BYTES);
-	print_hex("hex", obj, len);
+	th_print_hex("dk_sk", secret, sizeof(secret));
+	th_print_hex("sign_seed", cf_signkey_seed(k->sk), CF_SIGN_SEED_BYTES);
+	th_print_hex("hex", obj, len);
 	printf("head_rc = %s\nverify_rc = %s\nopen_rc = %s\n", err_name(a.head), err_name(a.verify),
 	       err_name(a.open));
 	if (s != NULL) {
@@ -343,7 +332,7 @@ gen_record(const char *name, const struct keys *k, const uint8_t *repo_id, const
 		char *b = dump_body(s);
 
 		cf_hash(id, obj, len);
-		print_hex("id", id, sizeof(id));
+		th_print_hex("id", id, sizeof(id));
 		printf("head = %s\nbody = %s\n", h, b);
 		free(h);
 		free(b);

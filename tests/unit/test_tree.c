@@ -412,15 +412,6 @@ err_code(const char *name)
 	return 1;
 }
 
-static void
-print_hex(const char *key, const uint8_t *p, size_t n)
-{
-	printf("%s = ", key);
-	for (size_t i = 0; i < n; i++)
-		printf("%02x", p[i]);
-	printf("\n");
-}
-
 /* A must-fail sibling: @p, @n given, the error the decoder returns recorded (never 0). */
 static void
 gen_fail(const char *base, const char *what, const uint8_t *p, size_t n)
@@ -433,7 +424,7 @@ gen_fail(const char *base, const char *what, const uint8_t *p, size_t n)
 		abort();
 	}
 	printf("name = %s-%s\n", base, what);
-	print_hex("hex", p, n);
+	th_print_hex("hex", p, n);
 	printf("error = %s\n\n", err_name(rc));
 }
 
@@ -544,7 +535,7 @@ gen_vectors(void)
 
 		CHECK(cf_tree_encode(t, &p, &n) == 0);
 		printf("name = %s\n", samples[i].name);
-		print_hex("hex", p, n);
+		th_print_hex("hex", p, n);
 		printf("count = %zu\n", t->count);
 		for (size_t j = 0; j < t->count; j++) {
 			char *d = dump_node(&t->nodes[j]);

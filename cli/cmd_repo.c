@@ -95,7 +95,7 @@ write_recovery_file(const char *path, const char *fp, const char *code)
 	        fp, code);
 	bool ok = fd >= 0 && n > 0 && write(fd, text, (size_t)n) == n && fsync(fd) == 0;
 
-	memset(text, 0, sizeof(text));
+	cf_memzero(text, sizeof(text));
 	if (fd >= 0)
 		close(fd);
 	if (!ok) {
@@ -131,7 +131,7 @@ cmd_init(struct cli *c)
 	}
 	if ((rc = cf_repo_open(c->o, &r)) != 0) {
 		cli_error_rc(rc, "cannot open the new repository");
-		memset(code, 0, sizeof(code));
+		cf_memzero(code, sizeof(code));
 		return cli_exit_code(rc);
 	}
 	cf_repo_fingerprint(r, fp);
@@ -155,7 +155,7 @@ cmd_init(struct cli *c)
 				print_qr(code);
 		}
 	}
-	memset(code, 0, sizeof(code));
+	cf_memzero(code, sizeof(code));
 	return rc;
 }
 

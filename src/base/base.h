@@ -51,6 +51,12 @@ void cf_err_copy(char *dst, size_t cap);
 /* cf_err_restore() - set this thread's message to @msg (from cf_err_copy on another thread). */
 void cf_err_restore(const char *msg);
 
+/*
+ * cf_write_all() - write all @len bytes of @p to @fd, retrying on EINTR and short writes.
+ * Returns 0, or -1 with errno set (EIO when write() made no progress).
+ */
+int cf_write_all(int fd, const uint8_t *p, size_t len) CF_MUST_CHECK;
+
 /* Hex of non-secret bytes: @out must hold 2*len+1 chars. */
 void cf_hex(char *out, const uint8_t *in, size_t len);
 /*

@@ -303,7 +303,7 @@ fill_snapshot(struct bk *b, const char *host, char **paths, size_t npaths, const
 	const char *t = NULL;
 	int rc;
 
-	if ((rc = cf_repo_device_seq(b->r, &s->head.seq, s->head.prev)) != 0)
+	if ((rc = cf_repo_device_seq(b->r, b->r->dev->id, &s->head.seq, s->head.prev)) != 0)
 		return rc;
 	s->head.seq++;
 	s->head.epoch = b->r->epoch;

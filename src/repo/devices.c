@@ -360,38 +360,12 @@ cf_repo_finish_revocation(struct cf_repo *r)
 	return rotate(r);
 }
 
-/* The newest snapshot sequence of device @id, from the snapshots' clear headers. */
-struct last_seq {
-	struct cf_repo *r;
-	const uint8_t *id;
-	uint64_t seq;
-};
-
-static int
-scan_seq(void *arg, const char *name, uint64_t size)
-{
-	struct last_seq *ls = arg;
-	struct cf_snapshot_head h;
-	uint8_t *obj = NULL;
-	size_t len = 0;
-
-	(void)size;
-	if (cf_store_get(ls->r->store, CF_OBJ_SNAPSHOT, name, 0, SIZE_MAX, CF_SNAPSHOT_MAX_BYTES,
-	                 &obj, &len) != 0)
-		return 0;
-	if (cf_snapshot_read_head(obj, len, &h) == 0 &&
-	    memcmp(h.device, ls->id, CF_ID_BYTES) == 0 && h.seq > ls->seq)
-		ls->seq = h.seq;
-	cf_free(obj);
-	return 0;
-}
-
 int
 cf_devices_revoke(struct cf_repo *r, const char *ref)
 {
 	const struct cf_chain_device *d = NULL;
 	struct cf_chain_body b;
-	struct last_seq ls;
+	uint8_t last[CF_HASH_BYTES];
 	int rc;
 
 	memset(&b, 0, sizeof(b));
@@ -405,13 +379,10 @@ cf_devices_revoke(struct cf_repo *r, const char *ref)
 	if (memcmp(d->id, r->dev->id, CF_ID_BYTES) == 0)
 		return cf_err_set(CF_EINVAL, "a device cannot revoke itself here: revoke it from "
 		                             "another full device");
-	memset(&ls, 0, sizeof(ls));
-	ls.r = r;
-	ls.id = d->id;
-	if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, scan_seq, &ls)) != 0)
+	if ((rc = cf_repo_device_seq(r, d->id, &b.last_seq, last)) != 0)
 		return rc;
 	memcpy(b.device, d->id, CF_ID_BYTES);
-	b.last_seq = ls.seq; /* its later snapshots, if it writes any, are refused */
+	/* b.last_seq: its later snapshots, if it writes any, are refused */
 	if ((rc = append_entry(r, CF_CHAIN_REMOVE_DEVICE, &b)) != 0)
 		return rc;
 	return rotate(r);

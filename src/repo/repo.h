@@ -141,8 +141,8 @@ int cf_repo_pack_key(struct cf_repo *r, const uint8_t pack[static CF_ID_BYTES],
  */
 int cf_repo_open_snapshot(struct cf_repo *r, const char *name,
                           struct cf_snapshot **out) CF_MUST_CHECK;
-/* cf_repo_device_seq() - this device's newest snapshot: its seq (0: none) and hash. */
-int cf_repo_device_seq(struct cf_repo *r, uint64_t *seq,
+/* cf_repo_device_seq() - the newest snapshot of @device: its seq (0: none) and hash. */
+int cf_repo_device_seq(struct cf_repo *r, const uint8_t device[static CF_ID_BYTES], uint64_t *seq,
                        uint8_t hash[static CF_HASH_BYTES]) CF_MUST_CHECK;
 /*
  * cf_repo_verify_seqs() - check every device's snapshot sequence (docs/format.md 10.2)

@@ -138,23 +138,6 @@ out:
 	return rc;
 }
 
-/* Write all of @p to @fd. */
-static int
-write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return CF_ESYS;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int
 cf_write_file_atomic(const char *path, const uint8_t *p, size_t len, unsigned mode)
 {
@@ -169,7 +152,7 @@ cf_write_file_atomic(const char *path, const uint8_t *p, size_t len, unsigned mo
 		rc = cf_err_set(CF_ESYS, "cannot create '%s'", tmp);
 		goto out;
 	}
-	if (write_all(fd, p, len) != 0 || fsync(fd) != 0) {
+	if (cf_write_all(fd, p, len) != 0 || fsync(fd) != 0) {
 		rc = cf_err_set(CF_ESYS, "cannot write '%s'", tmp);
 		goto out;
 	}

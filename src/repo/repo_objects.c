@@ -286,6 +286,7 @@ out:
 
 struct seq_scan {
 	struct cf_repo *r;
+	const uint8_t *device;
 	uint64_t seq;
 	uint8_t hash[CF_HASH_BYTES];
 };
@@ -305,7 +306,7 @@ scan_head(void *arg, const char *name, uint64_t size)
 	if (rc != 0)
 		return rc == CF_ENOENT ? 0 : rc;
 	if (cf_snapshot_read_head(obj, len, &h) == 0 &&
-	    memcmp(h.device, s->r->dev->id, CF_ID_BYTES) == 0 && h.seq > s->seq &&
+	    memcmp(h.device, s->device, CF_ID_BYTES) == 0 && h.seq > s->seq &&
 	    cf_unhex(s->hash, sizeof(s->hash), name, strlen(name)) == 0)
 		s->seq = h.seq;
 	cf_free(obj);
@@ -313,13 +314,15 @@ scan_head(void *arg, const char *name, uint64_t size)
 }
 
 int
-cf_repo_device_seq(struct cf_repo *r, uint64_t *seq, uint8_t hash[static CF_HASH_BYTES])
+cf_repo_device_seq(struct cf_repo *r, const uint8_t device[static CF_ID_BYTES], uint64_t *seq,
+                   uint8_t hash[static CF_HASH_BYTES])
 {
 	struct seq_scan s;
 	int rc;
 
 	memset(&s, 0, sizeof(s));
 	s.r = r;
+	s.device = device;
 	if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, scan_head, &s)) != 0)
 		return rc;
 	*seq = s.seq;

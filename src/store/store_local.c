@@ -91,25 +91,6 @@ fsync_dirat(const struct local *l, const char *rel)
 	return 0;
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Write @p to a new temporary file @rel, durable on return; on failure nothing is left. */
 static int
 write_tmp(const struct local *l, const char *rel, const uint8_t *p, size_t len)
@@ -120,7 +101,7 @@ write_tmp(const struct local *l, const char *rel, const uint8_t *p, size_t len)
 	fd = openat(l->dfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cf_err_set(CF_ESYS, "cannot create '%s/%s'", l->path, rel);
-	if (write_all(fd, p, len) != 0 || fsync(fd) != 0) {
+	if (cf_write_all(fd, p, len) != 0 || fsync(fd) != 0) {
 		rc = cf_err_set(CF_ESYS, "cannot write '%s/%s'", l->path, rel);
 		(void)close(fd);
 		goto fail;

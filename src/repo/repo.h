@@ -92,6 +92,10 @@ struct cf_repo {
 	struct cf_chunker *chunker;
 	struct cf_index *index;
 	bool index_loaded;
+	/* set by cf_repo_verify_seqs(): sequences checked, and this device's newest snapshot */
+	bool seqs_verified;
+	uint64_t own_seq;
+	uint8_t own_hash[CF_HASH_BYTES];
 	char *home;
 	char *cache;
 	pthread_mutex_t lock; /* guards the pack key cache */

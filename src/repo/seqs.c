@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../buf/buf.h"
+#include "../device/device.h"
 #include "repo.h"
 
 #define SEQS_FILE_MAX (1u << 22)
@@ -274,6 +275,24 @@ record_seen(struct seq_list *l)
 	return rc;
 }
 
+/* Remember this device's newest snapshot: the next one it writes follows it. */
+static void
+note_own(struct seq_list *l)
+{
+	struct cf_repo *r = l->r;
+
+	r->own_seq = 0;
+	memset(r->own_hash, 0, sizeof(r->own_hash));
+	for (size_t k = 0; k < l->n; k++) {
+		if (memcmp(l->v[k].device, r->dev->id, CF_ID_BYTES) == 0 &&
+		    l->v[k].seq > r->own_seq) {
+			r->own_seq = l->v[k].seq;
+			memcpy(r->own_hash, l->v[k].hash, CF_HASH_BYTES);
+		}
+	}
+	r->seqs_verified = true;
+}
+
 int
 cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 {
@@ -298,7 +317,8 @@ cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 		rc = cf_err_set(CF_EINTEGRITY, "%s", l.first);
 		goto out;
 	}
-	rc = record_seen(&l);
+	if ((rc = record_seen(&l)) == 0)
+		note_own(&l);
 out:
 	cf_free(l.v);
 	return rc;

@@ -98,7 +98,8 @@ cf_snapshots_list(struct cf_repo *r, const struct cf_opts *o, struct cf_snapshot
 	*n = 0;
 	memset(&l, 0, sizeof(l));
 	l.r = r;
-	if ((rc = cf_repo_can_read(r)) != 0 || (rc = cf_repo_verify_seqs(r, NULL)) != 0)
+	if ((rc = cf_repo_can_read(r)) != 0 ||
+	    (!r->seqs_verified && (rc = cf_repo_verify_seqs(r, NULL)) != 0))
 		return rc;
 	if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, collect, &l)) != 0) {
 		cf_snapshots_free(l.v, l.n);

@@ -63,6 +63,8 @@ void fmt_mode(char *out, enum cf_node_kind k, uint32_t mode);
 void progress_event(struct cli *c, const struct cf_event *ev, const char *verb);
 void progress_clear(struct cli *c);
 int open_repo(struct cli *c, struct cf_repo **out);
+/* snapshot_json() - one snapshot as a JSON object; @extra (raw JSON members) goes last. */
+void snapshot_json(const struct cf_snapshot *s, bool first, const char *extra);
 int ask_passphrase(struct cli *c);
 
 /* commands */
@@ -74,10 +76,11 @@ int cmd_restore(struct cli *c);
 int cmd_diff(struct cli *c);
 int cmd_check(struct cli *c);
 int cmd_version(struct cli *c);
-int cmd_unimplemented(struct cli *c);
 int cmd_devices(struct cli *c);
 int cmd_recover(struct cli *c);
 int cmd_recovery(struct cli *c);
 int cmd_undelete(struct cli *c);
+int cmd_forget(struct cli *c);
+int cmd_prune(struct cli *c);
 
 #endif

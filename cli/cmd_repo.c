@@ -159,8 +159,8 @@ cmd_init(struct cli *c)
 	return rc;
 }
 
-static void
-snapshot_json(const struct cf_snapshot *s, bool first)
+void
+snapshot_json(const struct cf_snapshot *s, bool first, const char *extra)
 {
 	char id[65];
 	char tree[65];
@@ -195,7 +195,8 @@ snapshot_json(const struct cf_snapshot *s, bool first)
 		printf("\"%s\"", parent);
 	else
 		printf("null");
-	printf(",\"seq\":%llu}", (unsigned long long)cf_snapshot_seq(s));
+	printf(",\"seq\":%llu%s}", (unsigned long long)cf_snapshot_seq(s),
+	       extra != NULL ? extra : "");
 }
 
 static void
@@ -241,7 +242,7 @@ cmd_snapshots(struct cli *c)
 		printf("ID        Time                 Host         Tags  Paths\n");
 	for (size_t i = 0; i < n; i++) {
 		if (c->json)
-			snapshot_json(v[i], i == 0);
+			snapshot_json(v[i], i == 0, NULL);
 		else
 			snapshot_line(v[i]);
 	}
@@ -259,6 +260,8 @@ struct check_out {
 	struct cli *c;
 	char **msgs; /* --json: problems collected for the final object */
 	size_t n;
+	bool read_data;      /* a progress event came: packs were read */
+	uint64_t packs_read; /* from the last progress event */
 };
 
 static void
@@ -283,10 +286,14 @@ check_event(void *arg, const struct cf_event *ev)
 {
 	struct check_out *co = arg;
 
-	if (cf_event_kind(ev) == CF_EV_PROBLEM)
+	if (cf_event_kind(ev) == CF_EV_PROGRESS) {
+		co->read_data = true;
+		co->packs_read = cf_event_counter(ev, CF_CTR_FILES_DONE);
+	} else if (cf_event_kind(ev) == CF_EV_PROBLEM) {
 		check_note(co, cf_event_message(ev));
-	else if (cf_event_kind(ev) == CF_EV_WARNING && !co->c->quiet)
+	} else if (cf_event_kind(ev) == CF_EV_WARNING && !co->c->quiet) {
 		fprintf(stderr, "coffer: note: %s\n", cf_event_message(ev));
+	}
 }
 
 static void
@@ -298,14 +305,18 @@ check_print_json(struct check_out *co, bool ok)
 		json_cstr(stdout, co->msgs[i]);
 		free(co->msgs[i]);
 	}
-	printf("]}\n");
+	/* packs_read only when data was read: a plain check keeps {"ok", "errors"} */
+	printf("]");
+	if (co->read_data)
+		printf(",\"packs_read\":%llu", (unsigned long long)co->packs_read);
+	printf("}\n");
 	free(co->msgs);
 }
 
 int
 cmd_check(struct cli *c)
 {
-	struct check_out co = {c, NULL, 0};
+	struct check_out co = {c, NULL, 0, false, 0};
 	struct cf_repo *r = NULL;
 	int rc;
 
@@ -313,9 +324,9 @@ cmd_check(struct cli *c)
 		cli_error("check takes no arguments");
 		return EXIT_USAGE;
 	}
-	if (cf_opts_get(c->o, "read-data-subset") != NULL) {
-		cli_error("--read-data-subset is not implemented yet");
-		return EXIT_ERROR;
+	if (cf_check_validate(c->o) != 0) {
+		cli_error("%s", cf_err_last());
+		return EXIT_USAGE;
 	}
 	rc = ask_passphrase(c) != 0 ? CF_ENOMEM : cf_repo_open(c->o, &r);
 	/* a repository that does not open is reported whatever the reason; a check that ran
@@ -323,10 +334,15 @@ cmd_check(struct cli *c)
 	if (r == NULL || (rc = cf_check(r, c->o, check_event, &co)) != CF_EINTEGRITY)
 		if (rc != 0)
 			check_note(&co, cf_err_last()[0] != '\0' ? cf_err_last() : cf_strerror(rc));
-	if (c->json)
+	if (c->json) {
 		check_print_json(&co, rc == 0);
-	else if (rc == 0)
-		printf("no errors were found\n");
+	} else {
+		if (co.read_data && !c->quiet)
+			printf("%llu pack%s read\n", (unsigned long long)co.packs_read,
+			       co.packs_read == 1 ? "" : "s");
+		if (rc == 0)
+			printf("no errors were found\n");
+	}
 	cf_repo_free(r);
 	return cli_exit_code(rc);
 }
@@ -343,13 +359,6 @@ cmd_version(struct cli *c)
 	else
 		printf("coffer %s (repository format %d)\n", cf_version(), cf_format_version());
 	return EXIT_OK;
-}
-
-int
-cmd_unimplemented(struct cli *c)
-{
-	cli_error("'%s' is not implemented yet", c->cmd);
-	return EXIT_ERROR;
 }
 
 int

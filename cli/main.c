@@ -25,6 +25,7 @@ static const struct cli_flag backup_flags[] = {
         {"--one-file-system", "-x", false, "one-file-system"},
         {"--dry-run", "-n", false, "dry-run"},
         {"--parent", NULL, true, "parent"},
+        {"--time", NULL, true, "time"},
         {NULL, NULL, false, NULL},
 };
 
@@ -72,6 +73,32 @@ static const struct cli_flag check_flags[] = {
         {NULL, NULL, false, NULL},
 };
 
+static const struct cli_flag forget_flags[] = {
+        {"--keep-last", NULL, true, "keep-last"},
+        {"--keep-within", NULL, true, "keep-within"},
+        {"--keep-hourly", NULL, true, "keep-hourly"},
+        {"--keep-daily", NULL, true, "keep-daily"},
+        {"--keep-weekly", NULL, true, "keep-weekly"},
+        {"--keep-monthly", NULL, true, "keep-monthly"},
+        {"--keep-yearly", NULL, true, "keep-yearly"},
+        {"--keep-tag", NULL, true, "keep-tag"},
+        {"--host", NULL, true, "host"},
+        {"--tag", NULL, true, "tag"},
+        {"--path", NULL, true, "path"},
+        {"--dry-run", "-n", false, "dry-run"},
+        {"--prune", NULL, false, "prune"},
+        {"--max-repack-size", NULL, true, "max-repack-size"},
+        {"--grace", NULL, true, "grace"},
+        {NULL, NULL, false, NULL},
+};
+
+static const struct cli_flag prune_flags[] = {
+        {"--dry-run", "-n", false, "dry-run"},
+        {"--max-repack-size", NULL, true, "max-repack-size"},
+        {"--grace", NULL, true, "grace"},
+        {NULL, NULL, false, NULL},
+};
+
 static int cmd_help(struct cli *c);
 
 static const struct cli_cmd commands[] = {
@@ -92,6 +119,8 @@ static const struct cli_cmd commands[] = {
          "  -x, --one-file-system do not cross file system boundaries\n"
          "  -n, --dry-run         do everything but write to the repository\n"
          "  --parent SNAPSHOT     compare against SNAPSHOT instead of the latest of this host\n"
+         "  --time T              record T as the snapshot's time (2026-01-31T12:00:00Z,\n"
+         "                        '2026-01-31 12:00' local time, or @UNIXSECONDS)\n"
          "Exit 3 when the snapshot was written but some files could not be read.\n"},
         {"snapshots", cmd_snapshots, filter_flags, "snapshots [--host H] [--tag T] [--path P]",
          "List snapshots, oldest first.\n"
@@ -112,16 +141,47 @@ static const struct cli_cmd commands[] = {
         {"diff", cmd_diff, no_flags, "diff SNAPSHOT SNAPSHOT",
          "Show what changed between two snapshots: + added, - removed, M content changed,\n"
          "U metadata changed, T type changed.\n"},
-        {"check", cmd_check, check_flags, "check [--read-data]",
+        {"check", cmd_check, check_flags, "check [--read-data | --read-data-subset PERCENT]",
          "Verify the repository's structure, every snapshot and tree.\n"
-         "  --read-data   also read and verify every byte of every pack\n"},
+         "  --read-data                 also read and verify every byte of every pack\n"
+         "  --read-data-subset PERCENT  read PERCENT (0 < P <= 100, e.g. 5 or 2.5%) of the\n"
+         "                              packs, those verified least recently first; run\n"
+         "                              daily with 5, every pack is read within 20 days\n"
+         "Exit 13 when a problem was found.\n"},
         {"version", cmd_version, no_flags, "version", "Print the version.\n"},
         {"help", cmd_help, no_flags, "help [COMMAND]", "Show help for coffer or a command.\n"},
         {"undelete", cmd_undelete, no_flags, "undelete",
          "Bring back, on a cofferd repository, every object a full device deleted that the\n"
          "server still keeps (its retention window, 7 days by default). Full devices only.\n"},
-        {"forget", cmd_unimplemented, no_flags, "forget ...", "Not implemented yet.\n"},
-        {"prune", cmd_unimplemented, no_flags, "prune ...", "Not implemented yet.\n"},
+        {"forget", cmd_forget, forget_flags,
+         "forget [--keep-within DURATION] [--keep-last N]\n"
+         "              [--keep-hourly|daily|weekly|monthly|yearly N] [--keep-tag T]...\n"
+         "              [--host H] [--tag T] [--path P] [--dry-run] [--prune] [SNAPSHOT...]",
+         "Remove snapshots by policy, or the SNAPSHOTs named. Snapshots are grouped by host\n"
+         "and paths; each rule keeps a snapshot, and a snapshot no rule keeps is removed.\n"
+         "  --keep-last N          the N newest\n"
+         "  --keep-within D        those within D of the newest (D like 7d, 2w, 1y6m, 36h)\n"
+         "  --keep-hourly N        the newest of each of the last N hours (by time window:\n"
+         "  --keep-daily N         an hour, day, week, month or year without a snapshot\n"
+         "  --keep-weekly N        counts too)\n"
+         "  --keep-monthly N\n"
+         "  --keep-yearly N\n"
+         "  --keep-tag T           every snapshot tagged T (repeatable)\n"
+         "  --host H, --tag T, --path P   consider only matching snapshots\n"
+         "  -n, --dry-run          print what would be kept and removed, and why\n"
+         "  --prune                run prune afterwards\n"
+         "Snapshots dated more than an hour ahead of this clock are kept and never counted,\n"
+         "so forged future-dated snapshots cannot push genuine ones out.\n"},
+        {"prune", cmd_prune, prune_flags, "prune [--dry-run] [--max-repack-size SIZE] [--grace D]",
+         "Free the space of forgotten snapshots without locking anyone out. Unused packs are\n"
+         "condemned now and deleted by a later prune, once every device has written a newer\n"
+         "snapshot or the grace period has passed; running backups never lose data.\n"
+         "  -n, --dry-run            print what would be done\n"
+         "  --max-repack-size SIZE   copy at most SIZE of live data out of partly used packs\n"
+         "                           (like 500M or 2G; default: no limit)\n"
+         "  --grace D                delete condemned packs after D even if a device has not\n"
+         "                           written since (default 24h; keep it above your longest\n"
+         "                           backup)\n"},
         {"devices", cmd_devices, devices_flags,
          "devices [list | join | approve CODE | revoke ID | rename ID NAME]\n"
          "              [--role full|backup-only] [--device-name NAME] [--yes]",

@@ -9,6 +9,7 @@
 #include "cofferd.h"
 #include "device/device.h"
 #include "reader/reader.h"
+#include "retention/records.h"
 
 /* Snapshots are limited to 1 MiB of plaintext (docs/format.md 8); allow for the envelope. */
 #define SNAPSHOT_OBJ_MAX ((uint64_t)1024 * 1024 + 4096)
@@ -56,6 +57,8 @@ cfd_obj_name_check(enum cf_obj_kind kind, const char *name)
 	case CF_OBJ_INDEX:
 	case CF_OBJ_SNAPSHOT:
 	case CF_OBJ_REQUEST:
+	case CF_OBJ_FORGET:
+	case CF_OBJ_PRUNE:
 		want = 64;
 		break;
 	case CF_OBJ_KEYS:
@@ -71,7 +74,8 @@ cfd_obj_name_check(enum cf_obj_kind kind, const char *name)
 bool
 cfd_kind_content_addressed(enum cf_obj_kind kind)
 {
-	return kind == CF_OBJ_PACK || kind == CF_OBJ_INDEX || kind == CF_OBJ_SNAPSHOT;
+	return kind == CF_OBJ_PACK || kind == CF_OBJ_INDEX || kind == CF_OBJ_SNAPSHOT ||
+	       kind == CF_OBJ_FORGET || kind == CF_OBJ_PRUNE;
 }
 
 uint64_t
@@ -88,6 +92,9 @@ cfd_kind_max_size(enum cf_obj_kind kind)
 		return SNAPSHOT_OBJ_MAX;
 	case CF_OBJ_REQUEST:
 		return CF_JOIN_MAX_BYTES;
+	case CF_OBJ_FORGET:
+	case CF_OBJ_PRUNE:
+		return CF_RECORD_MAX_BYTES;
 	case CF_OBJ_INDEX:
 	default:
 		return CFD_BODY_MAX;
@@ -110,6 +117,10 @@ cfd_kind_prefix_byte(enum cf_obj_kind kind)
 		return 5;
 	case CF_OBJ_REQUEST:
 		return 7;
+	case CF_OBJ_FORGET:
+		return 8;
+	case CF_OBJ_PRUNE:
+		return 9;
 	default:
 		return 0;
 	}

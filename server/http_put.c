@@ -84,7 +84,8 @@ cfd_put_begin(struct MHD_Connection *c, struct cfd_req *r)
 	int rc;
 
 	CF_ASSERT(r->route.type == CFD_ROUTE_OBJECT); /* dispatch_object() sends nothing else */
-	if (r->dev.role == CFD_ROLE_PENDING)
+	if (r->dev.role == CFD_ROLE_PENDING ||
+	    (!cfd_role_full(r) && (r->key.kind == CF_OBJ_FORGET || r->key.kind == CF_OBJ_PRUNE)))
 		return fail(c, r, MHD_HTTP_FORBIDDEN, CFD_ERRK_FORBIDDEN);
 	if ((rc = body_length(c, r, cfd_kind_max_size(r->key.kind), &status)) != 0)
 		return fail(c, r, status,

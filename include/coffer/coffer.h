@@ -34,7 +34,8 @@ CF_API void cf_opts_free(struct cf_opts *o);
  *   backup:  "path" (repeat), "tag" (repeat), "host", "exclude" (repeat), "exclude-file",
  *            "one-file-system" ("1"), "dry-run" ("1"), "parent"
  *   restore: "target", "include" (repeat), "verify" ("1")
- *   ls:      "path", "long" ("1");  check: "read-data" ("1")
+ *   ls:      "path", "long" ("1")
+ *   check:   "read-data" ("1"), "read-data-subset" (a percentage: "5", "2.5%")
  *   filters: "host", "tag", "path" for snapshot lists
  * Returns 0 or CF_ENOMEM.
  */
@@ -216,6 +217,46 @@ CF_API size_t cf_snapshot_ntags(const struct cf_snapshot *s);
 CF_API const char *cf_snapshot_tag(const struct cf_snapshot *s, size_t i);
 CF_API uint64_t cf_snapshot_seq(const struct cf_snapshot *s);
 
+/* ---- retention (docs/format.md 16) ---- */
+
+/*
+ * cf_forget_plan() - decide which snapshots to keep: by the policy in @o ("keep-last",
+ * "keep-within", "keep-hourly" .. "keep-yearly", "keep-tag"; filters "host", "tag", "path"),
+ * or, with @nids > 0, forget exactly the snapshots @ids name. Nothing is written. Full
+ * devices only. CF_EINVAL (with a message) for a bad or missing policy.
+ */
+struct cf_forget_plan;
+CF_API int cf_forget_plan(struct cf_repo *r, const struct cf_opts *o, const char *const *ids,
+                          size_t nids, struct cf_forget_plan **out) CF_MUST_CHECK;
+CF_API void cf_forget_plan_free(struct cf_forget_plan *p);
+/* The snapshots considered, oldest first; each kept or not, its group and the reasons. */
+CF_API size_t cf_forget_plan_count(const struct cf_forget_plan *p);
+CF_API const struct cf_snapshot *cf_forget_plan_snapshot(const struct cf_forget_plan *p, size_t i);
+CF_API bool cf_forget_plan_keep(const struct cf_forget_plan *p, size_t i);
+CF_API size_t cf_forget_plan_group(const struct cf_forget_plan *p, size_t i);
+CF_API void cf_forget_plan_reasons(const struct cf_forget_plan *p, size_t i, char *out, size_t cap);
+/* cf_forget_apply() - write the forget record, then delete the snapshots not kept. */
+CF_API int cf_forget_apply(struct cf_repo *r, const struct cf_forget_plan *p,
+                           size_t *removed) CF_MUST_CHECK;
+
+enum cf_prune_stat {
+	CF_PRUNE_PACKS_CONDEMNED = 0, /* phase 1: packs condemned by this run */
+	CF_PRUNE_PACKS_REPACKED,      /* partly used packs whose live blobs were copied */
+	CF_PRUNE_BYTES_REPACKED,
+	CF_PRUNE_PACKS_DELETED, /* phase 2: condemned packs deleted */
+	CF_PRUNE_BYTES_FREED,
+	CF_PRUNE_BLOBS_RESURRECTED, /* live blobs a running backup reused, copied out */
+	CF_PRUNE_PACKS_WAITING,     /* condemned packs whose record is not ripe yet */
+	CF_PRUNE_NSTATS,
+};
+/*
+ * cf_prune() - two-phase, lock-free prune (docs/format.md 16.4). Options: "dry-run",
+ * "max-repack-size" (bytes, suffixes k/m/g), "grace" (a duration; default 24h). @stats gets
+ * CF_PRUNE_NSTATS counters. Full devices only.
+ */
+CF_API int cf_prune(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg,
+                    uint64_t stats[CF_PRUNE_NSTATS]) CF_MUST_CHECK;
+
 /* ---- operations ---- */
 
 /* Result of a backup. */
@@ -257,11 +298,21 @@ CF_API int cf_diff(struct cf_repo *r, const struct cf_snapshot *a, const struct 
                    cf_event_fn *fn, void *arg) CF_MUST_CHECK;
 /*
  * cf_check() - verify the chain, key slots, index, snapshots and every tree; with
- * "read-data" also every pack byte. Problems are CF_EV_PROBLEM events. Returns 0 (clean),
- * CF_EINTEGRITY (problems found) or an error that stopped the check.
+ * "read-data" also every pack byte; with "read-data-subset" P, every byte of the P% of the
+ * packs verified least recently (docs/format.md 16.5). Packs found intact are recorded in
+ * COFFER_CACHE. Problems are CF_EV_PROBLEM events; while reading data, CF_EV_PROGRESS
+ * counts packs (CF_CTR_FILES_*) and their bytes, the last event gives the packs read.
+ * Returns 0 (clean), CF_EINTEGRITY (problems found), CF_EINVAL (bad options, as
+ * cf_check_validate) or an error that stopped the check.
  */
 CF_API int cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn,
                     void *arg) CF_MUST_CHECK;
+/*
+ * cf_check_validate() - check @o's options of cf_check() without a repository: a
+ * "read-data-subset" that is not a number 0 < P <= 100 (optionally followed by '%'), or
+ * given with "read-data". Returns 0 or CF_EINVAL with a one-line message. Thread-safe.
+ */
+CF_API int cf_check_validate(const struct cf_opts *o) CF_MUST_CHECK;
 
 /*
  * cf_undelete() - on a cofferd repository, bring back every object a full device deleted

@@ -80,6 +80,8 @@ int cf_index_add_pack(struct cf_index *ix, const struct cf_index_pack *p) CF_MUS
 int cf_index_lookup(const struct cf_index *ix, const uint8_t id[static CF_ID_BYTES],
                     struct cf_blob_loc *out) CF_MUST_CHECK;
 bool cf_index_has(const struct cf_index *ix, const uint8_t id[static CF_ID_BYTES]);
+/* cf_index_add_id() - use the index as a set of ids: add @id (no pack, no location). */
+int cf_index_add_id(struct cf_index *ix, const uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
 size_t cf_index_count(const struct cf_index *ix);
 /*
  * cf_index_each_pack() - call @fn once for each distinct pack id known, in no given order;

@@ -227,6 +227,17 @@ cf_index_add_pack(struct cf_index *ix, const struct cf_index_pack *p)
 }
 
 int
+cf_index_add_id(struct cf_index *ix, const uint8_t id[static CF_ID_BYTES])
+{
+	static const uint8_t nopack[CF_ID_BYTES];
+	struct cf_pack_entry e;
+
+	memset(&e, 0, sizeof(e));
+	memcpy(e.id, id, CF_ID_BYTES);
+	return cf_index_add(ix, nopack, &e);
+}
+
+int
 cf_index_lookup(const struct cf_index *ix, const uint8_t id[static CF_ID_BYTES],
                 struct cf_blob_loc *out)
 {

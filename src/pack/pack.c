@@ -612,3 +612,56 @@ out:
 		cf_wipe(out, e->raw_len);
 	return rc;
 }
+
+int
+cf_blob_open_payload(const struct cf_key *pack_key, const uint8_t repo_id[static 32],
+                     const struct cf_pack_entry *e, const uint8_t *stored, size_t stored_len,
+                     struct cf_zctx *z, const struct cf_key *k_id, uint8_t **payload, size_t *len)
+{
+	uint8_t ad[AD_BLOB_BYTES];
+	uint8_t mac[CF_ID_BYTES];
+	uint8_t *p = NULL;
+	uint8_t *raw = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	*payload = NULL;
+	*len = 0;
+	if (stored_len != e->stored_len)
+		return stored_len < e->stored_len ? CF_ETRUNC : CF_EFORMAT;
+	if (cf_pack_entry_valid(e) != 0)
+		return CF_EFORMAT;
+	n = e->stored_len - CF_BLOB_OVERHEAD;
+	if ((p = cf_malloc(n)) == NULL)
+		return CF_ENOMEM;
+	ad_blob(ad, repo_id, e);
+	if (cf_aead_open(p, pack_key, stored, stored_len, ad, sizeof(ad)) != 0) {
+		rc = CF_EAUTH;
+		goto out;
+	}
+	raw = p;
+	if (e->comp != 0) {
+		CF_ASSERT(z != NULL);
+		if ((raw = cf_malloc(e->raw_len)) == NULL) {
+			rc = CF_ENOMEM;
+			goto out;
+		}
+		if (cf_decompress(z, p, n, raw, e->raw_len) != 0) {
+			rc = CF_EFORMAT;
+			goto out;
+		}
+	}
+	cf_mac(mac, k_id, raw, e->raw_len);
+	if (!cf_ct_eq(mac, e->id, CF_ID_BYTES))
+		rc = CF_EAUTH;
+out:
+	if (raw != p)
+		cf_free_wipe(raw, e->raw_len);
+	if (rc != 0) {
+		cf_free_wipe(p, n);
+		return rc;
+	}
+	*payload = p;
+	*len = n;
+	return 0;
+}

@@ -136,4 +136,15 @@ int cf_blob_open(const struct cf_key *pack_key, const uint8_t repo_id[static 32]
                  const struct cf_pack_entry *e, const uint8_t *stored, size_t stored_len,
                  struct cf_zctx *z, const struct cf_key *k_id, uint8_t *out) CF_MUST_CHECK;
 
+/*
+ * cf_blob_open_payload() - like cf_blob_open() (decrypt, decompress, check the id), but hand
+ * out the stored payload itself (the plaintext, or the zstd frame when @e->comp is 1) in a
+ * new buffer (cf_free_wipe with *@len), so a blob can move to another pack without being
+ * compressed again. Returns 0, CF_EAUTH, CF_EFORMAT, CF_ETRUNC or CF_ENOMEM.
+ */
+int cf_blob_open_payload(const struct cf_key *pack_key, const uint8_t repo_id[static 32],
+                         const struct cf_pack_entry *e, const uint8_t *stored, size_t stored_len,
+                         struct cf_zctx *z, const struct cf_key *k_id, uint8_t **payload,
+                         size_t *len) CF_MUST_CHECK;
+
 #endif

@@ -16,6 +16,7 @@
 #include "../compress/compress.h"
 #include "../device/device.h"
 #include "../fs/fs.h"
+#include "../retention/policy.h"
 
 #define EXCLUDE_FILE_MAX (1u << 20)
 
@@ -311,6 +312,14 @@ fill_snapshot(struct bk *b, const char *host, char **paths, size_t npaths, const
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
 	s->time_s = (int64_t)ts.tv_sec;
 	s->time_ns = (uint32_t)ts.tv_nsec;
+	if ((t = cf_opts_get(b->o, "time")) != NULL) {
+		if (cf_parse_time(t, &s->time_s) != 0)
+			return cf_err_set(CF_EINVAL,
+			                  "--time: '%s' is not a time like 2026-01-31T12:00:00Z, "
+			                  "'2026-01-31 12:00' or @1769860800",
+			                  t);
+		s->time_ns = 0;
+	}
 	cf_fs_user_name((uint32_t)geteuid(), user, sizeof(user));
 	if ((s->host = cf_strdup(host)) == NULL || (s->username = cf_strdup(user)) == NULL)
 		return CF_ENOMEM;

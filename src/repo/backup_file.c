@@ -36,7 +36,7 @@ cf_bk_store_blob(struct bk *b, uint8_t type, const uint8_t *data, size_t len,
 	int rc;
 
 	cf_mac(id, b->r->k_id, data, len);
-	if (cf_index_has(b->r->index, id) || cf_index_has(b->pending, id))
+	if (cf_repo_has_live(b->r, id) || cf_index_has(b->pending, id))
 		return 0;
 	memset(&e, 0, sizeof(e));
 	e.type = type;
@@ -183,8 +183,7 @@ parts_known(const struct bk *b, const struct cf_node *prev)
 	for (size_t i = 0; i < prev->nparts; i++) {
 		const struct cf_part *p = &prev->parts[i];
 
-		if (!p->hole && !cf_index_has(b->r->index, p->id) &&
-		    !cf_index_has(b->pending, p->id))
+		if (!p->hole && !cf_repo_has_live(b->r, p->id) && !cf_index_has(b->pending, p->id))
 			return false;
 	}
 	return true;

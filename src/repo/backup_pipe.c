@@ -156,21 +156,9 @@ done_release(struct bk_done *d)
 static int
 store_done(struct bk_pipe *p, const struct bk_done *d)
 {
-	struct cf_repo *r = p->r;
-	char name[2 * CF_ID_BYTES + 1];
-	uint8_t iid[CF_ID_BYTES];
-	uint8_t *idx = NULL;
 	size_t ilen = 0;
-	int rc;
+	int rc = cf_repo_store_pack(p->r, d->pack, d->len, &d->ip, &ilen);
 
-	cf_id_name(name, d->ip.id);
-	if ((rc = cf_store_put(r->store, CF_OBJ_PACK, name, d->pack, d->len)) != 0)
-		return rc;
-	if ((rc = cf_index_encode(r->k_index, r->chain->repo_id, &d->ip, 1, &idx, &ilen, iid)) != 0)
-		return rc;
-	cf_id_name(name, iid);
-	rc = cf_store_put(r->store, CF_OBJ_INDEX, name, idx, ilen);
-	cf_free(idx);
 	if (rc == 0) {
 		pthread_mutex_lock(&p->mu);
 		p->stored += d->len + ilen;

@@ -138,7 +138,10 @@ read_names(int dfd, struct name_list *l)
 			(void)close(fd);
 		return CF_ESYS;
 	}
-	while ((errno = 0, e = readdir(d)) != NULL) {
+	for (;;) {
+		errno = 0;
+		if ((e = readdir(d)) == NULL)
+			break;
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		if (l->n == l->cap) {

@@ -1,15 +1,18 @@
 /*
  * check.c - verify a repository: index objects, that every pack the index names exists,
  * every snapshot (signature, decryption) and every tree and chunk they reach; with
- * read-data, every byte of every pack (hash, header, each blob's AEAD and id).
+ * read-data, every byte of every pack (hash, header, each blob's AEAD and id); with
+ * read-data-subset, the least recently verified part of the packs (docs/format.md 16.5).
  * Each problem is reported as an event; the walk goes on.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../compress/compress.h"
 #include "repo.h"
+#include "verified.h"
 
 struct ck {
 	struct cf_repo *r;
@@ -166,7 +169,13 @@ check_snapshot(void *arg, const char *name, uint64_t size)
 	int rc;
 
 	(void)size;
-	if ((rc = cf_repo_open_snapshot(c->r, name, &s)) != 0) {
+	if (cf_repo_forgotten_name(c->r, name))
+		return 0; /* forgotten; its object awaits deletion (docs/format.md 16.1) */
+	if ((rc = cf_repo_open_snapshot(c->r, name, &s)) == CF_ENOENT) {
+		cf_err_clear(); /* forgotten since the listing; the sequence check covers it */
+		return 0;
+	}
+	if (rc != 0) {
 		problem_last(c);
 		return rc == CF_ENOMEM ? rc : 0;
 	}
@@ -254,6 +263,61 @@ read_pack(void *arg, const char *name, uint64_t size)
 	return 0;
 }
 
+/*
+ * Read and verify the first @want packs of @vs. A pack is recorded as verified now only when
+ * it raised no problem: a damaged one loses its line and so stays first in line.
+ */
+static int
+read_listed(struct ck *c, struct cf_verified *vs, size_t want)
+{
+	struct cf_progress p;
+	int rc = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.files_total = want;
+	for (size_t i = 0; i < want; i++)
+		p.bytes_total += vs->v[i].size;
+	for (size_t i = 0; i < want && rc == 0; i++) {
+		uint64_t before = c->problems;
+
+		rc = read_pack(c, vs->v[i].name, vs->v[i].size);
+		vs->v[i].known = rc == 0 && c->problems == before;
+		vs->v[i].when = (uint64_t)time(NULL);
+		p.files++;
+		p.bytes += vs->v[i].size;
+		cf_emit_progress(&c->ev, &p, false);
+	}
+	cf_emit_progress(&c->ev, &p, true); /* the last counts: packs read */
+	return rc;
+}
+
+/* read-data (@micro is 100%) or read-data-subset (@rolling: oldest verification first). */
+static int
+read_data(struct ck *c, uint32_t micro, bool rolling)
+{
+	struct cf_verified vs;
+	int rc;
+
+	memset(&vs, 0, sizeof(vs));
+	if ((rc = cf_repo_can_read(c->r)) != 0 || (rc = cf_verified_list(c->r, &vs)) != 0)
+		goto out;
+	if (rolling)
+		cf_verified_load(c->r, &vs);
+	if ((rc = read_listed(c, &vs, cf_subset_count(micro, vs.n))) != 0)
+		goto out;
+	if ((rc = cf_verified_save(c->r, &vs)) != 0) {
+		/* a cache: the check stands, only the rotation does not move on */
+		cf_emit_item(&c->ev, CF_EV_WARNING, 0, NULL, 0,
+		             "cannot record the verified packs: %s",
+		             cf_err_last()[0] != '\0' ? cf_err_last() : cf_strerror(rc));
+		cf_err_clear();
+		rc = 0;
+	}
+out:
+	cf_verified_release(&vs);
+	return rc;
+}
+
 /* Deletions the server still keeps are worth a word: they can be undone. */
 static void
 note_deleted(struct ck *c)
@@ -286,12 +350,42 @@ ck_init(struct ck *c, struct cf_repo *r, cf_event_fn *fn, void *arg)
 	return 0;
 }
 
+/* How much data to read: @micro millionths of a percent of the packs (0: none). */
+static int
+read_mode(const struct cf_opts *o, uint32_t *micro, bool *rolling)
+{
+	const char *subset = cf_opts_get(o, "read-data-subset");
+
+	*micro = 0;
+	*rolling = subset != NULL;
+	if (subset == NULL) {
+		*micro = cf_opts_flag(o, "read-data") ? CF_SUBSET_MAX_MICRO : 0;
+		return 0;
+	}
+	if (cf_opts_flag(o, "read-data"))
+		return cf_err_set(CF_EINVAL, "read-data and read-data-subset exclude each other");
+	return cf_subset_parse(subset, micro);
+}
+
+int
+cf_check_validate(const struct cf_opts *o)
+{
+	uint32_t micro = 0;
+	bool rolling = false;
+
+	return read_mode(o, &micro, &rolling);
+}
+
 int
 cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 {
 	struct ck c;
+	uint32_t micro = 0;
+	bool rolling = false;
 	int rc;
 
+	if ((rc = read_mode(o, &micro, &rolling)) != 0)
+		return rc;
 	if ((rc = ck_init(&c, r, fn, arg)) != 0)
 		goto out;
 	if (!r->index_loaded) {
@@ -302,11 +396,8 @@ cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 	if ((rc = cf_store_list(r->store, CF_OBJ_PACK, note_pack, &c)) != 0 ||
 	    (rc = cf_index_each_pack(r->index, pack_present, &c)) != 0)
 		goto out;
-	if (cf_opts_flag(o, "read-data")) {
-		if ((rc = cf_repo_can_read(r)) != 0 ||
-		    (rc = cf_store_list(r->store, CF_OBJ_PACK, read_pack, &c)) != 0)
-			goto out;
-	}
+	if (micro > 0 && (rc = read_data(&c, micro, rolling)) != 0)
+		goto out;
 	rc = cf_repo_verify_seqs(r, &c.ev);
 	if (rc == CF_EINTEGRITY)
 		c.problems++;

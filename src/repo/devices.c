@@ -381,6 +381,9 @@ cf_devices_revoke(struct cf_repo *r, const char *ref)
 		                             "another full device");
 	if ((rc = cf_repo_device_seq(r, d->id, &b.last_seq, last)) != 0)
 		return rc;
+	/* its forget records stop counting once it is removed: this device vouches for them */
+	if ((rc = cf_forget_resign(r, d->id)) != 0)
+		return rc;
 	memcpy(b.device, d->id, CF_ID_BYTES);
 	/* b.last_seq: its later snapshots, if it writes any, are refused */
 	if ((rc = append_entry(r, CF_CHAIN_REMOVE_DEVICE, &b)) != 0)

@@ -19,11 +19,8 @@ static int
 note_indexed(void *arg, const uint8_t pack[static CF_ID_BYTES])
 {
 	struct orphans *o = arg;
-	struct cf_pack_entry e;
 
-	memset(&e, 0, sizeof(e));
-	memcpy(e.id, pack, CF_ID_BYTES);
-	return cf_index_add(o->indexed, pack, &e);
+	return cf_index_add_id(o->indexed, pack);
 }
 
 /* Read one whole pack, check its name, decrypt its header and index it. */
@@ -34,12 +31,8 @@ adopt(struct orphans *o, const char *name, const uint8_t id[static CF_ID_BYTES])
 	struct cf_index_pack ip;
 	const struct cf_key *pk = NULL;
 	uint8_t got[CF_HASH_BYTES];
-	uint8_t iid[CF_ID_BYTES];
-	char iname[2 * CF_ID_BYTES + 1];
 	uint8_t *pack = NULL;
-	uint8_t *idx = NULL;
 	size_t plen = 0;
-	size_t ilen = 0;
 	int rc;
 
 	memset(&ip, 0, sizeof(ip));
@@ -53,10 +46,7 @@ adopt(struct orphans *o, const char *name, const uint8_t id[static CF_ID_BYTES])
 		goto skip;
 	memcpy(ip.id, id, CF_ID_BYTES);
 	ip.len = plen;
-	if ((rc = cf_index_encode(r->k_index, r->chain->repo_id, &ip, 1, &idx, &ilen, iid)) != 0)
-		goto out;
-	cf_id_name(iname, iid);
-	if ((rc = cf_store_put(r->store, CF_OBJ_INDEX, iname, idx, ilen)) != 0 && rc != CF_EEXIST)
+	if ((rc = cf_repo_put_index(r, &ip, 1, NULL)) != 0)
 		goto out;
 	rc = cf_index_add_pack(r->index, &ip);
 	o->adopted++;
@@ -67,7 +57,6 @@ skip:
 out:
 	cf_free(ip.entries);
 	cf_free(pack);
-	cf_free(idx);
 	return rc;
 }
 
@@ -78,8 +67,9 @@ check_pack(void *arg, const char *name, uint64_t size)
 	uint8_t id[CF_ID_BYTES];
 
 	(void)size;
-	if (cf_unhex(id, sizeof(id), name, strlen(name)) != 0 || cf_index_has(o->indexed, id))
-		return 0;
+	if (cf_unhex(id, sizeof(id), name, strlen(name)) != 0 || cf_index_has(o->indexed, id) ||
+	    cf_repo_is_condemned(o->r, id))
+		return 0; /* indexed, or condemned by a prune (docs/format.md 16.4) */
 	return adopt(o, name, id);
 }
 
@@ -96,7 +86,8 @@ cf_repo_adopt_orphans(struct cf_repo *r, size_t *adopted)
 	}
 	memset(&o, 0, sizeof(o));
 	o.r = r;
-	if ((rc = cf_repo_load_index(r)) != 0 || (rc = cf_index_new(&o.indexed)) != 0 ||
+	if ((rc = cf_repo_load_records(r)) != 0 || (rc = cf_repo_load_index(r)) != 0 ||
+	    (rc = cf_index_new(&o.indexed)) != 0 ||
 	    (rc = cf_index_each_pack(r->index, note_indexed, &o)) != 0 ||
 	    (rc = cf_store_list(r->store, CF_OBJ_PACK, check_pack, &o)) != 0)
 		goto out;

@@ -24,6 +24,7 @@
 #include "../tree/tree.h"
 
 struct cf_device;
+struct cf_device_seq;
 struct cf_zctx;
 
 /* Option set: an ordered list of key/value strings. */
@@ -96,6 +97,10 @@ struct cf_repo {
 	bool seqs_verified;
 	uint64_t own_seq;
 	uint8_t own_hash[CF_HASH_BYTES];
+	struct cf_device_seq *dev_seqs; /* every device's newest sequence, sorted by device */
+	size_t ndev_seqs;
+	/* records.c: forget and prune records of trusted devices (docs/format.md 16) */
+	struct cf_records *rec;
 	char *home;
 	char *cache;
 	pthread_mutex_t lock; /* guards the pack key cache */
@@ -123,8 +128,28 @@ int cf_repo_open_store(const char *loc, bool create, const struct cf_device *dev
 int cf_repo_load_chain(struct cf_store *st, struct cf_chain_state **out) CF_MUST_CHECK;
 
 /* repo_objects.c */
+/*
+ * cf_repo_get_verified() - a whole content-addressed object of at most @max bytes whose
+ * H(bytes) is its name. 0, CF_ENOENT, CF_EINTEGRITY (with a message) or an error.
+ */
+int cf_repo_get_verified(struct cf_repo *r, enum cf_obj_kind kind, const char *name, size_t max,
+                         uint8_t **out, size_t *len) CF_MUST_CHECK;
 /* cf_repo_load_index() - read every index object into r->index (once). */
 int cf_repo_load_index(struct cf_repo *r) CF_MUST_CHECK;
+/*
+ * cf_repo_put_index() - seal @npacks packs into an index object and store it; *@len (may
+ * be NULL) its size. An identical object already stored counts as success.
+ */
+int cf_repo_put_index(struct cf_repo *r, const struct cf_index_pack *packs, size_t npacks,
+                      size_t *len) CF_MUST_CHECK;
+/* cf_repo_store_pack() - store a finished pack, then the index object naming its blobs. */
+int cf_repo_store_pack(struct cf_repo *r, const uint8_t *pack, size_t len,
+                       const struct cf_index_pack *ip, size_t *ilen) CF_MUST_CHECK;
+/*
+ * cf_repo_has_live() - blob @id is in a pack no prune has condemned (docs/format.md 16.4):
+ * what a backup may deduplicate against or reuse. Condemned copies stay readable.
+ */
+bool cf_repo_has_live(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES]);
 /* cf_repo_can_read() - CF_EPERM with a message unless this key holds data secret keys. */
 int cf_repo_can_read(const struct cf_repo *r) CF_MUST_CHECK;
 /*
@@ -170,6 +195,56 @@ int cf_repo_finish_revocation(struct cf_repo *r) CF_MUST_CHECK;
 
 /* cf_repo_count_deleted() - soft-deleted objects on cofferd (0 elsewhere). */
 int cf_repo_count_deleted(struct cf_repo *r, uint64_t *count) CF_MUST_CHECK;
+
+/* records.c: docs/format.md 16.1 and 16.3 */
+struct cf_forget_entry;
+struct cf_prune_record;
+/* One trusted condemn record with its observe record, if any. */
+struct cf_condemn {
+	char name[2 * CF_ID_BYTES + 1];
+	struct cf_prune_record *rec;
+	char obs_name[2 * CF_ID_BYTES + 1]; /* "" when none */
+	struct cf_prune_record *obs;
+};
+/* A trusted forget record: its name and who signed it. */
+struct cf_forget_ref {
+	char name[2 * CF_ID_BYTES + 1];
+	uint8_t signer[CF_ID_BYTES];
+	size_t first; /* its entries: forgot[first .. first + count) */
+	size_t count;
+};
+struct cf_records {
+	struct cf_forget_entry *forgot; /* every entry of every trusted forget record */
+	size_t nforgot;
+	struct cf_forget_ref *forgets;
+	size_t nforgets;
+	struct cf_index *forgotten; /* set of forgotten snapshot ids */
+	struct cf_index *condemned; /* set of condemned pack ids */
+	struct cf_condemn *conds;
+	size_t nconds;
+};
+/* cf_repo_load_records() - read every forget and prune record once (untrusted ones ignored). */
+int cf_repo_load_records(struct cf_repo *r) CF_MUST_CHECK;
+/* cf_repo_reload_records() - drop what was loaded and read the records again. */
+int cf_repo_reload_records(struct cf_repo *r) CF_MUST_CHECK;
+void cf_records_free(struct cf_records *rec);
+bool cf_repo_is_forgotten(const struct cf_repo *r, const uint8_t snap[static CF_ID_BYTES]);
+/* cf_repo_forgotten_name() - snapshot object @name is forgotten (snapshots.c). */
+bool cf_repo_forgotten_name(const struct cf_repo *r, const char *name);
+bool cf_repo_is_condemned(const struct cf_repo *r, const uint8_t pack[static CF_ID_BYTES]);
+/* cf_repo_trusted_signer() - a full device of the chain that is not removed, else NULL. */
+const struct cf_chain_device *cf_repo_trusted_signer(const struct cf_repo *r,
+                                                     const uint8_t id[static CF_ID_BYTES]);
+/* forget.c */
+/* cf_repo_delete_forgotten() - delete snapshot objects that trusted forget records name. */
+int cf_repo_delete_forgotten(struct cf_repo *r) CF_MUST_CHECK;
+/* cf_forget_write() - sort @e[0..n) and store them as one forget record of this device. */
+int cf_forget_write(struct cf_repo *r, struct cf_forget_entry *e, size_t n) CF_MUST_CHECK;
+/*
+ * cf_forget_resign() - before @device is removed, re-sign every snapshot its forget records
+ * name into one record of this device (docs/format.md 16.1).
+ */
+int cf_forget_resign(struct cf_repo *r, const uint8_t device[static CF_ID_BYTES]) CF_MUST_CHECK;
 
 /* cache.c: what a backup-only device keeps to back up incrementally (all optional). */
 int cf_cache_put_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const uint8_t *p,

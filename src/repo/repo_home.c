@@ -141,13 +141,18 @@ out:
 int
 cf_write_file_atomic(const char *path, const uint8_t *p, size_t len, unsigned mode)
 {
-	char *tmp = join(path, ".tmp");
+	uint8_t rnd[8];
+	char suffix[sizeof(".tmp.") + 2 * sizeof(rnd)];
+	char *tmp = NULL;
 	int fd = -1;
 	int rc = 0;
 
-	if (tmp == NULL)
+	/* a name of its own: several processes of one device may write the same file at once */
+	cf_random(rnd, sizeof(rnd));
+	memcpy(suffix, ".tmp.", 5);
+	cf_hex(suffix + 5, rnd, sizeof(rnd));
+	if ((tmp = join(path, suffix)) == NULL)
 		return CF_ENOMEM;
-	(void)unlink(tmp);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode)) < 0) {
 		rc = cf_err_set(CF_ESYS, "cannot create '%s'", tmp);
 		goto out;

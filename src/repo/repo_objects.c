@@ -7,6 +7,7 @@
 
 #include "../compress/compress.h"
 #include "../device/device.h"
+#include "../retention/records.h"
 #include "repo.h"
 
 void
@@ -26,9 +27,9 @@ cf_repo_can_read(const struct cf_repo *r)
 }
 
 /* Get a whole content-addressed object and check that it hashes to its name. */
-static int
-get_verified(struct cf_repo *r, enum cf_obj_kind kind, const char *name, size_t max, uint8_t **out,
-             size_t *len)
+int
+cf_repo_get_verified(struct cf_repo *r, enum cf_obj_kind kind, const char *name, size_t max,
+                     uint8_t **out, size_t *len)
 {
 	uint8_t want[CF_HASH_BYTES];
 	uint8_t got[CF_HASH_BYTES];
@@ -52,12 +53,29 @@ get_verified(struct cf_repo *r, enum cf_obj_kind kind, const char *name, size_t 
 
 struct index_load {
 	struct cf_repo *r;
+	struct cf_index_pack *later; /* condemned packs: added last, or not at all */
+	size_t nlater;
 };
+
+/* Keep a condemned pack's part aside (moved out of @p). */
+static int
+defer_pack(struct index_load *il, struct cf_index_pack *p)
+{
+	struct cf_index_pack *nv = cf_realloc(il->later, (il->nlater + 1) * sizeof(*nv));
+
+	if (nv == NULL)
+		return CF_ENOMEM;
+	il->later = nv;
+	nv[il->nlater++] = *p;
+	memset(p, 0, sizeof(*p));
+	return 0;
+}
 
 static int
 load_one_index(void *arg, const char *name, uint64_t size)
 {
-	struct cf_repo *r = ((struct index_load *)arg)->r;
+	struct index_load *il = arg;
+	struct cf_repo *r = il->r;
 	struct cf_index_pack *packs = NULL;
 	size_t npacks = 0;
 	uint8_t *obj = NULL;
@@ -65,7 +83,7 @@ load_one_index(void *arg, const char *name, uint64_t size)
 	int rc;
 
 	(void)size;
-	if ((rc = get_verified(r, CF_OBJ_INDEX, name, CF_INDEX_MAX_BYTES, &obj, &len)) != 0)
+	if ((rc = cf_repo_get_verified(r, CF_OBJ_INDEX, name, CF_INDEX_MAX_BYTES, &obj, &len)) != 0)
 		return rc;
 	rc = cf_index_decode(r->k_index, r->chain->repo_id, obj, len, &packs, &npacks);
 	cf_free(obj);
@@ -73,7 +91,8 @@ load_one_index(void *arg, const char *name, uint64_t size)
 		return cf_err_set(CF_EINTEGRITY, "index/%s does not decrypt or parse: %s", name,
 		                  cf_strerror(rc));
 	for (size_t i = 0; i < npacks && rc == 0; i++)
-		rc = cf_index_add_pack(r->index, &packs[i]);
+		rc = cf_repo_is_condemned(r, packs[i].id) ? defer_pack(il, &packs[i])
+		                                          : cf_index_add_pack(r->index, &packs[i]);
 	cf_index_packs_free(packs, npacks);
 	return rc;
 }
@@ -81,15 +100,68 @@ load_one_index(void *arg, const char *name, uint64_t size)
 int
 cf_repo_load_index(struct cf_repo *r)
 {
-	struct index_load il = {r};
+	struct index_load il = {r, NULL, 0};
 	int rc;
 
 	if (r->index_loaded)
 		return 0;
-	if ((rc = cf_store_list(r->store, CF_OBJ_INDEX, load_one_index, &il)) != 0)
+	if ((rc = cf_repo_load_records(r)) != 0 ||
+	    (rc = cf_store_list(r->store, CF_OBJ_INDEX, load_one_index, &il)) != 0)
+		goto out;
+	/* readers still use condemned packs, after every other copy (docs/format.md 16.4) */
+	for (size_t i = 0; i < il.nlater && rc == 0; i++)
+		rc = cf_index_add_pack(r->index, &il.later[i]);
+	if (rc == 0)
+		r->index_loaded = true;
+out:
+	cf_index_packs_free(il.later, il.nlater);
+	return rc;
+}
+
+int
+cf_repo_put_index(struct cf_repo *r, const struct cf_index_pack *packs, size_t npacks, size_t *len)
+{
+	char name[2 * CF_ID_BYTES + 1];
+	uint8_t iid[CF_ID_BYTES];
+	uint8_t *idx = NULL;
+	size_t ilen = 0;
+	int rc;
+
+	if ((rc = cf_index_encode(r->k_index, r->chain->repo_id, packs, npacks, &idx, &ilen,
+	                          iid)) != 0)
 		return rc;
-	r->index_loaded = true;
-	return 0;
+	cf_id_name(name, iid);
+	rc = cf_store_put(r->store, CF_OBJ_INDEX, name, idx, ilen);
+	cf_free(idx);
+	if (rc == CF_EEXIST) { /* the same packs indexed again: same bytes, nothing to add */
+		cf_err_clear();
+		rc = 0;
+	}
+	if (rc == 0 && len != NULL)
+		*len = ilen;
+	return rc;
+}
+
+int
+cf_repo_store_pack(struct cf_repo *r, const uint8_t *pack, size_t len,
+                   const struct cf_index_pack *ip, size_t *ilen)
+{
+	char name[2 * CF_ID_BYTES + 1];
+	int rc;
+
+	cf_id_name(name, ip->id);
+	if ((rc = cf_store_put(r->store, CF_OBJ_PACK, name, pack, len)) != 0)
+		return rc;
+	return cf_repo_put_index(r, ip, 1, ilen);
+}
+
+bool
+cf_repo_has_live(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES])
+{
+	struct cf_blob_loc loc;
+
+	/* condemned packs were added last: a condemned location means no other copy */
+	return cf_index_lookup(r->index, id, &loc) == 0 && !cf_repo_is_condemned(r, loc.pack);
 }
 
 /* Unwrap a pack's key from its head with the data key of the pack's epoch. */
@@ -250,7 +322,8 @@ cf_repo_open_snapshot(struct cf_repo *r, const char *name, struct cf_snapshot **
 	*out = NULL;
 	if ((rc = cf_repo_can_read(r)) != 0)
 		return rc;
-	if ((rc = get_verified(r, CF_OBJ_SNAPSHOT, name, CF_SNAPSHOT_MAX_BYTES, &obj, &len)) != 0)
+	if ((rc = cf_repo_get_verified(r, CF_OBJ_SNAPSHOT, name, CF_SNAPSHOT_MAX_BYTES, &obj,
+	                               &len)) != 0)
 		return rc;
 	if ((rc = cf_snapshot_read_head(obj, len, &h)) != 0) {
 		rc = cf_err_set(CF_EINTEGRITY, "snapshot %.16s is malformed", name);
@@ -323,8 +396,18 @@ cf_repo_device_seq(struct cf_repo *r, const uint8_t device[static CF_ID_BYTES], 
 	memset(&s, 0, sizeof(s));
 	s.r = r;
 	s.device = device;
-	if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, scan_head, &s)) != 0)
+	if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, scan_head, &s)) != 0 ||
+	    (rc = cf_repo_load_records(r)) != 0)
 		return rc;
+	/* a forgotten snapshot still holds its number (docs/format.md 16.1) */
+	for (size_t i = 0; i < r->rec->nforgot; i++) {
+		const struct cf_forget_entry *e = &r->rec->forgot[i];
+
+		if (memcmp(e->device, device, CF_ID_BYTES) == 0 && e->seq > s.seq) {
+			s.seq = e->seq;
+			memcpy(s.hash, e->hash, CF_HASH_BYTES);
+		}
+	}
 	*seq = s.seq;
 	memcpy(hash, s.hash, CF_HASH_BYTES);
 	return 0;

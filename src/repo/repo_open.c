@@ -364,6 +364,8 @@ cf_repo_free(struct cf_repo *r)
 		cf_boxkey_free(r->dk[e]);
 	cf_free(r->dk);
 	cf_index_free(r->index);
+	cf_records_free(r->rec);
+	cf_free(r->dev_seqs);
 	cf_chunker_free(r->chunker);
 	cf_key_free(r->k_index);
 	cf_key_free(r->k_id);

@@ -12,6 +12,7 @@
 
 #include "../buf/buf.h"
 #include "../device/device.h"
+#include "../retention/records.h"
 #include "repo.h"
 
 #define SEQS_FILE_MAX (1u << 22)
@@ -21,6 +22,7 @@ struct seq_rec {
 	uint64_t seq;
 	uint8_t prev[CF_HASH_BYTES];
 	uint8_t hash[CF_HASH_BYTES];
+	bool forgotten; /* from a forget record (docs/format.md 16.1) */
 };
 
 struct seq_list {
@@ -128,6 +130,54 @@ rec_cmp(const void *a, const void *b)
 	if (c != 0)
 		return c;
 	return x->seq < y->seq ? -1 : x->seq > y->seq ? 1 : 0;
+}
+
+/* Forgotten snapshots stand in the sequence as their forget entries. */
+static int
+add_forgotten(struct seq_list *l)
+{
+	const struct cf_records *rec = l->r->rec;
+	int rc = 0;
+
+	for (size_t i = 0; i < rec->nforgot && rc == 0; i++) {
+		struct seq_rec s;
+
+		memcpy(s.device, rec->forgot[i].device, CF_ID_BYTES);
+		s.seq = rec->forgot[i].seq;
+		memcpy(s.prev, rec->forgot[i].prev, CF_HASH_BYTES);
+		memcpy(s.hash, rec->forgot[i].hash, CF_HASH_BYTES);
+		s.forgotten = true;
+		rc = push(l, &s);
+	}
+	return rc;
+}
+
+/*
+ * In the sorted list, one (device, seq) may appear as a snapshot and as forget entries: they
+ * must be the same snapshot; keep one.
+ */
+static void
+merge_same(struct seq_list *l)
+{
+	size_t w = 0;
+	char dev[128];
+
+	for (size_t k = 0; k < l->n; k++) {
+		struct seq_rec *prev = w > 0 ? &l->v[w - 1] : NULL;
+
+		if (prev != NULL && rec_cmp(prev, &l->v[k]) == 0) {
+			if (memcmp(prev->hash, l->v[k].hash, CF_HASH_BYTES) != 0 ||
+			    memcmp(prev->prev, l->v[k].prev, CF_HASH_BYTES) != 0) {
+				who(l->r, prev->device, dev, sizeof(dev));
+				seq_problem(l, "%s: snapshot %llu is recorded twice, differently",
+				            dev, (unsigned long long)prev->seq);
+			}
+			prev->forgotten = prev->forgotten || l->v[k].forgotten;
+			continue;
+		}
+		l->v[w++] = l->v[k];
+	}
+	l->n = w;
 }
 
 /* Within one device's run [i, j): sequences 1..n, each linked to the one before. */
@@ -275,6 +325,30 @@ record_seen(struct seq_list *l)
 	return rc;
 }
 
+/* Keep every device's newest sequence number (prune's observe record needs them). */
+static int
+keep_newest(struct seq_list *l)
+{
+	struct cf_repo *r = l->r;
+	size_t n = 0;
+
+	cf_free(r->dev_seqs);
+	r->dev_seqs = NULL;
+	r->ndev_seqs = 0;
+	if (l->n == 0)
+		return 0;
+	if ((r->dev_seqs = cf_calloc(l->n, sizeof(*r->dev_seqs))) == NULL)
+		return CF_ENOMEM;
+	for (size_t k = 0; k < l->n; k++) {
+		if (k + 1 < l->n && memcmp(l->v[k].device, l->v[k + 1].device, CF_ID_BYTES) == 0)
+			continue;
+		memcpy(r->dev_seqs[n].device, l->v[k].device, CF_ID_BYTES);
+		r->dev_seqs[n++].seq = l->v[k].seq;
+	}
+	r->ndev_seqs = n;
+	return 0;
+}
+
 /* Remember this device's newest snapshot: the next one it writes follows it. */
 static void
 note_own(struct seq_list *l)
@@ -302,10 +376,13 @@ cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 	memset(&l, 0, sizeof(l));
 	l.r = r;
 	l.ev = ev;
-	if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, collect_head, &l)) != 0)
+	/* heads first, records after: a snapshot deleted meanwhile was recorded before */
+	if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, collect_head, &l)) != 0 ||
+	    (rc = cf_repo_reload_records(r)) != 0 || (rc = add_forgotten(&l)) != 0)
 		goto out;
 	if (l.n > 1)
 		qsort(l.v, l.n, sizeof(*l.v), rec_cmp);
+	merge_same(&l);
 	for (size_t i = 0, j; i < l.n; i = j) {
 		for (j = i + 1; j < l.n && memcmp(l.v[j].device, l.v[i].device, CF_ID_BYTES) == 0;)
 			j++;
@@ -317,7 +394,7 @@ cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 		rc = cf_err_set(CF_EINTEGRITY, "%s", l.first);
 		goto out;
 	}
-	if ((rc = record_seen(&l)) == 0)
+	if ((rc = record_seen(&l)) == 0 && (rc = keep_newest(&l)) == 0)
 		note_own(&l);
 out:
 	cf_free(l.v);

@@ -13,6 +13,15 @@ struct snap_list {
 	size_t cap;
 };
 
+/* A snapshot named in a trusted forget record is gone, even while its object remains. */
+bool
+cf_repo_forgotten_name(const struct cf_repo *r, const char *name)
+{
+	uint8_t id[CF_ID_BYTES];
+
+	return cf_unhex(id, sizeof(id), name, strlen(name)) == 0 && cf_repo_is_forgotten(r, id);
+}
+
 static int
 collect(void *arg, const char *name, uint64_t size)
 {
@@ -21,7 +30,13 @@ collect(void *arg, const char *name, uint64_t size)
 	int rc;
 
 	(void)size;
-	if ((rc = cf_repo_open_snapshot(l->r, name, &s)) != 0)
+	if (cf_repo_forgotten_name(l->r, name))
+		return 0;
+	if ((rc = cf_repo_open_snapshot(l->r, name, &s)) == CF_ENOENT) {
+		cf_err_clear(); /* forgotten and deleted since the listing began */
+		return 0;
+	}
+	if (rc != 0)
 		return rc;
 	if (l->n == l->cap) {
 		size_t ncap = l->cap == 0 ? 32 : l->cap * 2;

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "../retention/records.h"
 #include "repo.h"
 
 static const enum cf_obj_kind undeletable[] = {CF_OBJ_KEYS, CF_OBJ_PACK, CF_OBJ_INDEX,
@@ -55,10 +56,66 @@ walk_deleted(struct cf_repo *r, bool restore, uint64_t *count)
 	return rc;
 }
 
+static bool
+snapshot_back(struct cf_repo *r, const struct cf_forget_entry *e)
+{
+	char name[2 * CF_ID_BYTES + 1];
+	uint64_t size = 0;
+
+	cf_id_name(name, e->hash);
+	if (cf_store_size(r->store, CF_OBJ_SNAPSHOT, name, &size) == 0)
+		return true;
+	cf_err_clear();
+	return false;
+}
+
+/* One forget record: keep only the snapshots still gone (a new record), drop the old one. */
+static int
+unforget_record(struct cf_repo *r, const struct cf_forget_ref *f)
+{
+	struct cf_forget_entry *keep = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if ((keep = cf_calloc(f->count, sizeof(*keep))) == NULL)
+		return CF_ENOMEM;
+	for (size_t i = 0; i < f->count; i++)
+		if (!snapshot_back(r, &r->rec->forgot[f->first + i]))
+			keep[n++] = r->rec->forgot[f->first + i];
+	if (n < f->count) {
+		if (n > 0)
+			rc = cf_forget_write(r, keep, n);
+		if (rc == 0)
+			rc = cf_store_delete(r->store, CF_OBJ_FORGET, f->name);
+	}
+	cf_free(keep);
+	return rc;
+}
+
+/*
+ * Undeleted snapshots come back only when the forget records that named them go: a full
+ * device rewrites each record without them (docs/format.md 16.1).
+ */
+static int
+unforget(struct cf_repo *r)
+{
+	int rc;
+
+	if (r->role != CF_ROLE_FULL)
+		return 0; /* the recovery key signs no records: recover as a device first */
+	if ((rc = cf_repo_reload_records(r)) != 0)
+		return rc;
+	for (size_t k = 0; k < r->rec->nforgets && rc == 0; k++)
+		rc = unforget_record(r, &r->rec->forgets[k]);
+	return rc != 0 ? rc : cf_repo_reload_records(r);
+}
+
 int
 cf_undelete(struct cf_repo *r, uint64_t *count)
 {
-	return walk_deleted(r, true, count);
+	int rc = walk_deleted(r, true, count);
+
+	return rc != 0 ? rc : unforget(r);
 }
 
 int

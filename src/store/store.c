@@ -22,8 +22,9 @@ struct list_filter {
 };
 
 static const char *const kind_dirs[] = {
-        [CF_OBJ_CHAIN] = "chain", [CF_OBJ_KEYS] = "keys",          [CF_OBJ_PACK] = "packs",
-        [CF_OBJ_INDEX] = "index", [CF_OBJ_SNAPSHOT] = "snapshots", [CF_OBJ_REQUEST] = "requests",
+        [CF_OBJ_CHAIN] = "chain",    [CF_OBJ_KEYS] = "keys",          [CF_OBJ_PACK] = "packs",
+        [CF_OBJ_INDEX] = "index",    [CF_OBJ_SNAPSHOT] = "snapshots", [CF_OBJ_REQUEST] = "requests",
+        [CF_OBJ_FORGET] = "forgets", [CF_OBJ_PRUNE] = "prune",
 };
 
 const char *
@@ -37,13 +38,13 @@ cf_obj_kind_dir(enum cf_obj_kind kind)
 bool
 cf_obj_kind_valid(enum cf_obj_kind kind)
 {
-	return kind >= CF_OBJ_CHAIN && kind <= CF_OBJ_REQUEST;
+	return kind >= CF_OBJ_CHAIN && kind <= CF_OBJ_PRUNE;
 }
 
 int
 cf_obj_kind_parse(const char *dir, enum cf_obj_kind *out)
 {
-	for (int k = CF_OBJ_CHAIN; k <= CF_OBJ_REQUEST; k++) {
+	for (int k = CF_OBJ_CHAIN; k <= CF_OBJ_PRUNE; k++) {
 		if (strcmp(dir, kind_dirs[k]) == 0) {
 			*out = (enum cf_obj_kind)k;
 			return 0;

@@ -19,6 +19,8 @@ enum cf_obj_kind {
 	CF_OBJ_INDEX = 4,
 	CF_OBJ_SNAPSHOT = 5,
 	CF_OBJ_REQUEST = 6, /* join requests of new devices */
+	CF_OBJ_FORGET = 7,  /* forget records (docs/format.md 16.1) */
+	CF_OBJ_PRUNE = 8,   /* prune records (16.3) */
 };
 
 #define CF_OBJ_NAME_MAX 128

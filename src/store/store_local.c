@@ -31,8 +31,8 @@ struct local {
 };
 
 /* The subdirectories made by create, in the order they are made. */
-static const char *const repo_dirs[] = {"chain",     "keys",     "packs", "index",
-                                        "snapshots", "requests", TMP_DIR};
+static const char *const repo_dirs[] = {"chain",    "keys",    "packs", "index", "snapshots",
+                                        "requests", "forgets", "prune", TMP_DIR};
 
 static bool
 is_hex(char c)

@@ -614,8 +614,8 @@ out:
 
 CF_TEST(enroll_needs_remote)
 {
-	static const char *const subdirs[] = {"chain",     "keys",     "packs", "index",
-	                                      "snapshots", "requests", "tmp"};
+	static const char *const subdirs[] = {"chain",    "keys",    "packs", "index", "snapshots",
+	                                      "requests", "forgets", "prune", "tmp"};
 	struct cf_store *s = NULL;
 	char dir[] = "/tmp/cf_remote_XXXXXX";
 

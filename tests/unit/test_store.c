@@ -148,7 +148,9 @@ CF_TEST(test_kind_and_name)
 	CHECK(strcmp(cf_obj_kind_dir(CF_OBJ_INDEX), "index") == 0);
 	CHECK(strcmp(cf_obj_kind_dir(CF_OBJ_SNAPSHOT), "snapshots") == 0);
 	CHECK(cf_obj_kind_dir((enum cf_obj_kind)0) == NULL);
-	CHECK(cf_obj_kind_dir((enum cf_obj_kind)7) == NULL);
+	CHECK(strcmp(cf_obj_kind_dir(CF_OBJ_FORGET), "forgets") == 0);
+	CHECK(strcmp(cf_obj_kind_dir(CF_OBJ_PRUNE), "prune") == 0);
+	CHECK(cf_obj_kind_dir((enum cf_obj_kind)9) == NULL);
 	CHECK(cf_obj_kind_parse("snapshots", &k) == 0 && k == CF_OBJ_SNAPSHOT);
 	CHECK(cf_obj_kind_parse("tmp", &k) == CF_EINVAL);
 
@@ -462,7 +464,7 @@ CF_TEST(test_bad_names)
 	CHECK_EQ(cf_store_put(s, CF_OBJ_PACK, "a-", (const uint8_t *)"x", 1), CF_EINVAL);
 	CHECK_EQ(cf_store_put(s, CF_OBJ_INDEX, "a", (const uint8_t *)"x", 1), 0);
 	CHECK_EQ(cf_store_put(s, (enum cf_obj_kind)0, "ab", (const uint8_t *)"x", 1), CF_EINVAL);
-	CHECK_EQ(cf_store_put(s, (enum cf_obj_kind)7, "ab", (const uint8_t *)"x", 1), CF_EINVAL);
+	CHECK_EQ(cf_store_put(s, (enum cf_obj_kind)9, "ab", (const uint8_t *)"x", 1), CF_EINVAL);
 	CHECK_EQ(count_entries(repo, "tmp"), 0);
 	repo_done(s, repo);
 }

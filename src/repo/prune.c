@@ -1,0 +1,727 @@
+/*
+ * prune.c - two-phase prune without a lock (docs/format.md 16.4). Phase 1 condemns packs
+ * no snapshot needs (after copying out what partly used packs still hold) and records every
+ * device's newest snapshot; phase 2, once every device has written past that record (or
+ * the grace period is over), copies out whatever a backup that was already running reused,
+ * then deletes. Every step writes before it deletes, so a kill at any point is harmless.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../compress/compress.h"
+#include "../device/device.h"
+#include "../retention/policy.h"
+#include "../retention/records.h"
+#include "repo.h"
+
+#define PRUNE_GRACE_DEFAULT (24 * 3600)
+
+/* One pack as one index object lists it. */
+struct occ {
+	char index[2 * CF_ID_BYTES + 1];
+	struct cf_index_pack p;
+};
+
+struct pr {
+	struct cf_repo *r;
+	struct cf_events ev;
+	uint64_t *st;
+	bool dry;
+	uint64_t max_repack;
+	int64_t grace;
+	struct cf_zctx *z;
+	struct cf_occs {
+		struct occ *v;
+		size_t n;
+	} occ;
+	struct cf_index *live;    /* blob ids some snapshot needs */
+	struct cf_index *trees;   /* trees walked */
+	struct cf_index *fresh;   /* blobs this run wrote to new packs */
+	struct cf_index *dropped; /* packs phase 2 deletes */
+	struct cf_pack_writer *w[2];
+	uint8_t (*condemn)[CF_ID_BYTES]; /* packs phase 1 condemns */
+	size_t ncondemn;
+	size_t condemn_cap;
+};
+
+/* ---- reading every index object ---- */
+
+static int
+load_occ(void *arg, const char *name, uint64_t size)
+{
+	struct pr *p = arg;
+	struct cf_repo *r = p->r;
+	struct cf_index_pack *packs = NULL;
+	size_t npacks = 0;
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	struct occ *nv = NULL;
+	int rc;
+
+	(void)size;
+	if ((rc = cf_repo_get_verified(r, CF_OBJ_INDEX, name, CF_INDEX_MAX_BYTES, &obj, &len)) != 0)
+		return rc == CF_ENOENT ? 0 : rc;
+	rc = cf_index_decode(r->k_index, r->chain->repo_id, obj, len, &packs, &npacks);
+	cf_free(obj);
+	if (rc != 0)
+		return cf_err_set(CF_EINTEGRITY, "index/%s does not decrypt or parse: %s", name,
+		                  cf_strerror(rc));
+	if ((nv = cf_realloc(p->occ.v, (p->occ.n + npacks) * sizeof(*nv))) == NULL) {
+		cf_index_packs_free(packs, npacks);
+		return CF_ENOMEM;
+	}
+	p->occ.v = nv;
+	for (size_t i = 0; i < npacks; i++) {
+		struct occ *o = &nv[p->occ.n++];
+
+		(void)snprintf(o->index, sizeof(o->index), "%s", name);
+		o->p = packs[i];
+	}
+	cf_free(packs); /* the entries moved into the occurrences */
+	return 0;
+}
+
+/* r->index from the occurrences: every pack that is not condemned first, so a blob resolves
+ * to a copy that stays whenever there is one. */
+static int
+build_index(struct pr *p)
+{
+	struct cf_repo *r = p->r;
+	struct cf_index *ix = NULL;
+	int rc;
+
+	if ((rc = cf_index_new(&ix)) != 0)
+		return rc;
+	for (int pass = 0; pass < 2 && rc == 0; pass++)
+		for (size_t i = 0; i < p->occ.n && rc == 0; i++)
+			if (cf_repo_is_condemned(r, p->occ.v[i].p.id) == (pass == 1))
+				rc = cf_index_add_pack(ix, &p->occ.v[i].p);
+	if (rc != 0) {
+		cf_index_free(ix);
+		return rc;
+	}
+	cf_index_free(r->index);
+	r->index = ix;
+	r->index_loaded = true;
+	return 0;
+}
+
+static int
+load_occs(struct pr *p)
+{
+	int rc;
+
+	for (size_t i = 0; i < p->occ.n; i++)
+		cf_free(p->occ.v[i].p.entries);
+	cf_free(p->occ.v);
+	memset(&p->occ, 0, sizeof(p->occ));
+	rc = cf_store_list(p->r->store, CF_OBJ_INDEX, load_occ, p);
+	return rc != 0 ? rc : build_index(p);
+}
+
+/* ---- the live set ---- */
+
+static int
+walk_tree(struct pr *p, const uint8_t id[static CF_ID_BYTES])
+{
+	struct cf_tree *t = NULL;
+	int rc;
+
+	if (cf_index_has(p->trees, id))
+		return 0;
+	if ((rc = cf_index_add_id(p->trees, id)) != 0 || (rc = cf_index_add_id(p->live, id)) != 0)
+		return rc;
+	if ((rc = cf_repo_load_tree(p->r, id, p->z, &t)) != 0)
+		return rc; /* a tree that cannot be read: prune nothing (check will say why) */
+	for (size_t i = 0; i < t->count && rc == 0; i++) {
+		const struct cf_node *n = &t->nodes[i];
+
+		if (n->type == CF_NODE_DIR) {
+			rc = walk_tree(p, n->subtree);
+			continue;
+		}
+		for (size_t k = 0; k < n->nparts && rc == 0; k++)
+			if (!n->parts[k].hole)
+				rc = cf_index_add_id(p->live, n->parts[k].id);
+	}
+	cf_tree_free(t);
+	return rc;
+}
+
+/*
+ * Add what every snapshot listed now needs (trees already walked are skipped). The
+ * snapshots are listed before the index objects are read: a backup stores its index objects
+ * before its snapshot, so every blob a listed snapshot names is in the index read after.
+ */
+static int
+mark_live(struct pr *p)
+{
+	struct cf_snapshot **v = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cf_snapshots_list(p->r, NULL, &v, &n)) != 0 || (rc = load_occs(p)) != 0)
+		goto out;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = walk_tree(p, v[i]->tree);
+out:
+	cf_snapshots_free(v, n);
+	return rc;
+}
+
+/* ---- writing blobs to new packs ---- */
+
+static int
+flush_writer(struct pr *p, int slot)
+{
+	struct cf_pack_writer *w = p->w[slot];
+	struct cf_index_pack ip;
+	uint8_t *pack = NULL;
+	size_t len = 0;
+	int rc;
+
+	p->w[slot] = NULL;
+	if (w == NULL)
+		return 0;
+	memset(&ip, 0, sizeof(ip));
+	if ((rc = cf_pack_writer_finish(w, &pack, &len, ip.id)) == 0) {
+		const struct cf_pack_entry *e = cf_pack_writer_entries(w, &ip.count);
+
+		ip.len = len;
+		if ((ip.entries = cf_memdup(e, ip.count * sizeof(*e))) == NULL)
+			rc = CF_ENOMEM;
+		else
+			rc = cf_repo_store_pack(p->r, pack, len, &ip, NULL);
+	}
+	cf_free(ip.entries);
+	cf_free(pack);
+	cf_pack_writer_free(w);
+	return rc;
+}
+
+static int
+flush_writers(struct pr *p)
+{
+	int rc = flush_writer(p, 0);
+
+	return rc != 0 ? rc : flush_writer(p, 1);
+}
+
+/* Copy one verified blob of @pack (the whole pack's bytes) into a new pack. */
+static int
+copy_blob(struct pr *p, const uint8_t *pack, size_t plen, const struct cf_key *pk,
+          const struct cf_pack_entry *e, const char *pname)
+{
+	struct cf_repo *r = p->r;
+	int slot = e->type == CF_BLOB_TREE ? 1 : 0;
+	uint8_t *payload = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (cf_index_has(p->fresh, e->id))
+		return 0;
+	if ((uint64_t)e->offset + e->stored_len > plen ||
+	    cf_blob_open_payload(pk, r->chain->repo_id, e, pack + e->offset, e->stored_len, p->z,
+	                         r->k_id, &payload, &len) != 0)
+		return cf_err_set(CF_EINTEGRITY,
+		                  "packs/%s: a blob still in use is damaged; run 'coffer check "
+		                  "--read-data'",
+		                  pname);
+	if (p->w[slot] == NULL &&
+	    (rc = cf_pack_writer_new(r->chain->repo_id, r->epoch, r->chain->dk_pub[r->epoch],
+	                             &p->w[slot])) != 0)
+		goto out;
+	rc = cf_pack_writer_add(p->w[slot], e->type, e->comp, e->id, e->raw_len, payload, len);
+	if (rc == CF_ETOOBIG) { /* this pack is full: close it and start another */
+		if ((rc = flush_writer(p, slot)) != 0 ||
+		    (rc = cf_pack_writer_new(r->chain->repo_id, r->epoch,
+		                             r->chain->dk_pub[r->epoch], &p->w[slot])) != 0)
+			goto out;
+		rc = cf_pack_writer_add(p->w[slot], e->type, e->comp, e->id, e->raw_len, payload,
+		                        len);
+	}
+	if (rc == 0)
+		rc = cf_index_add_id(p->fresh, e->id);
+	if (rc == 0 && cf_pack_writer_bytes(p->w[slot]) >= CF_PACK_TARGET_BYTES)
+		rc = flush_writer(p, slot);
+out:
+	cf_free_wipe(payload, len);
+	return rc;
+}
+
+/* Copy the blobs of pack @o that @need says to, reading the pack once. */
+static int
+copy_out(struct pr *p, const struct occ *o, bool (*need)(struct pr *, const struct occ *, size_t))
+{
+	char name[2 * CF_ID_BYTES + 1];
+	const struct cf_key *pk = NULL;
+	uint8_t *pack = NULL;
+	size_t len = 0;
+	int rc;
+
+	cf_id_name(name, o->p.id);
+	if ((rc = cf_store_get(p->r->store, CF_OBJ_PACK, name, 0, SIZE_MAX, CF_PACK_MAX_BYTES,
+	                       &pack, &len)) != 0)
+		return rc == CF_ENOENT
+		               ? cf_err_set(CF_EINTEGRITY,
+		                            "packs/%s is missing but holds blobs in use", name)
+		               : rc;
+	if ((rc = cf_repo_pack_key(p->r, o->p.id, &pk)) != 0)
+		goto out;
+	for (size_t i = 0; i < o->p.count && rc == 0; i++)
+		if (need(p, o, i))
+			rc = copy_blob(p, pack, len, pk, &o->p.entries[i], name);
+out:
+	cf_free(pack);
+	return rc;
+}
+
+/* ---- phase 1 ---- */
+
+/* Entry @i of @o is live here: needed, and the index resolves it to this pack. */
+static bool
+live_here(struct pr *p, const struct occ *o, size_t i)
+{
+	const struct cf_pack_entry *e = &o->p.entries[i];
+	struct cf_blob_loc loc;
+
+	return cf_index_has(p->live, e->id) && cf_index_lookup(p->r->index, e->id, &loc) == 0 &&
+	       memcmp(loc.pack, o->p.id, CF_ID_BYTES) == 0;
+}
+
+static int
+push_condemn(struct pr *p, const uint8_t id[static CF_ID_BYTES])
+{
+	if (p->ncondemn == p->condemn_cap) {
+		size_t ncap = p->condemn_cap == 0 ? 64 : p->condemn_cap * 2;
+		uint8_t(*nv)[CF_ID_BYTES] = cf_realloc(p->condemn, ncap * CF_ID_BYTES);
+
+		if (nv == NULL)
+			return CF_ENOMEM;
+		p->condemn = nv;
+		p->condemn_cap = ncap;
+	}
+	memcpy(p->condemn[p->ncondemn++], id, CF_ID_BYTES);
+	return 0;
+}
+
+/* Decide one pack (its first occurrence): keep, condemn, or repack and condemn. */
+static int
+judge_pack(struct pr *p, const struct occ *o, struct cf_index *seen, uint64_t *repacked)
+{
+	uint64_t live = 0;
+	uint64_t dead = 0;
+	size_t nlive = 0;
+	int rc;
+
+	if (cf_index_has(seen, o->p.id) || cf_repo_is_condemned(p->r, o->p.id))
+		return 0;
+	if ((rc = cf_index_add_id(seen, o->p.id)) != 0)
+		return rc;
+	for (size_t i = 0; i < o->p.count; i++) {
+		if (live_here(p, o, i)) {
+			live += o->p.entries[i].stored_len;
+			nlive++;
+		} else {
+			dead += o->p.entries[i].stored_len;
+		}
+	}
+	if (nlive > 0) {
+		/* repack when dead blobs hold at least 5 % of the pack, within the budget */
+		if (dead * 20 < live + dead || *repacked + live > p->max_repack)
+			return 0;
+		*repacked += live;
+		p->st[CF_PRUNE_PACKS_REPACKED]++;
+		p->st[CF_PRUNE_BYTES_REPACKED] += live;
+		if (!p->dry && (rc = copy_out(p, o, live_here)) != 0)
+			return rc;
+	}
+	p->st[CF_PRUNE_PACKS_CONDEMNED]++;
+	return push_condemn(p, o->p.id);
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, CF_ID_BYTES);
+}
+
+static int
+put_record(struct cf_repo *r, const uint8_t *obj, size_t len, uint8_t id[static CF_ID_BYTES])
+{
+	char name[2 * CF_ID_BYTES + 1];
+	int rc;
+
+	cf_hash(id, obj, len);
+	cf_id_name(name, id);
+	rc = cf_store_put(r->store, CF_OBJ_PRUNE, name, obj, len);
+	return rc == CF_EEXIST ? 0 : rc;
+}
+
+/*
+ * The observe record of condemn record @cid: every device's newest sequence number, which
+ * r->dev_seqs must hold from a listing made after the condemn record was stored. @out (may
+ * be NULL) gets the record as parsed, @name its name.
+ */
+static int
+write_observe(struct pr *p, const uint8_t cid[static CF_ID_BYTES], struct cf_prune_record *out,
+              char *name)
+{
+	struct cf_repo *r = p->r;
+	uint8_t oid[CF_ID_BYTES];
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = cf_observe_record_seal(r->chain->repo_id, r->dev, (int64_t)time(NULL), cid,
+	                                 r->dev_seqs, r->ndev_seqs, &obj, &len)) == 0 &&
+	    (rc = put_record(r, obj, len, oid)) == 0 && out != NULL) {
+		cf_id_name(name, oid);
+		rc = cf_prune_record_parse(obj, len, out);
+	}
+	cf_free(obj);
+	return rc;
+}
+
+/* The condemn record, then (after a fresh listing) the observe record. */
+static int
+write_records(struct pr *p)
+{
+	struct cf_repo *r = p->r;
+	uint8_t cid[CF_ID_BYTES];
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	int rc;
+
+	qsort(p->condemn, p->ncondemn, CF_ID_BYTES, id_cmp);
+	for (size_t done = 0; done < p->ncondemn; done += CF_CONDEMN_MAX_PACKS) {
+		size_t n = p->ncondemn - done;
+
+		n = n > CF_CONDEMN_MAX_PACKS ? CF_CONDEMN_MAX_PACKS : n;
+		if ((rc = cf_condemn_record_seal(r->chain->repo_id, r->dev, (int64_t)time(NULL),
+		                                 (const uint8_t(*)[CF_ID_BYTES])p->condemn + done,
+		                                 n, &obj, &len)) != 0 ||
+		    (rc = put_record(r, obj, len, cid)) != 0)
+			goto out;
+		cf_free(obj);
+		obj = NULL;
+		/* listed after the condemn record is stored: a backup still running started before
+		 */
+		if ((rc = cf_repo_verify_seqs(r, NULL)) != 0 ||
+		    (rc = write_observe(p, cid, NULL, NULL)) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	cf_free(obj);
+	return rc;
+}
+
+static int
+phase1(struct pr *p)
+{
+	struct cf_index *seen = NULL;
+	uint64_t repacked = 0;
+	int rc;
+
+	if ((rc = cf_index_new(&seen)) != 0)
+		return rc;
+	for (size_t i = 0; i < p->occ.n && rc == 0; i++)
+		rc = judge_pack(p, &p->occ.v[i], seen, &repacked);
+	cf_index_free(seen);
+	if (rc != 0 || p->dry || p->ncondemn == 0)
+		return rc;
+	if ((rc = flush_writers(p)) != 0)
+		return rc;
+	return write_records(p);
+}
+
+/* ---- phase 2 ---- */
+
+static uint64_t
+current_seq(const struct cf_repo *r, const uint8_t device[static CF_ID_BYTES])
+{
+	for (size_t i = 0; i < r->ndev_seqs; i++)
+		if (memcmp(r->dev_seqs[i].device, device, CF_ID_BYTES) == 0)
+			return r->dev_seqs[i].seq;
+	return 0;
+}
+
+static uint64_t
+observed_seq(const struct cf_prune_record *obs, const uint8_t device[static CF_ID_BYTES])
+{
+	for (size_t i = 0; i < obs->count; i++)
+		if (memcmp(obs->seqs[i].device, device, CF_ID_BYTES) == 0)
+			return obs->seqs[i].seq;
+	return 0;
+}
+
+/* Every device that can write has written past the observe record, or the grace is over. */
+static bool
+ripe(const struct pr *p, const struct cf_condemn *c, int64_t now)
+{
+	const struct cf_chain_state *cs = p->r->chain;
+
+	if (c->obs == NULL)
+		return false; /* a prune killed between its two records: the next one re-records */
+	if (now - c->obs->time >= p->grace)
+		return true;
+	for (size_t i = 0; i < cs->ndevices; i++) {
+		const struct cf_chain_device *d = &cs->devices[i];
+
+		if (d->removed || d->role == CF_ROLE_RECOVERY)
+			continue;
+		if (current_seq(p->r, d->id) <= observed_seq(c->obs, d->id))
+			return false;
+	}
+	return true;
+}
+
+/* A live blob of a condemned pack that no pack staying holds: a running backup reused it. */
+static bool
+needs_rescue(struct pr *p, const struct occ *o, size_t i)
+{
+	const struct cf_pack_entry *e = &o->p.entries[i];
+	struct cf_blob_loc loc;
+
+	if (!cf_index_has(p->live, e->id) || cf_index_has(p->fresh, e->id))
+		return false;
+	return cf_index_lookup(p->r->index, e->id, &loc) != 0 ||
+	       cf_repo_is_condemned(p->r, loc.pack);
+}
+
+static int
+rescue(struct pr *p)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < p->occ.n && rc == 0; i++) {
+		const struct occ *o = &p->occ.v[i];
+		size_t before = 0;
+
+		if (!cf_index_has(p->dropped, o->p.id))
+			continue;
+		for (size_t k = 0; k < o->p.count; k++)
+			before += needs_rescue(p, o, k);
+		if (before == 0)
+			continue;
+		p->st[CF_PRUNE_BLOBS_RESURRECTED] += before;
+		if (!p->dry)
+			rc = copy_out(p, o, needs_rescue);
+	}
+	return rc != 0 ? rc : p->dry ? 0 : flush_writers(p);
+}
+
+/* Replace index object @name by one without the dropped packs (or by none). */
+static int
+drop_index(struct pr *p, const char *name)
+{
+	struct cf_index_pack *keep = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < p->occ.n; i++)
+		n += strcmp(p->occ.v[i].index, name) == 0;
+	if ((keep = cf_calloc(n, sizeof(*keep))) == NULL)
+		return CF_ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < p->occ.n; i++)
+		if (strcmp(p->occ.v[i].index, name) == 0 &&
+		    !cf_index_has(p->dropped, p->occ.v[i].p.id))
+			keep[n++] = p->occ.v[i].p; /* borrowed */
+	if (n > 0)
+		rc = cf_repo_put_index(p->r, keep, n, NULL);
+	cf_free(keep);
+	if (rc == 0 && (rc = cf_store_delete(p->r->store, CF_OBJ_INDEX, name)) == CF_ENOENT) {
+		cf_err_clear();
+		rc = 0;
+	}
+	return rc;
+}
+
+static int
+delete_obj(struct cf_repo *r, enum cf_obj_kind kind, const char *name)
+{
+	int rc = cf_store_delete(r->store, kind, name);
+
+	if (rc == CF_ENOENT) {
+		cf_err_clear();
+		return 0;
+	}
+	return rc;
+}
+
+/* Index objects first (a pack left without one is never adopted: it is condemned). */
+static int
+delete_dropped(struct pr *p)
+{
+	struct cf_index *done = NULL;
+	int rc;
+
+	if ((rc = cf_index_new(&done)) != 0)
+		return rc;
+	for (size_t i = 0; i < p->occ.n && rc == 0; i++) {
+		const struct occ *o = &p->occ.v[i];
+		uint8_t iid[CF_ID_BYTES];
+
+		if (!cf_index_has(p->dropped, o->p.id) ||
+		    cf_unhex(iid, sizeof(iid), o->index, strlen(o->index)) != 0 ||
+		    cf_index_has(done, iid))
+			continue;
+		if ((rc = cf_index_add_id(done, iid)) == 0)
+			rc = drop_index(p, o->index);
+	}
+	cf_index_free(done);
+	return rc;
+}
+
+static int
+delete_packs(struct pr *p, const struct cf_condemn *c)
+{
+	char name[2 * CF_ID_BYTES + 1];
+	int rc = 0;
+
+	for (size_t i = 0; i < c->rec->count && rc == 0; i++) {
+		uint64_t size = 0;
+
+		cf_id_name(name, c->rec->packs[i]);
+		if (cf_store_size(p->r->store, CF_OBJ_PACK, name, &size) != 0) {
+			cf_err_clear();
+			continue; /* gone already */
+		}
+		if ((rc = delete_obj(p->r, CF_OBJ_PACK, name)) == 0) {
+			p->st[CF_PRUNE_PACKS_DELETED]++;
+			p->st[CF_PRUNE_BYTES_FREED] += size;
+		}
+	}
+	if (rc == 0 && (rc = delete_obj(p->r, CF_OBJ_PRUNE, c->obs_name)) == 0)
+		rc = delete_obj(p->r, CF_OBJ_PRUNE, c->name);
+	return rc;
+}
+
+/* A prune killed between its two records left a condemn record alone: observe it now. */
+static int
+observe_orphans(struct pr *p)
+{
+	struct cf_records *rec = p->r->rec;
+	int rc = 0;
+
+	for (size_t k = 0; k < rec->nconds && rc == 0; k++) {
+		struct cf_condemn *c = &rec->conds[k];
+		uint8_t cid[CF_ID_BYTES];
+
+		if (c->obs != NULL || cf_unhex(cid, sizeof(cid), c->name, strlen(c->name)) != 0)
+			continue;
+		if ((c->obs = cf_calloc(1, sizeof(*c->obs))) == NULL)
+			return CF_ENOMEM;
+		if ((rc = write_observe(p, cid, c->obs, c->obs_name)) != 0) {
+			cf_free(c->obs);
+			c->obs = NULL;
+		}
+	}
+	return rc;
+}
+
+static int
+phase2(struct pr *p)
+{
+	struct cf_repo *r = p->r;
+	int64_t now = (int64_t)time(NULL);
+	size_t nripe = 0;
+	int rc;
+
+	/* sequences first, then the live set: a snapshot counted as written is also walked */
+	if ((rc = cf_repo_reload_records(r)) != 0 || (rc = cf_repo_verify_seqs(r, NULL)) != 0 ||
+	    (rc = mark_live(p)) != 0 || (!p->dry && (rc = observe_orphans(p)) != 0))
+		return rc;
+	for (size_t k = 0; k < r->rec->nconds; k++) {
+		const struct cf_condemn *c = &r->rec->conds[k];
+		bool ok = ripe(p, c, now);
+
+		for (size_t i = 0; i < c->rec->count && rc == 0; i++)
+			rc = ok ? cf_index_add_id(p->dropped, c->rec->packs[i]) : 0;
+		if (!ok)
+			p->st[CF_PRUNE_PACKS_WAITING] += c->rec->count;
+		nripe += ok;
+	}
+	if (rc != 0 || nripe == 0 || (rc = rescue(p)) != 0 || p->dry)
+		return rc;
+	if ((rc = delete_dropped(p)) != 0)
+		return rc;
+	for (size_t k = 0; k < r->rec->nconds && rc == 0; k++)
+		if (ripe(p, &r->rec->conds[k], now))
+			rc = delete_packs(p, &r->rec->conds[k]);
+	return rc;
+}
+
+/* ---- options and the whole run ---- */
+
+static int
+read_options(struct pr *p, const struct cf_opts *o)
+{
+	const char *v = cf_opts_get(o, "max-repack-size");
+
+	p->dry = cf_opts_flag(o, "dry-run");
+	p->max_repack = UINT64_MAX;
+	p->grace = PRUNE_GRACE_DEFAULT;
+	if (v != NULL && cf_parse_size(v, &p->max_repack) != 0)
+		return cf_err_set(CF_EINVAL, "--max-repack-size: '%s' is not a size like 500M", v);
+	if ((v = cf_opts_get(o, "grace")) != NULL) {
+		if (strcmp(v, "0") == 0)
+			p->grace = 0;
+		else if (cf_parse_duration(v, &p->grace) != 0)
+			return cf_err_set(CF_EINVAL,
+			                  "--grace: '%s' is not a duration like 24h, 3d or 0", v);
+	}
+	return 0;
+}
+
+static void
+pr_release(struct pr *p)
+{
+	for (size_t i = 0; i < p->occ.n; i++)
+		cf_free(p->occ.v[i].p.entries);
+	cf_free(p->occ.v);
+	for (int s = 0; s < 2; s++)
+		cf_pack_writer_free(p->w[s]);
+	cf_index_free(p->live);
+	cf_index_free(p->trees);
+	cf_index_free(p->fresh);
+	cf_index_free(p->dropped);
+	cf_free(p->condemn);
+	cf_zctx_free(p->z);
+}
+
+int
+cf_prune(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg,
+         uint64_t stats[CF_PRUNE_NSTATS])
+{
+	struct pr p;
+	int rc;
+
+	memset(stats, 0, CF_PRUNE_NSTATS * sizeof(*stats));
+	memset(&p, 0, sizeof(p));
+	p.r = r;
+	p.st = stats;
+	p.ev.fn = fn;
+	p.ev.arg = arg;
+	if (r->role != CF_ROLE_FULL)
+		return cf_err_set(CF_EPERM, "only a full device can prune");
+	if ((rc = read_options(&p, o)) != 0 || (rc = cf_repo_can_read(r)) != 0)
+		return rc;
+	if ((rc = cf_zctx_new(1, &p.z)) != 0 || (rc = cf_index_new(&p.live)) != 0 ||
+	    (rc = cf_index_new(&p.trees)) != 0 || (rc = cf_index_new(&p.fresh)) != 0 ||
+	    (rc = cf_index_new(&p.dropped)) != 0)
+		goto out;
+	/* never prune a repository whose snapshot sequences do not add up */
+	if ((rc = cf_repo_verify_seqs(r, &p.ev)) != 0 ||
+	    (!p.dry && (rc = cf_repo_delete_forgotten(r)) != 0) || (rc = mark_live(&p)) != 0 ||
+	    (rc = phase1(&p)) != 0)
+		goto out;
+	rc = phase2(&p);
+out:
+	pr_release(&p);
+	return rc;
+}

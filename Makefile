@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build asan test lint format demo bench fuzz clean
+.PHONY: all deps build asan test lint format demo bench bench-prune fuzz clean
 
 all: build
 
@@ -35,6 +35,9 @@ demo: build
 
 bench: build
 	bench/run.sh $(BUILD)/coffer
+
+bench-prune: build
+	bench/prune.sh $(BUILD)/coffer
 
 fuzz: deps
 	tools/fuzz.sh

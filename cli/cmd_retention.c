@@ -46,10 +46,13 @@ plan_text(const struct cf_forget_plan *p, bool dry)
 		return;
 	for (size_t i = n; i-- > 0;) {
 		const struct cf_snapshot *s = cf_forget_plan_snapshot(p, i);
+		char dev[65];
 
 		if (done[i])
 			continue;
-		printf("host %s, paths", cf_snapshot_host(s));
+
+		cf_snapshot_device_hex(s, dev);
+		printf("device %.16s, host %s, paths", dev, cf_snapshot_host(s));
 		for (size_t k = 0; k < cf_snapshot_npaths(s); k++)
 			printf(" %s", cf_snapshot_path(s, k));
 		printf(":\n");

@@ -157,8 +157,9 @@ static const struct cli_cmd commands[] = {
          "forget [--keep-within DURATION] [--keep-last N]\n"
          "              [--keep-hourly|daily|weekly|monthly|yearly N] [--keep-tag T]...\n"
          "              [--host H] [--tag T] [--path P] [--dry-run] [--prune] [SNAPSHOT...]",
-         "Remove snapshots by policy, or the SNAPSHOTs named. Snapshots are grouped by host\n"
-         "and paths; each rule keeps a snapshot, and a snapshot no rule keeps is removed.\n"
+         "Remove snapshots by policy, or the SNAPSHOTs named. Snapshots are grouped by the\n"
+         "device that wrote them, host and paths; each rule keeps a snapshot, and a snapshot\n"
+         "no rule keeps is removed.\n"
          "  --keep-last N          the N newest\n"
          "  --keep-within D        those within D of the newest (D like 7d, 2w, 1y6m, 36h)\n"
          "  --keep-hourly N        the newest of each of the last N hours (by time window:\n"

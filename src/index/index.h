@@ -80,6 +80,10 @@ int cf_index_add_pack(struct cf_index *ix, const struct cf_index_pack *p) CF_MUS
 int cf_index_lookup(const struct cf_index *ix, const uint8_t id[static CF_ID_BYTES],
                     struct cf_blob_loc *out) CF_MUST_CHECK;
 bool cf_index_has(const struct cf_index *ix, const uint8_t id[static CF_ID_BYTES]);
+/* cf_index_each_id() - call @fn for every blob id held, in no given order; non-zero stops. */
+int cf_index_each_id(const struct cf_index *ix,
+                     int (*fn)(void *arg, const uint8_t id[static CF_ID_BYTES]),
+                     void *arg) CF_MUST_CHECK;
 /* cf_index_add_id() - use the index as a set of ids: add @id (no pack, no location). */
 int cf_index_add_id(struct cf_index *ix, const uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
 size_t cf_index_count(const struct cf_index *ix);

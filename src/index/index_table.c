@@ -279,3 +279,18 @@ cf_index_each_pack(const struct cf_index *ix,
 	}
 	return 0;
 }
+
+int
+cf_index_each_id(const struct cf_index *ix,
+                 int (*fn)(void *arg, const uint8_t id[static CF_ID_BYTES]), void *arg)
+{
+	for (size_t i = 0; i < ix->cap; i++) {
+		int rc;
+
+		if (ix->slots[i].pack == 0)
+			continue;
+		if ((rc = fn(arg, ix->slots[i].id)) != 0)
+			return rc;
+	}
+	return 0;
+}

@@ -494,33 +494,37 @@ out:
  * Open the trailer (bound to the total length @len) and check the header location it gives:
  * after the head, inside the pack, before the trailer, and of a length a header can have.
  */
-static int
-read_trailer(const uint8_t *pack, size_t len, const uint8_t repo_id[static 32],
-             const struct cf_key *key, uint64_t *header_off, uint32_t *header_len)
+int
+cf_pack_locate_header(const uint8_t trailer[static CF_PACK_TRAILER_BYTES], uint64_t len,
+                      const uint8_t repo_id[static 32], const struct cf_key *key,
+                      uint64_t *header_off, uint32_t *header_len)
 {
 	uint8_t ad[AD_TR_BYTES];
 	uint8_t tr[TRAILER_PLAIN];
-	const uint8_t *c = NULL;
-	struct cf_reader r;
-	int rc;
+	const uint8_t *c = trailer;
+	uint64_t off = 0;
+	uint32_t hlen = 0;
 
-	cf_reader_init(&r, pack, len);
-	if ((rc = cf_reader_skip(&r, len - CF_PACK_TRAILER_BYTES)) != 0 ||
-	    (rc = cf_reader_view(&r, CF_PACK_TRAILER_BYTES, &c)) != 0)
-		return rc;
+	*header_off = 0;
+	*header_len = 0;
+	if (len > PACK_MAX)
+		return CF_ETOOBIG;
+	if (len < CF_PACK_HEAD_BYTES + CF_PACK_TRAILER_BYTES)
+		return CF_EFORMAT;
 	ad_tr(ad, repo_id, len);
 	if (cf_aead_open(tr, key, c, CF_PACK_TRAILER_BYTES, ad, sizeof(ad)) != 0)
 		return CF_EAUTH;
-	*header_off = cf_get_u64be(tr);
-	*header_len = cf_get_u32be(tr + 8);
-	if (*header_len < HDR_PLAIN_MIN + CF_AEAD_OVERHEAD ||
-	    *header_len > HDR_PLAIN_MAX + CF_AEAD_OVERHEAD || *header_off < CF_PACK_HEAD_BYTES ||
-	    *header_off > len - CF_PACK_TRAILER_BYTES ||
-	    *header_len > len - CF_PACK_TRAILER_BYTES - *header_off)
+	off = cf_get_u64be(tr);
+	hlen = cf_get_u32be(tr + 8);
+	if (hlen < HDR_PLAIN_MIN + CF_AEAD_OVERHEAD || hlen > HDR_PLAIN_MAX + CF_AEAD_OVERHEAD ||
+	    off < CF_PACK_HEAD_BYTES || off > len - CF_PACK_TRAILER_BYTES ||
+	    hlen > len - CF_PACK_TRAILER_BYTES - off)
 		return CF_EFORMAT;
 	/* The padding is exactly what Padmé adds: nothing else hides between header and trailer. */
-	if (cf_padme(*header_off + *header_len + CF_PACK_TRAILER_BYTES) != len)
+	if (cf_padme(off + hlen + CF_PACK_TRAILER_BYTES) != len)
 		return CF_EFORMAT;
+	*header_off = off;
+	*header_len = hlen;
 	return 0;
 }
 
@@ -528,12 +532,9 @@ int
 cf_pack_read_header(const uint8_t *pack, size_t len, const uint8_t repo_id[static 32],
                     const struct cf_key *pack_key, struct cf_pack_entry **entries, size_t *n)
 {
-	uint8_t ad[AD_HDR_BYTES];
 	const uint8_t *c = NULL;
-	uint8_t *plain = NULL;
 	uint64_t header_off = 0;
 	uint32_t header_len = 0;
-	size_t plen = 0;
 	struct cf_reader r;
 	int rc;
 
@@ -543,17 +544,35 @@ cf_pack_read_header(const uint8_t *pack, size_t len, const uint8_t repo_id[stati
 		return CF_ETOOBIG;
 	if (len < CF_PACK_HEAD_BYTES + CF_PACK_TRAILER_BYTES)
 		return CF_EFORMAT;
-	if ((rc = read_trailer(pack, len, repo_id, pack_key, &header_off, &header_len)) != 0)
+	if ((rc = cf_pack_locate_header(pack + len - CF_PACK_TRAILER_BYTES, len, repo_id, pack_key,
+	                                &header_off, &header_len)) != 0)
 		return rc;
 	cf_reader_init(&r, pack, len);
 	if ((rc = cf_reader_skip(&r, (size_t)header_off)) != 0 ||
 	    (rc = cf_reader_view(&r, header_len, &c)) != 0)
 		return rc;
+	return cf_pack_open_header(c, header_len, header_off, repo_id, pack_key, entries, n);
+}
+
+int
+cf_pack_open_header(const uint8_t *header, size_t header_len, uint64_t header_off,
+                    const uint8_t repo_id[static 32], const struct cf_key *pack_key,
+                    struct cf_pack_entry **entries, size_t *n)
+{
+	uint8_t ad[AD_HDR_BYTES];
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+	int rc;
+
+	*entries = NULL;
+	*n = 0;
+	if (header_len < CF_AEAD_OVERHEAD)
+		return CF_EFORMAT;
 	plen = header_len - CF_AEAD_OVERHEAD;
-	if ((plain = cf_malloc(plen)) == NULL)
+	if ((plain = cf_malloc(plen > 0 ? plen : 1)) == NULL)
 		return CF_ENOMEM;
 	ad_hdr(ad, repo_id);
-	if (cf_aead_open(plain, pack_key, c, header_len, ad, sizeof(ad)) != 0) {
+	if (cf_aead_open(plain, pack_key, header, header_len, ad, sizeof(ad)) != 0) {
 		rc = CF_EAUTH;
 		goto out;
 	}

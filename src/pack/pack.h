@@ -117,6 +117,18 @@ int cf_pack_read_header(const uint8_t *pack, size_t len, const uint8_t repo_id[s
                         const struct cf_key *pack_key, struct cf_pack_entry **entries,
                         size_t *n) CF_MUST_CHECK;
 /*
+ * Reading only the parts of a pack (ranged reads): cf_pack_locate_header() opens the trailer
+ * (the last CF_PACK_TRAILER_BYTES bytes of a pack of @len bytes) and checks the layout;
+ * cf_pack_open_header() decrypts and parses the @header_len header bytes found at
+ * @header_off. Same checks and returns as cf_pack_read_header().
+ */
+int cf_pack_locate_header(const uint8_t trailer[static CF_PACK_TRAILER_BYTES], uint64_t len,
+                          const uint8_t repo_id[static 32], const struct cf_key *key,
+                          uint64_t *header_off, uint32_t *header_len) CF_MUST_CHECK;
+int cf_pack_open_header(const uint8_t *header, size_t header_len, uint64_t header_off,
+                        const uint8_t repo_id[static 32], const struct cf_key *pack_key,
+                        struct cf_pack_entry **entries, size_t *n) CF_MUST_CHECK;
+/*
  * cf_pack_header_parse() - parse a decrypted header_plain (@plain, @len) of a pack whose
  * header starts at @blob_end: count in 1 .. CF_PACK_MAX_ENTRIES, exactly count entries, each
  * valid, in order, inside [CF_PACK_HEAD_BYTES, @blob_end). *@entries (cf_free) gets *@n

@@ -21,6 +21,7 @@ struct ck {
 	struct cf_index *seen_trees;
 	struct cf_index *packs_present; /* pack ids found in the store */
 	struct cf_index *damaged;       /* blob ids that failed verification (read-data) */
+	struct cf_index *good;          /* blob ids with a copy that verified (read-data) */
 	struct cf_path path;
 	uint64_t problems;
 	const char *snap; /* name of the snapshot being walked */
@@ -118,7 +119,9 @@ check_parts(struct ck *c, const struct cf_node *n)
 	for (size_t i = 0; i < n->nparts; i++) {
 		bool missing = !cf_index_has(c->r->index, n->parts[i].id);
 
-		if (n->parts[i].hole || (!missing && !cf_index_has(c->damaged, n->parts[i].id)))
+		/* damaged: no copy of it verified (a forged copy does not hurt a good one) */
+		if (n->parts[i].hole || (!missing && (!cf_index_has(c->damaged, n->parts[i].id) ||
+		                                      cf_index_has(c->good, n->parts[i].id))))
 			continue;
 		cf_id_name(idhex, n->parts[i].id);
 		(void)snprintf(where, sizeof(where), "snapshot %.16s: '%s'", c->snap,
@@ -223,6 +226,8 @@ check_blobs(struct ck *c, const char *name, const uint8_t *pack, size_t len,
 			cf_id_name(idhex, e->id);
 			problem(c, "packs/%s: blob %.16s is damaged", name, idhex);
 			note_damaged(c, e);
+		} else if (cf_index_add_id(c->good, e->id) != 0) {
+			problem(c, "out of memory while recording verified blobs");
 		}
 		cf_free_wipe(out, e->raw_len);
 	}
@@ -345,7 +350,8 @@ ck_init(struct ck *c, struct cf_repo *r, cf_event_fn *fn, void *arg)
 	c->ev.fn = fn;
 	c->ev.arg = arg;
 	if ((rc = cf_zctx_new(1, &c->z)) != 0 || (rc = cf_index_new(&c->seen_trees)) != 0 ||
-	    (rc = cf_index_new(&c->packs_present)) != 0 || (rc = cf_index_new(&c->damaged)) != 0)
+	    (rc = cf_index_new(&c->packs_present)) != 0 || (rc = cf_index_new(&c->damaged)) != 0 ||
+	    (rc = cf_index_new(&c->good)) != 0)
 		return rc;
 	return 0;
 }
@@ -414,6 +420,7 @@ out:
 	cf_index_free(c.seen_trees);
 	cf_index_free(c.packs_present);
 	cf_index_free(c.damaged);
+	cf_index_free(c.good);
 	cf_path_release(&c.path);
 	return rc;
 }

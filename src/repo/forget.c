@@ -64,21 +64,64 @@ read_policy(const struct cf_opts *o, struct cf_forget_plan *p)
 	return 0;
 }
 
-/* Snapshots group by host and path set: the group number of the first with the same. */
-static bool
-same_group(const struct cf_snapshot *a, const struct cf_snapshot *b)
+/*
+ * Snapshots group by writing device, host and path set (docs/format.md 16.2): one device's
+ * snapshots, forged or not, never take the place of another device's.
+ */
+static int
+group_cmp(const struct cf_snapshot *a, const struct cf_snapshot *b)
 {
-	if (strcmp(a->host, b->host) != 0 || a->npaths != b->npaths)
-		return false;
-	for (size_t i = 0; i < a->npaths; i++)
-		if (strcmp(a->paths[i], b->paths[i]) != 0)
-			return false;
-	return true;
+	int c = memcmp(a->head.device, b->head.device, CF_ID_BYTES);
+
+	if (c == 0)
+		c = strcmp(a->host, b->host);
+	if (c == 0 && a->npaths != b->npaths)
+		c = a->npaths < b->npaths ? -1 : 1;
+	for (size_t i = 0; c == 0 && i < a->npaths; i++)
+		c = strcmp(a->paths[i], b->paths[i]);
+	return c;
+}
+
+struct member {
+	const struct cf_snapshot *s;
+	size_t i; /* its place in the plan (oldest first) */
+};
+
+static int
+by_group(const void *x, const void *y)
+{
+	const struct member *a = x;
+	const struct member *b = y;
+	int c = group_cmp(a->s, b->s);
+
+	return c != 0 ? c : (a->i < b->i ? -1 : a->i > b->i);
+}
+
+/* Number each group by the place of its first (oldest) snapshot. */
+static int
+assign_groups(struct cf_forget_plan *p)
+{
+	struct member *v = cf_calloc(p->n, sizeof(*v));
+
+	if (v == NULL)
+		return CF_ENOMEM;
+	for (size_t i = 0; i < p->n; i++)
+		v[i] = (struct member){p->snaps[i], i};
+	qsort(v, p->n, sizeof(*v), by_group);
+	for (size_t i = 0, g = 0; i < p->n; i++) {
+		if (i == 0 || group_cmp(v[i - 1].s, v[i].s) != 0)
+			g = v[i].i;
+		p->items[v[i].i].group = g;
+	}
+	cf_free(v);
+	return 0;
 }
 
 static int
 decide_by_policy(struct cf_forget_plan *p)
 {
+	int rc;
+
 	for (size_t i = 0; i < p->n; i++) {
 		struct cf_policy_item *it = &p->items[i];
 
@@ -86,14 +129,9 @@ decide_by_policy(struct cf_forget_plan *p)
 		it->time_ns = p->snaps[i]->time_ns;
 		it->tags = (const char *const *)p->snaps[i]->tags;
 		it->ntags = p->snaps[i]->ntags;
-		it->group = i;
-		for (size_t k = 0; k < i; k++) {
-			if (same_group(p->snaps[k], p->snaps[i])) {
-				it->group = p->items[k].group;
-				break;
-			}
-		}
 	}
+	if (p->n > 0 && (rc = assign_groups(p)) != 0)
+		return rc;
 	return cf_policy_apply(&p->policy, p->items, p->n, (int64_t)time(NULL));
 }
 
@@ -219,7 +257,8 @@ entry_cmp(const void *a, const void *b)
 }
 
 int
-cf_forget_write(struct cf_repo *r, struct cf_forget_entry *e, size_t n)
+cf_forget_write(struct cf_repo *r, struct cf_forget_entry *e, size_t n,
+                const uint8_t (*sup)[CF_ID_BYTES], size_t nsup)
 {
 	uint8_t id[CF_ID_BYTES];
 	char name[2 * CF_ID_BYTES + 1];
@@ -228,8 +267,8 @@ cf_forget_write(struct cf_repo *r, struct cf_forget_entry *e, size_t n)
 	int rc;
 
 	qsort(e, n, sizeof(*e), entry_cmp);
-	if ((rc = cf_forget_record_seal(r->chain->repo_id, r->dev, (int64_t)time(NULL), e, n, &obj,
-	                                &len)) != 0)
+	if ((rc = cf_forget_record_seal(r->chain->repo_id, r->dev, (int64_t)time(NULL), e, n, sup,
+	                                nsup, &obj, &len)) != 0)
 		return rc == CF_EINVAL ? cf_err_set(CF_EINVAL, "a snapshot is named twice") : rc;
 	cf_hash(id, obj, len);
 	cf_id_name(name, id);
@@ -296,11 +335,24 @@ cf_forget_apply(struct cf_repo *r, const struct cf_forget_plan *p, size_t *remov
 		n++;
 	}
 	/* the record first: a crash after it leaves snapshots every reader treats as gone */
-	if ((rc = cf_forget_write(r, e, n)) == 0 && (rc = cf_repo_reload_records(r)) == 0 &&
-	    (rc = cf_repo_delete_forgotten(r)) == 0)
+	if ((rc = cf_forget_write(r, e, n, NULL, 0)) == 0 &&
+	    (rc = cf_repo_reload_records(r)) == 0 && (rc = cf_repo_delete_forgotten(r)) == 0)
 		*removed = n;
 	cf_free(e);
 	return rc;
+}
+
+bool
+cf_repo_snapshot_present(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES])
+{
+	char name[2 * CF_ID_BYTES + 1];
+	uint64_t size = 0;
+
+	cf_id_name(name, id);
+	if (cf_store_size(r->store, CF_OBJ_SNAPSHOT, name, &size) == 0)
+		return true;
+	cf_err_clear();
+	return false;
 }
 
 int
@@ -323,9 +375,17 @@ cf_forget_resign(struct cf_repo *r, const uint8_t device[static CF_ID_BYTES])
 	for (size_t k = 0; k < r->rec->nforgets; k++) {
 		const struct cf_forget_ref *f = &r->rec->forgets[k];
 
-		if (memcmp(f->signer, device, CF_ID_BYTES) == 0)
-			for (size_t i = 0; i < f->count; i++)
+		if (memcmp(f->signer, device, CF_ID_BYTES) != 0)
+			continue;
+		/* vouch only for snapshots really gone, not for ones a record merely hides */
+		for (size_t i = 0; i < f->count; i++)
+			if (!cf_repo_snapshot_present(r, r->rec->forgot[f->first + i].hash))
 				e[w++] = r->rec->forgot[f->first + i];
+	}
+	n = w;
+	if (n == 0) {
+		cf_free(e);
+		return 0;
 	}
 	qsort(e, n, sizeof(*e), entry_cmp);
 	w = 0;
@@ -334,7 +394,7 @@ cf_forget_resign(struct cf_repo *r, const uint8_t device[static CF_ID_BYTES])
 			e[w++] = e[i];
 	rc = w > CF_FORGET_MAX_ENTRIES
 	             ? cf_err_set(CF_ETOOBIG, "too many forgotten snapshots to re-sign")
-	             : cf_forget_write(r, e, w);
+	             : cf_forget_write(r, e, w, NULL, 0);
 	cf_free(e);
 	return rc;
 }

@@ -17,6 +17,7 @@
 #include "repo.h"
 
 #define PRUNE_GRACE_DEFAULT (24 * 3600)
+#define PRUNE_DEPTH_MAX     4096u
 
 /* One pack as one index object lists it. */
 struct occ {
@@ -36,10 +37,11 @@ struct pr {
 		struct occ *v;
 		size_t n;
 	} occ;
-	struct cf_index *live;    /* blob ids some snapshot needs */
-	struct cf_index *trees;   /* trees walked */
-	struct cf_index *fresh;   /* blobs this run wrote to new packs */
-	struct cf_index *dropped; /* packs phase 2 deletes */
+	struct cf_index *live;     /* blob ids some snapshot needs */
+	struct cf_index *trees;    /* trees walked */
+	struct cf_index *fresh;    /* blobs this run wrote to new packs */
+	struct cf_index *dropped;  /* packs phase 2 deletes */
+	struct cf_index *verified; /* live blobs read back from a pack that stays */
 	struct cf_pack_writer *w[2];
 	uint8_t (*condemn)[CF_ID_BYTES]; /* packs phase 1 condemns */
 	size_t ncondemn;
@@ -108,6 +110,23 @@ build_index(struct pr *p)
 	return 0;
 }
 
+static bool
+same_pack(const struct occ *a, const struct occ *b)
+{
+	return memcmp(a->p.id, b->p.id, CF_ID_BYTES) == 0;
+}
+
+/* By pack, then by index object: the occurrences of one pack lie together. */
+static int
+occ_cmp(const void *x, const void *y)
+{
+	const struct occ *a = x;
+	const struct occ *b = y;
+	int c = memcmp(a->p.id, b->p.id, CF_ID_BYTES);
+
+	return c != 0 ? c : strcmp(a->index, b->index);
+}
+
 static int
 load_occs(struct pr *p)
 {
@@ -117,20 +136,44 @@ load_occs(struct pr *p)
 		cf_free(p->occ.v[i].p.entries);
 	cf_free(p->occ.v);
 	memset(&p->occ, 0, sizeof(p->occ));
-	rc = cf_store_list(p->r->store, CF_OBJ_INDEX, load_occ, p);
-	return rc != 0 ? rc : build_index(p);
+	if ((rc = cf_store_list(p->r->store, CF_OBJ_INDEX, load_occ, p)) != 0)
+		return rc;
+	if (p->occ.n > 1)
+		qsort(p->occ.v, p->occ.n, sizeof(*p->occ.v), occ_cmp);
+	return build_index(p);
+}
+
+/* The first occurrence of pack @id (occurrences are sorted by pack), or p->occ.n. */
+static size_t
+occ_find(const struct pr *p, const uint8_t id[static CF_ID_BYTES])
+{
+	size_t lo = 0;
+	size_t hi = p->occ.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(p->occ.v[mid].p.id, id, CF_ID_BYTES) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* ---- the live set ---- */
 
 static int
-walk_tree(struct pr *p, const uint8_t id[static CF_ID_BYTES])
+walk_tree(struct pr *p, const uint8_t id[static CF_ID_BYTES], unsigned depth)
 {
 	struct cf_tree *t = NULL;
 	int rc;
 
 	if (cf_index_has(p->trees, id))
 		return 0;
+	if (depth > PRUNE_DEPTH_MAX)
+		return cf_err_set(CF_EINTEGRITY, "trees nest deeper than %u levels",
+		                  PRUNE_DEPTH_MAX);
 	if ((rc = cf_index_add_id(p->trees, id)) != 0 || (rc = cf_index_add_id(p->live, id)) != 0)
 		return rc;
 	if ((rc = cf_repo_load_tree(p->r, id, p->z, &t)) != 0)
@@ -139,7 +182,7 @@ walk_tree(struct pr *p, const uint8_t id[static CF_ID_BYTES])
 		const struct cf_node *n = &t->nodes[i];
 
 		if (n->type == CF_NODE_DIR) {
-			rc = walk_tree(p, n->subtree);
+			rc = walk_tree(p, n->subtree, depth + 1);
 			continue;
 		}
 		for (size_t k = 0; k < n->nparts && rc == 0; k++)
@@ -150,28 +193,60 @@ walk_tree(struct pr *p, const uint8_t id[static CF_ID_BYTES])
 	return rc;
 }
 
+/* Walk one verified snapshot; gone only if a forget record says so, else prune stops. */
+static int
+walk_snapshot(struct pr *p, const uint8_t id[static CF_ID_BYTES])
+{
+	char name[2 * CF_ID_BYTES + 1];
+	struct cf_snapshot *s = NULL;
+	int rc;
+
+	cf_id_name(name, id);
+	rc = cf_repo_open_snapshot(p->r, name, &s);
+	if (rc == CF_ENOENT && (rc = cf_repo_reload_records(p->r)) == 0) {
+		if (cf_repo_is_forgotten(p->r, id))
+			return 0; /* forgotten by another device meanwhile */
+		return cf_err_set(CF_EINTEGRITY,
+		                  "snapshots/%s was listed but cannot be read: nothing is pruned",
+		                  name);
+	}
+	if (rc != 0)
+		return rc;
+	rc = walk_tree(p, s->tree, 0);
+	cf_snapshot_free(s);
+	return rc;
+}
+
 /*
- * Add what every snapshot listed now needs (trees already walked are skipped). The
- * snapshots are listed before the index objects are read: a backup stores its index objects
- * before its snapshot, so every blob a listed snapshot names is in the index read after.
+ * Add what every snapshot needs (trees already walked are skipped): exactly the snapshots
+ * whose sequences were just verified. They are listed before the index objects are read: a
+ * backup stores its index objects before its snapshot, so every blob a listed snapshot
+ * names is in the index read after.
  */
 static int
 mark_live(struct pr *p)
 {
-	struct cf_snapshot **v = NULL;
-	size_t n = 0;
 	int rc;
 
-	if ((rc = cf_snapshots_list(p->r, NULL, &v, &n)) != 0 || (rc = load_occs(p)) != 0)
-		goto out;
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = walk_tree(p, v[i]->tree);
-out:
-	cf_snapshots_free(v, n);
+	if ((rc = cf_repo_verify_seqs(p->r, &p->ev)) != 0 || (rc = load_occs(p)) != 0)
+		return rc;
+	for (size_t i = 0; i < p->r->nheads && rc == 0; i++)
+		rc = walk_snapshot(p, p->r->heads[i]);
 	return rc;
 }
 
 /* ---- writing blobs to new packs ---- */
+
+static bool
+pack_exists(struct cf_repo *r, const char *name)
+{
+	uint64_t size = 0;
+
+	if (cf_store_size(r->store, CF_OBJ_PACK, name, &size) == 0)
+		return true;
+	cf_err_clear();
+	return false;
+}
 
 static int
 flush_writer(struct pr *p, int slot)
@@ -209,9 +284,9 @@ flush_writers(struct pr *p)
 	return rc != 0 ? rc : flush_writer(p, 1);
 }
 
-/* Copy one verified blob of @pack (the whole pack's bytes) into a new pack. */
+/* Copy one verified blob, whose stored bytes are @stored, into a new pack. */
 static int
-copy_blob(struct pr *p, const uint8_t *pack, size_t plen, const struct cf_key *pk,
+copy_blob(struct pr *p, const uint8_t *stored, const struct cf_key *pk,
           const struct cf_pack_entry *e, const char *pname)
 {
 	struct cf_repo *r = p->r;
@@ -222,9 +297,8 @@ copy_blob(struct pr *p, const uint8_t *pack, size_t plen, const struct cf_key *p
 
 	if (cf_index_has(p->fresh, e->id))
 		return 0;
-	if ((uint64_t)e->offset + e->stored_len > plen ||
-	    cf_blob_open_payload(pk, r->chain->repo_id, e, pack + e->offset, e->stored_len, p->z,
-	                         r->k_id, &payload, &len) != 0)
+	if (cf_blob_open_payload(pk, r->chain->repo_id, e, stored, e->stored_len, p->z, r->k_id,
+	                         &payload, &len) != 0)
 		return cf_err_set(CF_EINTEGRITY,
 		                  "packs/%s: a blob still in use is damaged; run 'coffer check "
 		                  "--read-data'",
@@ -251,44 +325,98 @@ out:
 	return rc;
 }
 
-/* Copy the blobs of pack @o that @need says to, reading the pack once. */
+/* A range of pack @name; CF_ENOENT passes through, other short reads are damage. */
 static int
-copy_out(struct pr *p, const struct occ *o, bool (*need)(struct pr *, const struct occ *, size_t))
+get_range(struct pr *p, const char *name, uint64_t off, size_t len, uint8_t **out)
+{
+	size_t got = 0;
+	int rc = cf_store_get(p->r->store, CF_OBJ_PACK, name, off, len, CF_PACK_MAX_BYTES, out,
+	                      &got);
+
+	if (rc == CF_ETRUNC || (rc == 0 && got != len)) {
+		cf_free(*out);
+		*out = NULL;
+		return cf_err_set(CF_EINTEGRITY, "packs/%s is truncated", name);
+	}
+	return rc;
+}
+
+/* The entries of pack @name from its own encrypted header, read by range. */
+static int
+pack_entries(struct pr *p, const char *name, const struct cf_key *pk, struct cf_pack_entry **ents,
+             size_t *n)
+{
+	uint8_t *tr = NULL;
+	uint8_t *hdr = NULL;
+	uint64_t size = 0;
+	uint64_t off = 0;
+	uint32_t hlen = 0;
+	int rc;
+
+	if ((rc = cf_store_size(p->r->store, CF_OBJ_PACK, name, &size)) != 0)
+		return rc;
+	if (size < CF_PACK_TRAILER_BYTES)
+		return cf_err_set(CF_EINTEGRITY, "packs/%s is truncated", name);
+	if ((rc = get_range(p, name, size - CF_PACK_TRAILER_BYTES, CF_PACK_TRAILER_BYTES, &tr)) !=
+	    0)
+		return rc;
+	if (cf_pack_locate_header(tr, size, p->r->chain->repo_id, pk, &off, &hlen) != 0) {
+		rc = cf_err_set(CF_EINTEGRITY, "packs/%s: trailer does not decrypt", name);
+		goto out;
+	}
+	if ((rc = get_range(p, name, off, hlen, &hdr)) != 0)
+		goto out;
+	if (cf_pack_open_header(hdr, hlen, off, p->r->chain->repo_id, pk, ents, n) != 0)
+		rc = cf_err_set(CF_EINTEGRITY, "packs/%s: header does not decrypt", name);
+out:
+	cf_free(tr);
+	cf_free(hdr);
+	return rc;
+}
+
+/*
+ * Copy the blobs of pack @id that @need says to, reading only its header and those blobs.
+ * What the pack holds comes from its own authenticated header, never from index objects:
+ * those are sealed with a key backup-only devices hold, so they may lie.
+ */
+static int
+copy_out(struct pr *p, const uint8_t id[static CF_ID_BYTES],
+         bool (*need)(struct pr *, const struct cf_pack_entry *))
 {
 	char name[2 * CF_ID_BYTES + 1];
 	const struct cf_key *pk = NULL;
-	uint8_t *pack = NULL;
-	size_t len = 0;
+	struct cf_pack_entry *ents = NULL;
+	size_t n = 0;
 	int rc;
 
-	cf_id_name(name, o->p.id);
-	if ((rc = cf_store_get(p->r->store, CF_OBJ_PACK, name, 0, SIZE_MAX, CF_PACK_MAX_BYTES,
-	                       &pack, &len)) != 0)
-		return rc == CF_ENOENT
-		               ? cf_err_set(CF_EINTEGRITY,
-		                            "packs/%s is missing but holds blobs in use", name)
-		               : rc;
-	if ((rc = cf_repo_pack_key(p->r, o->p.id, &pk)) != 0)
-		goto out;
-	for (size_t i = 0; i < o->p.count && rc == 0; i++)
-		if (need(p, o, i))
-			rc = copy_blob(p, pack, len, pk, &o->p.entries[i], name);
-out:
-	cf_free(pack);
+	cf_id_name(name, id);
+	rc = cf_repo_pack_key(p->r, id, &pk);
+	if (rc == 0)
+		rc = pack_entries(p, name, pk, &ents, &n);
+	if (rc == CF_ENOENT || (rc == CF_EINTEGRITY && !pack_exists(p->r, name))) {
+		cf_err_clear();
+		return 0; /* deleted by an earlier, interrupted run after its copies were stored */
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		uint8_t *stored = NULL;
+
+		if (!need(p, &ents[i]))
+			continue;
+		if ((rc = get_range(p, name, ents[i].offset, ents[i].stored_len, &stored)) == 0)
+			rc = copy_blob(p, stored, pk, &ents[i], name);
+		cf_free(stored);
+	}
+	cf_free(ents);
 	return rc;
 }
 
 /* ---- phase 1 ---- */
 
-/* Entry @i of @o is live here: needed, and the index resolves it to this pack. */
+/* A blob some snapshot needs and that this run has not copied yet. */
 static bool
-live_here(struct pr *p, const struct occ *o, size_t i)
+live_uncopied(struct pr *p, const struct cf_pack_entry *e)
 {
-	const struct cf_pack_entry *e = &o->p.entries[i];
-	struct cf_blob_loc loc;
-
-	return cf_index_has(p->live, e->id) && cf_index_lookup(p->r->index, e->id, &loc) == 0 &&
-	       memcmp(loc.pack, o->p.id, CF_ID_BYTES) == 0;
+	return cf_index_has(p->live, e->id) && !cf_index_has(p->fresh, e->id);
 }
 
 static int
@@ -307,35 +435,38 @@ push_condemn(struct pr *p, const uint8_t id[static CF_ID_BYTES])
 	return 0;
 }
 
-/* Decide one pack (its first occurrence): keep, condemn, or repack and condemn. */
+/*
+ * Decide one pack from all its occurrences @o[0..n): keep, condemn, or repack and condemn. A
+ * blob counts as live in every pack an index object says holds it: trusting one location
+ * over another would let a forged index object get the genuine copy condemned.
+ */
 static int
-judge_pack(struct pr *p, const struct occ *o, struct cf_index *seen, uint64_t *repacked)
+judge_pack(struct pr *p, const struct occ *o, size_t n, uint64_t *repacked)
 {
 	uint64_t live = 0;
-	uint64_t dead = 0;
-	size_t nlive = 0;
+	uint64_t total = 0;
 	int rc;
 
-	if (cf_index_has(seen, o->p.id) || cf_repo_is_condemned(p->r, o->p.id))
+	if (cf_repo_is_condemned(p->r, o->p.id))
 		return 0;
-	if ((rc = cf_index_add_id(seen, o->p.id)) != 0)
-		return rc;
-	for (size_t i = 0; i < o->p.count; i++) {
-		if (live_here(p, o, i)) {
-			live += o->p.entries[i].stored_len;
-			nlive++;
-		} else {
-			dead += o->p.entries[i].stored_len;
+	for (size_t k = 0; k < n; k++) {
+		for (size_t i = 0; i < o[k].p.count; i++) {
+			const struct cf_pack_entry *e = &o[k].p.entries[i];
+
+			if (k == 0)
+				total += e->stored_len;
+			if (cf_index_has(p->live, e->id))
+				live += e->stored_len;
 		}
 	}
-	if (nlive > 0) {
+	if (live > 0) {
 		/* repack when dead blobs hold at least 5 % of the pack, within the budget */
-		if (dead * 20 < live + dead || *repacked + live > p->max_repack)
+		if (live > total || (total - live) * 20 < total || *repacked + live > p->max_repack)
 			return 0;
 		*repacked += live;
 		p->st[CF_PRUNE_PACKS_REPACKED]++;
 		p->st[CF_PRUNE_BYTES_REPACKED] += live;
-		if (!p->dry && (rc = copy_out(p, o, live_here)) != 0)
+		if (!p->dry && (rc = copy_out(p, o->p.id, live_uncopied)) != 0)
 			return rc;
 	}
 	p->st[CF_PRUNE_PACKS_CONDEMNED]++;
@@ -422,15 +553,14 @@ out:
 static int
 phase1(struct pr *p)
 {
-	struct cf_index *seen = NULL;
 	uint64_t repacked = 0;
-	int rc;
+	int rc = 0;
 
-	if ((rc = cf_index_new(&seen)) != 0)
-		return rc;
-	for (size_t i = 0; i < p->occ.n && rc == 0; i++)
-		rc = judge_pack(p, &p->occ.v[i], seen, &repacked);
-	cf_index_free(seen);
+	for (size_t i = 0, j; i < p->occ.n && rc == 0; i = j) {
+		for (j = i + 1; j < p->occ.n && same_pack(&p->occ.v[i], &p->occ.v[j]);)
+			j++;
+		rc = judge_pack(p, &p->occ.v[i], j - i, &repacked);
+	}
 	if (rc != 0 || p->dry || p->ncondemn == 0)
 		return rc;
 	if ((rc = flush_writers(p)) != 0)
@@ -466,7 +596,8 @@ ripe(const struct pr *p, const struct cf_condemn *c, int64_t now)
 
 	if (c->obs == NULL)
 		return false; /* a prune killed between its two records: the next one re-records */
-	if (now - c->obs->time >= p->grace)
+	/* saturating: a record's time is signed by a trusted device but may be anything */
+	if (c->obs->time <= now && (uint64_t)now - (uint64_t)c->obs->time >= (uint64_t)p->grace)
 		return true;
 	for (size_t i = 0; i < cs->ndevices; i++) {
 		const struct cf_chain_device *d = &cs->devices[i];
@@ -479,62 +610,78 @@ ripe(const struct pr *p, const struct cf_condemn *c, int64_t now)
 	return true;
 }
 
-/* A live blob of a condemned pack that no pack staying holds: a running backup reused it. */
+/*
+ * A live blob of a pack about to go needs a copy that stays: one in a pack nobody condemned,
+ * read back and its id checked (an index object may point at a forged copy), else it is
+ * copied out of the condemned pack. A running backup that reused a condemned pack's blob
+ * ends up here.
+ */
 static bool
-needs_rescue(struct pr *p, const struct occ *o, size_t i)
+needs_rescue(struct pr *p, const struct cf_pack_entry *e)
 {
-	const struct cf_pack_entry *e = &o->p.entries[i];
 	struct cf_blob_loc loc;
+	uint8_t *buf = NULL;
+	size_t len = 0;
 
-	if (!cf_index_has(p->live, e->id) || cf_index_has(p->fresh, e->id))
+	if (!live_uncopied(p, e) || cf_index_has(p->verified, e->id))
 		return false;
-	return cf_index_lookup(p->r->index, e->id, &loc) != 0 ||
-	       cf_repo_is_condemned(p->r, loc.pack);
+	if (cf_index_lookup(p->r->index, e->id, &loc) != 0 ||
+	    cf_repo_is_condemned(p->r, loc.pack) ||
+	    cf_repo_read_blob(p->r, e->id, p->z, &buf, &len) != 0) {
+		cf_err_clear();
+		p->st[CF_PRUNE_BLOBS_RESURRECTED]++;
+		return true;
+	}
+	cf_free_wipe(buf, len);
+	return cf_index_add_id(p->verified, e->id) != 0; /* out of memory: copy to be safe */
+}
+
+/* Does any index object say pack @id holds a live blob? Unindexed packs count as yes. */
+static bool
+maybe_live(struct pr *p, const uint8_t id[static CF_ID_BYTES])
+{
+	bool found = false;
+
+	for (size_t i = occ_find(p, id);
+	     i < p->occ.n && memcmp(p->occ.v[i].p.id, id, CF_ID_BYTES) == 0; i++) {
+		found = true;
+		for (size_t k = 0; k < p->occ.v[i].p.count; k++)
+			if (live_uncopied(p, &p->occ.v[i].p.entries[k]))
+				return true;
+	}
+	return !found;
 }
 
 static int
-rescue(struct pr *p)
+rescue(struct pr *p, const struct cf_condemn *c)
 {
 	int rc = 0;
 
-	for (size_t i = 0; i < p->occ.n && rc == 0; i++) {
-		const struct occ *o = &p->occ.v[i];
-		size_t before = 0;
-
-		if (!cf_index_has(p->dropped, o->p.id))
-			continue;
-		for (size_t k = 0; k < o->p.count; k++)
-			before += needs_rescue(p, o, k);
-		if (before == 0)
-			continue;
-		p->st[CF_PRUNE_BLOBS_RESURRECTED] += before;
-		if (!p->dry)
-			rc = copy_out(p, o, needs_rescue);
-	}
-	return rc != 0 ? rc : p->dry ? 0 : flush_writers(p);
+	for (size_t i = 0; i < c->rec->count && rc == 0; i++)
+		if (maybe_live(p, c->rec->packs[i]) && !p->dry)
+			rc = copy_out(p, c->rec->packs[i], needs_rescue);
+	return rc;
 }
 
-/* Replace index object @name by one without the dropped packs (or by none). */
+/* Replace index object @o[0].index (its occurrences @o[0..n)) by one without the dropped
+ * packs, or by none. */
 static int
-drop_index(struct pr *p, const char *name)
+drop_index(struct pr *p, struct occ *const *o, size_t n)
 {
 	struct cf_index_pack *keep = NULL;
-	size_t n = 0;
+	size_t nkeep = 0;
 	int rc = 0;
 
-	for (size_t i = 0; i < p->occ.n; i++)
-		n += strcmp(p->occ.v[i].index, name) == 0;
 	if ((keep = cf_calloc(n, sizeof(*keep))) == NULL)
 		return CF_ENOMEM;
-	n = 0;
-	for (size_t i = 0; i < p->occ.n; i++)
-		if (strcmp(p->occ.v[i].index, name) == 0 &&
-		    !cf_index_has(p->dropped, p->occ.v[i].p.id))
-			keep[n++] = p->occ.v[i].p; /* borrowed */
-	if (n > 0)
-		rc = cf_repo_put_index(p->r, keep, n, NULL);
+	for (size_t i = 0; i < n; i++)
+		if (!cf_index_has(p->dropped, o[i]->p.id))
+			keep[nkeep++] = o[i]->p; /* borrowed */
+	if (nkeep > 0)
+		rc = cf_repo_put_index(p->r, keep, nkeep, NULL);
 	cf_free(keep);
-	if (rc == 0 && (rc = cf_store_delete(p->r->store, CF_OBJ_INDEX, name)) == CF_ENOENT) {
+	if (rc == 0 &&
+	    (rc = cf_store_delete(p->r->store, CF_OBJ_INDEX, o[0]->index)) == CF_ENOENT) {
 		cf_err_clear();
 		rc = 0;
 	}
@@ -553,27 +700,38 @@ delete_obj(struct cf_repo *r, enum cf_obj_kind kind, const char *name)
 	return rc;
 }
 
+static int
+by_index_name(const void *x, const void *y)
+{
+	const struct occ *a = *(struct occ *const *)x;
+	const struct occ *b = *(struct occ *const *)y;
+
+	return strcmp(a->index, b->index);
+}
+
 /* Index objects first (a pack left without one is never adopted: it is condemned). */
 static int
 delete_dropped(struct pr *p)
 {
-	struct cf_index *done = NULL;
-	int rc;
+	struct occ **v = NULL;
+	int rc = 0;
 
-	if ((rc = cf_index_new(&done)) != 0)
-		return rc;
-	for (size_t i = 0; i < p->occ.n && rc == 0; i++) {
-		const struct occ *o = &p->occ.v[i];
-		uint8_t iid[CF_ID_BYTES];
+	if (p->occ.n == 0)
+		return 0;
+	if ((v = cf_calloc(p->occ.n, sizeof(*v))) == NULL)
+		return CF_ENOMEM;
+	for (size_t i = 0; i < p->occ.n; i++)
+		v[i] = &p->occ.v[i];
+	qsort(v, p->occ.n, sizeof(*v), by_index_name);
+	for (size_t i = 0, j; i < p->occ.n && rc == 0; i = j) {
+		bool hit = false;
 
-		if (!cf_index_has(p->dropped, o->p.id) ||
-		    cf_unhex(iid, sizeof(iid), o->index, strlen(o->index)) != 0 ||
-		    cf_index_has(done, iid))
-			continue;
-		if ((rc = cf_index_add_id(done, iid)) == 0)
-			rc = drop_index(p, o->index);
+		for (j = i; j < p->occ.n && strcmp(v[j]->index, v[i]->index) == 0; j++)
+			hit = hit || cf_index_has(p->dropped, v[j]->p.id);
+		if (hit)
+			rc = drop_index(p, v + i, j - i);
 	}
-	cf_index_free(done);
+	cf_free(v);
 	return rc;
 }
 
@@ -632,9 +790,8 @@ phase2(struct pr *p)
 	size_t nripe = 0;
 	int rc;
 
-	/* sequences first, then the live set: a snapshot counted as written is also walked */
-	if ((rc = cf_repo_reload_records(r)) != 0 || (rc = cf_repo_verify_seqs(r, NULL)) != 0 ||
-	    (rc = mark_live(p)) != 0 || (!p->dry && (rc = observe_orphans(p)) != 0))
+	/* one listing for both: the devices' newest snapshots and the live set */
+	if ((rc = mark_live(p)) != 0 || (!p->dry && (rc = observe_orphans(p)) != 0))
 		return rc;
 	for (size_t k = 0; k < r->rec->nconds; k++) {
 		const struct cf_condemn *c = &r->rec->conds[k];
@@ -646,9 +803,12 @@ phase2(struct pr *p)
 			p->st[CF_PRUNE_PACKS_WAITING] += c->rec->count;
 		nripe += ok;
 	}
-	if (rc != 0 || nripe == 0 || (rc = rescue(p)) != 0 || p->dry)
+	if (rc != 0 || nripe == 0)
 		return rc;
-	if ((rc = delete_dropped(p)) != 0)
+	for (size_t k = 0; k < r->rec->nconds && rc == 0; k++)
+		if (ripe(p, &r->rec->conds[k], now))
+			rc = rescue(p, &r->rec->conds[k]);
+	if (rc != 0 || p->dry || (rc = flush_writers(p)) != 0 || (rc = delete_dropped(p)) != 0)
 		return rc;
 	for (size_t k = 0; k < r->rec->nconds && rc == 0; k++)
 		if (ripe(p, &r->rec->conds[k], now))
@@ -690,6 +850,7 @@ pr_release(struct pr *p)
 	cf_index_free(p->trees);
 	cf_index_free(p->fresh);
 	cf_index_free(p->dropped);
+	cf_index_free(p->verified);
 	cf_free(p->condemn);
 	cf_zctx_free(p->z);
 }
@@ -713,11 +874,10 @@ cf_prune(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg,
 		return rc;
 	if ((rc = cf_zctx_new(1, &p.z)) != 0 || (rc = cf_index_new(&p.live)) != 0 ||
 	    (rc = cf_index_new(&p.trees)) != 0 || (rc = cf_index_new(&p.fresh)) != 0 ||
-	    (rc = cf_index_new(&p.dropped)) != 0)
+	    (rc = cf_index_new(&p.dropped)) != 0 || (rc = cf_index_new(&p.verified)) != 0)
 		goto out;
-	/* never prune a repository whose snapshot sequences do not add up */
-	if ((rc = cf_repo_verify_seqs(r, &p.ev)) != 0 ||
-	    (!p.dry && (rc = cf_repo_delete_forgotten(r)) != 0) || (rc = mark_live(&p)) != 0 ||
+	/* never prune a repository whose snapshot sequences do not add up (mark_live checks) */
+	if ((!p.dry && (rc = cf_repo_delete_forgotten(r)) != 0) || (rc = mark_live(&p)) != 0 ||
 	    (rc = phase1(&p)) != 0)
 		goto out;
 	rc = phase2(&p);

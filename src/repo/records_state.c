@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../buf/buf.h"
 #include "../retention/records.h"
 #include "repo.h"
 
@@ -58,10 +59,39 @@ push_forget(struct cf_records *rec, const char *name, const struct cf_forget_rec
 	return 0;
 }
 
+/* Trusted forget records, gathered before any is used: some may supersede others. */
+struct forget_load {
+	struct cf_repo *r;
+	struct cf_forget_record *v;
+	char (*names)[2 * CF_ID_BYTES + 1];
+	size_t n;
+	struct cf_index *superseded;
+	bool new_superseded; /* superseded ids not yet remembered in COFFER_HOME */
+};
+
+static int
+keep_forget(struct forget_load *fl, const char *name, struct cf_forget_record *f)
+{
+	struct cf_forget_record *nv = cf_realloc(fl->v, (fl->n + 1) * sizeof(*nv));
+	char(*nn)[2 * CF_ID_BYTES + 1] = NULL;
+
+	if (nv == NULL)
+		return CF_ENOMEM;
+	fl->v = nv;
+	if ((nn = cf_realloc(fl->names, (fl->n + 1) * sizeof(*nn))) == NULL)
+		return CF_ENOMEM;
+	fl->names = nn;
+	nv[fl->n] = *f;
+	memset(f, 0, sizeof(*f));
+	(void)snprintf(nn[fl->n], sizeof(*nn), "%s", name);
+	fl->n++;
+	return 0;
+}
+
 static int
 load_forget(void *arg, const char *name, uint64_t size)
 {
-	struct cf_repo *r = arg;
+	struct forget_load *fl = arg;
 	struct cf_forget_record f;
 	uint8_t *obj = NULL;
 	size_t len = 0;
@@ -69,20 +99,135 @@ load_forget(void *arg, const char *name, uint64_t size)
 
 	(void)size;
 	memset(&f, 0, sizeof(f));
-	if ((rc = cf_repo_get_verified(r, CF_OBJ_FORGET, name, CF_RECORD_MAX_BYTES, &obj, &len)) !=
-	    0)
-		goto skip;
+	rc = cf_repo_get_verified(fl->r, CF_OBJ_FORGET, name, CF_RECORD_MAX_BYTES, &obj, &len);
+	if (rc != 0) {
+		if (rc == CF_ENOMEM || rc == CF_ESYS)
+			return rc;
+		cf_err_clear();
+		return 0;
+	}
 	if (cf_forget_record_parse(obj, len, &f) == 0 &&
-	    signed_by_trusted(r, obj, len, CF_FORGET_KIND, f.signer))
-		rc = push_forget(r->rec, name, &f);
+	    signed_by_trusted(fl->r, obj, len, CF_FORGET_KIND, f.signer))
+		rc = keep_forget(fl, name, &f);
 	cf_forget_record_release(&f);
 	cf_free(obj);
 	return rc;
-skip:
-	if (rc == CF_ENOMEM || rc == CF_ESYS)
-		return rc;
-	cf_err_clear();
-	return 0;
+}
+
+/*
+ * COFFER_HOME/repos/<fingerprint>/superseded: ids of forget records this device has seen
+ * superseded. A storage side that later withholds the superseding record and shows the old
+ * one again does not hide the snapshots from this device (docs/format.md 16.1).
+ */
+static char *
+superseded_path(const struct cf_repo *r)
+{
+	char fp[2 * CF_HASH_BYTES + 1];
+	size_t n = strlen(r->home) + sizeof("/repos//superseded") + sizeof(fp);
+	char *p = cf_malloc(n);
+
+	cf_hex(fp, r->chain->fingerprint, CF_HASH_BYTES);
+	if (p != NULL)
+		(void)snprintf(p, n, "%s/repos/%s/superseded", r->home, fp);
+	return p;
+}
+
+static int
+remembered_superseded(struct forget_load *fl)
+{
+	char *path = superseded_path(fl->r);
+	uint8_t *file = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (path == NULL)
+		return CF_ENOMEM;
+	rc = cf_read_file(path, (size_t)CF_FORGET_MAX_SUP * 65 * 64, &file, &len);
+	cf_free(path);
+	if (rc != 0) {
+		cf_err_clear();
+		return rc == CF_ENOMEM ? rc : 0; /* none yet, or unreadable: nothing remembered */
+	}
+	rc = 0;
+	for (size_t s = 0; s + 64 <= len && rc == 0; s += 65) {
+		uint8_t id[CF_ID_BYTES];
+
+		if (cf_unhex(id, sizeof(id), (const char *)file + s, 64) == 0)
+			rc = cf_index_add_id(fl->superseded, id);
+	}
+	cf_free(file);
+	return rc;
+}
+
+static int
+add_superseded(struct forget_load *fl, const uint8_t id[static CF_ID_BYTES])
+{
+	if (cf_index_has(fl->superseded, id))
+		return 0;
+	fl->new_superseded = true;
+	return cf_index_add_id(fl->superseded, id);
+}
+
+static int
+note_one(void *arg, const uint8_t id[static CF_ID_BYTES])
+{
+	struct cf_buf *b = arg;
+	char hex[2 * CF_ID_BYTES + 2];
+
+	cf_hex(hex, id, CF_ID_BYTES);
+	hex[2 * CF_ID_BYTES] = '\n';
+	return cf_buf_put(b, hex, 2 * CF_ID_BYTES + 1);
+}
+
+/* Remember every superseded id (best effort: it is a cache of what was seen). */
+static void
+remember_superseded(struct forget_load *fl)
+{
+	char *path = NULL;
+	struct cf_buf b;
+
+	if (!fl->new_superseded || (path = superseded_path(fl->r)) == NULL)
+		return;
+	cf_buf_init(&b, (size_t)1 << 26);
+	/* not remembered this time on failure; the records still count */
+	if (cf_index_each_id(fl->superseded, note_one, &b) != 0 ||
+	    cf_write_file_atomic(path, b.p != NULL ? b.p : (const uint8_t *)"", b.len, 0600) != 0)
+		cf_err_clear();
+	cf_buf_release(&b);
+	cf_free(path);
+}
+
+/* Use the records no trusted record (or this device's memory) supersedes. */
+static int
+load_forgets(struct cf_repo *r)
+{
+	struct forget_load fl;
+	int rc;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.r = r;
+	if ((rc = cf_index_new(&fl.superseded)) != 0 || (rc = remembered_superseded(&fl)) != 0 ||
+	    (rc = cf_store_list(r->store, CF_OBJ_FORGET, load_forget, &fl)) != 0)
+		goto out;
+	for (size_t i = 0; i < fl.n && rc == 0; i++)
+		for (size_t k = 0; k < fl.v[i].nsup && rc == 0; k++)
+			rc = add_superseded(&fl, fl.v[i].sup[k]);
+	for (size_t i = 0; i < fl.n && rc == 0; i++) {
+		uint8_t id[CF_ID_BYTES];
+
+		if (cf_unhex(id, sizeof(id), fl.names[i], strlen(fl.names[i])) == 0 &&
+		    !cf_index_has(fl.superseded, id))
+			rc = push_forget(r->rec, fl.names[i], &fl.v[i]);
+	}
+	if (rc == 0)
+		remember_superseded(&fl);
+out:
+	for (size_t i = 0; i < fl.n; i++)
+		cf_forget_record_release(&fl.v[i]);
+	cf_free(fl.v);
+	cf_free(fl.names);
+	cf_index_free(fl.superseded);
+	return rc;
 }
 
 static int
@@ -223,8 +368,7 @@ cf_repo_load_records(struct cf_repo *r)
 	if ((r->rec = cf_calloc(1, sizeof(*r->rec))) == NULL)
 		return CF_ENOMEM;
 	if ((rc = cf_index_new(&r->rec->forgotten)) != 0 ||
-	    (rc = cf_index_new(&r->rec->condemned)) != 0 ||
-	    (rc = cf_store_list(r->store, CF_OBJ_FORGET, load_forget, r)) != 0 ||
+	    (rc = cf_index_new(&r->rec->condemned)) != 0 || (rc = load_forgets(r)) != 0 ||
 	    (rc = cf_store_list(r->store, CF_OBJ_PRUNE, load_prune, &pl)) != 0 ||
 	    (rc = pair_observes(&pl)) != 0) {
 		cf_records_free(r->rec);

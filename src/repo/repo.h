@@ -25,6 +25,7 @@
 
 struct cf_device;
 struct cf_device_seq;
+struct cf_alt_loc;
 struct cf_zctx;
 
 /* Option set: an ordered list of key/value strings. */
@@ -99,11 +100,18 @@ struct cf_repo {
 	uint8_t own_hash[CF_HASH_BYTES];
 	struct cf_device_seq *dev_seqs; /* every device's newest sequence, sorted by device */
 	size_t ndev_seqs;
+	uint8_t (*heads)[CF_ID_BYTES]; /* the snapshots verified, not forgotten */
+	size_t nheads;
 	/* records.c: forget and prune records of trusted devices (docs/format.md 16) */
 	struct cf_records *rec;
 	char *home;
 	char *cache;
 	pthread_mutex_t lock; /* guards the pack key cache */
+	/* every location of every blob, sorted by id: read only when a first copy fails */
+	pthread_mutex_t alt_lock;
+	struct cf_alt_loc *alts;
+	size_t nalts;
+	bool alts_loaded;
 	struct pack_key_slot *pkeys;
 	size_t npkeys;
 	size_t pkeys_cap;
@@ -238,8 +246,14 @@ const struct cf_chain_device *cf_repo_trusted_signer(const struct cf_repo *r,
 /* forget.c */
 /* cf_repo_delete_forgotten() - delete snapshot objects that trusted forget records name. */
 int cf_repo_delete_forgotten(struct cf_repo *r) CF_MUST_CHECK;
-/* cf_forget_write() - sort @e[0..n) and store them as one forget record of this device. */
-int cf_forget_write(struct cf_repo *r, struct cf_forget_entry *e, size_t n) CF_MUST_CHECK;
+/* cf_repo_snapshot_present() - snapshot object @id is in the store. */
+bool cf_repo_snapshot_present(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES]);
+/*
+ * cf_forget_write() - sort @e[0..n) and store them as one forget record of this device that
+ * supersedes the records @sup[0..nsup) (docs/format.md 16.1).
+ */
+int cf_forget_write(struct cf_repo *r, struct cf_forget_entry *e, size_t n,
+                    const uint8_t (*sup)[CF_ID_BYTES], size_t nsup) CF_MUST_CHECK;
 /*
  * cf_forget_resign() - before @device is removed, re-sign every snapshot its forget records
  * name into one record of this device (docs/format.md 16.1).

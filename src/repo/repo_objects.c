@@ -3,6 +3,8 @@
  * Everything read is checked before it is used: content-addressed objects against their
  * names, blobs against their ids, snapshots against their signer in the chain.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../compress/compress.h"
@@ -241,51 +243,196 @@ out:
 	return rc;
 }
 
-int
-cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
-                  uint8_t **out, size_t *len)
+/* Read and verify blob @id at @loc into a new buffer. */
+static int
+read_at(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struct cf_blob_loc *loc,
+        struct cf_zctx *z, uint8_t **out)
 {
 	char idhex[2 * CF_ID_BYTES + 1];
 	char name[2 * CF_ID_BYTES + 1];
-	struct cf_blob_loc loc;
 	const struct cf_key *pk = NULL;
 	uint8_t *stored = NULL;
 	uint8_t *plain = NULL;
 	size_t slen = 0;
 	int rc;
 
-	*out = NULL;
-	*len = 0;
 	cf_id_name(idhex, id);
-	if ((rc = cf_repo_can_read(r)) != 0 || (rc = cf_repo_load_index(r)) != 0)
+	cf_id_name(name, loc->pack);
+	if ((rc = cf_repo_pack_key(r, loc->pack, &pk)) != 0)
 		return rc;
-	if (cf_index_lookup(r->index, id, &loc) != 0)
-		return cf_err_set(CF_EINTEGRITY, "blob %.16s is not in the index", idhex);
-	cf_id_name(name, loc.pack);
-	if ((rc = cf_repo_pack_key(r, loc.pack, &pk)) != 0)
-		return rc;
-	rc = cf_store_get(r->store, CF_OBJ_PACK, name, loc.e.offset, loc.e.stored_len,
+	rc = cf_store_get(r->store, CF_OBJ_PACK, name, loc->e.offset, loc->e.stored_len,
 	                  CF_PACK_MAX_BYTES, &stored, &slen);
 	if (rc == CF_ENOENT || rc == CF_ETRUNC)
 		return cf_err_set(CF_EINTEGRITY, "blob %.16s: pack %.16s is missing or truncated",
 		                  idhex, name);
 	if (rc != 0)
 		return rc;
-	if ((plain = cf_malloc(loc.e.raw_len)) == NULL) {
+	if ((plain = cf_malloc(loc->e.raw_len)) == NULL) {
 		rc = CF_ENOMEM;
 		goto out;
 	}
-	if ((rc = cf_blob_open(pk, r->chain->repo_id, &loc.e, stored, slen, z, r->k_id, plain)) !=
+	if ((rc = cf_blob_open(pk, r->chain->repo_id, &loc->e, stored, slen, z, r->k_id, plain)) !=
 	    0) {
 		rc = cf_err_set(CF_EINTEGRITY, "blob %.16s in pack %.16s is damaged", idhex, name);
 		goto out;
 	}
 	*out = plain;
-	*len = loc.e.raw_len;
 	plain = NULL;
 out:
 	cf_free(stored);
-	cf_free_wipe(plain, loc.e.raw_len);
+	cf_free_wipe(plain, loc->e.raw_len);
+	return rc;
+}
+
+struct cf_alt_loc {
+	struct cf_blob_loc loc; /* loc.e.id is the blob id */
+};
+
+struct alt_load {
+	struct cf_repo *r;
+	size_t cap;
+};
+
+static int
+alt_push(struct alt_load *al, const struct cf_index_pack *p)
+{
+	struct cf_repo *r = al->r;
+
+	for (size_t i = 0; i < p->count; i++) {
+		if (r->nalts == al->cap) {
+			size_t ncap = al->cap == 0 ? 1024 : al->cap * 2;
+			struct cf_alt_loc *nv = cf_realloc(r->alts, ncap * sizeof(*nv));
+
+			if (nv == NULL)
+				return CF_ENOMEM;
+			r->alts = nv;
+			al->cap = ncap;
+		}
+		memcpy(r->alts[r->nalts].loc.pack, p->id, CF_ID_BYTES);
+		r->alts[r->nalts++].loc.e = p->entries[i];
+	}
+	return 0;
+}
+
+static int
+alt_one_index(void *arg, const char *name, uint64_t size)
+{
+	struct alt_load *al = arg;
+	struct cf_index_pack *packs = NULL;
+	size_t npacks = 0;
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)size;
+	if (cf_repo_get_verified(al->r, CF_OBJ_INDEX, name, CF_INDEX_MAX_BYTES, &obj, &len) != 0) {
+		cf_err_clear(); /* a damaged index object offers no alternative */
+		return 0;
+	}
+	rc = cf_index_decode(al->r->k_index, al->r->chain->repo_id, obj, len, &packs, &npacks);
+	cf_free(obj);
+	if (rc != 0)
+		return rc == CF_ENOMEM ? rc : 0;
+	for (size_t i = 0; i < npacks && rc == 0; i++)
+		rc = alt_push(al, &packs[i]);
+	cf_index_packs_free(packs, npacks);
+	return rc;
+}
+
+static int
+alt_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct cf_alt_loc *)a)->loc.e.id,
+	              ((const struct cf_alt_loc *)b)->loc.e.id, CF_ID_BYTES);
+}
+
+/* Every location index objects record, once, under r->alt_lock. */
+static int
+load_alts(struct cf_repo *r)
+{
+	struct alt_load al = {r, 0};
+	int rc;
+
+	if (r->alts_loaded)
+		return 0;
+	if ((rc = cf_store_list(r->store, CF_OBJ_INDEX, alt_one_index, &al)) != 0) {
+		cf_free(r->alts);
+		r->alts = NULL;
+		r->nalts = 0;
+		return rc;
+	}
+	if (r->nalts > 1)
+		qsort(r->alts, r->nalts, sizeof(*r->alts), alt_cmp);
+	r->alts_loaded = true;
+	return 0;
+}
+
+/*
+ * The first copy of @id failed to verify: try every other copy an index object records. An
+ * index object is sealed with a key backup-only devices hold, so the first location may be
+ * a forged copy; a genuine one elsewhere must still be found (P5).
+ */
+static int
+read_elsewhere(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
+               const uint8_t failed[static CF_ID_BYTES], struct cf_zctx *z, uint8_t **out,
+               size_t *len)
+{
+	size_t lo = 0;
+	size_t hi = 0;
+	int rc;
+
+	pthread_mutex_lock(&r->alt_lock);
+	rc = load_alts(r);
+	pthread_mutex_unlock(&r->alt_lock);
+	if (rc != 0)
+		return rc;
+	for (hi = r->nalts; lo < hi;) { /* the first entry of @id */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(r->alts[mid].loc.e.id, id, CF_ID_BYTES) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < r->nalts && memcmp(r->alts[i].loc.e.id, id, CF_ID_BYTES) == 0;
+	     i++) {
+		if (memcmp(r->alts[i].loc.pack, failed, CF_ID_BYTES) == 0)
+			continue;
+		if (read_at(r, id, &r->alts[i].loc, z, out) == 0) {
+			*len = r->alts[i].loc.e.raw_len;
+			cf_err_clear();
+			return 0;
+		}
+	}
+	return CF_EINTEGRITY;
+}
+
+int
+cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
+                  uint8_t **out, size_t *len)
+{
+	char idhex[2 * CF_ID_BYTES + 1];
+	struct cf_blob_loc loc;
+	char msg[512];
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	if ((rc = cf_repo_can_read(r)) != 0 || (rc = cf_repo_load_index(r)) != 0)
+		return rc;
+	if (cf_index_lookup(r->index, id, &loc) != 0) {
+		cf_id_name(idhex, id);
+		return cf_err_set(CF_EINTEGRITY, "blob %.16s is not in the index", idhex);
+	}
+	if ((rc = read_at(r, id, &loc, z, out)) == 0) {
+		*len = loc.e.raw_len;
+		return 0;
+	}
+	if (rc != CF_EINTEGRITY)
+		return rc;
+	(void)snprintf(msg, sizeof(msg), "%s", cf_err_last());
+	if ((rc = read_elsewhere(r, id, loc.pack, z, out, len)) == CF_EINTEGRITY)
+		return cf_err_set(CF_EINTEGRITY, "%s", msg); /* no good copy: the first failure */
 	return rc;
 }
 
@@ -368,6 +515,9 @@ static int
 scan_head(void *arg, const char *name, uint64_t size)
 {
 	struct seq_scan *s = arg;
+	const struct cf_chain_device *d = NULL;
+	uint8_t want[CF_HASH_BYTES];
+	uint8_t got[CF_HASH_BYTES];
 	struct cf_snapshot_head h;
 	uint8_t *obj = NULL;
 	size_t len = 0;
@@ -378,10 +528,18 @@ scan_head(void *arg, const char *name, uint64_t size)
 	                  &obj, &len);
 	if (rc != 0)
 		return rc == CF_ENOENT ? 0 : rc;
+	/* only a head that hashes to its name and that the device signed counts */
 	if (cf_snapshot_read_head(obj, len, &h) == 0 &&
 	    memcmp(h.device, s->device, CF_ID_BYTES) == 0 && h.seq > s->seq &&
-	    cf_unhex(s->hash, sizeof(s->hash), name, strlen(name)) == 0)
-		s->seq = h.seq;
+	    (d = cf_chain_find_device(s->r->chain, h.device)) != NULL &&
+	    cf_snapshot_verify(obj, len, s->r->chain->repo_id, d->sign_pk) == 0 &&
+	    cf_unhex(want, sizeof(want), name, strlen(name)) == 0) {
+		cf_hash(got, obj, len);
+		if (memcmp(got, want, CF_HASH_BYTES) == 0) {
+			s->seq = h.seq;
+			memcpy(s->hash, got, CF_HASH_BYTES);
+		}
+	}
 	cf_free(obj);
 	return 0;
 }

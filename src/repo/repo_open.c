@@ -308,6 +308,13 @@ repo_alloc(const struct cf_opts *o, struct cf_repo **out)
 		cf_free(r);
 		return CF_ENOMEM;
 	}
+	if (pthread_mutex_init(&r->alt_lock, NULL) != 0) {
+		pthread_mutex_destroy(&r->lock);
+		pthread_mutex_destroy(&r->alt_lock);
+		cf_free(r->alts);
+		cf_free(r);
+		return CF_ENOMEM;
+	}
 	if ((rc = cf_home_dir(o, &r->home)) != 0 || (rc = cf_cache_dir(o, &r->cache)) != 0) {
 		cf_repo_free(r);
 		return rc;
@@ -366,6 +373,7 @@ cf_repo_free(struct cf_repo *r)
 	cf_index_free(r->index);
 	cf_records_free(r->rec);
 	cf_free(r->dev_seqs);
+	cf_free(r->heads);
 	cf_chunker_free(r->chunker);
 	cf_key_free(r->k_index);
 	cf_key_free(r->k_id);

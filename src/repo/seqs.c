@@ -325,6 +325,25 @@ record_seen(struct seq_list *l)
 	return rc;
 }
 
+/* Keep the ids of the snapshots verified and not forgotten: what prune must walk. */
+static int
+keep_heads(struct seq_list *l)
+{
+	struct cf_repo *r = l->r;
+
+	cf_free(r->heads);
+	r->heads = NULL;
+	r->nheads = 0;
+	if (l->n == 0)
+		return 0;
+	if ((r->heads = cf_calloc(l->n, CF_ID_BYTES)) == NULL)
+		return CF_ENOMEM;
+	for (size_t k = 0; k < l->n; k++)
+		if (!l->v[k].forgotten)
+			memcpy(r->heads[r->nheads++], l->v[k].hash, CF_ID_BYTES);
+	return 0;
+}
+
 /* Keep every device's newest sequence number (prune's observe record needs them). */
 static int
 keep_newest(struct seq_list *l)
@@ -346,7 +365,7 @@ keep_newest(struct seq_list *l)
 		r->dev_seqs[n++].seq = l->v[k].seq;
 	}
 	r->ndev_seqs = n;
-	return 0;
+	return keep_heads(l);
 }
 
 /* Remember this device's newest snapshot: the next one it writes follows it. */

@@ -56,38 +56,25 @@ walk_deleted(struct cf_repo *r, bool restore, uint64_t *count)
 	return rc;
 }
 
-static bool
-snapshot_back(struct cf_repo *r, const struct cf_forget_entry *e)
-{
-	char name[2 * CF_ID_BYTES + 1];
-	uint64_t size = 0;
-
-	cf_id_name(name, e->hash);
-	if (cf_store_size(r->store, CF_OBJ_SNAPSHOT, name, &size) == 0)
-		return true;
-	cf_err_clear();
-	return false;
-}
-
 /* One forget record: keep only the snapshots still gone (a new record), drop the old one. */
 static int
 unforget_record(struct cf_repo *r, const struct cf_forget_ref *f)
 {
 	struct cf_forget_entry *keep = NULL;
+	uint8_t old[1][CF_ID_BYTES];
 	size_t n = 0;
 	int rc = 0;
 
 	if ((keep = cf_calloc(f->count, sizeof(*keep))) == NULL)
 		return CF_ENOMEM;
 	for (size_t i = 0; i < f->count; i++)
-		if (!snapshot_back(r, &r->rec->forgot[f->first + i]))
+		if (!cf_repo_snapshot_present(r, r->rec->forgot[f->first + i].hash))
 			keep[n++] = r->rec->forgot[f->first + i];
-	if (n < f->count) {
-		if (n > 0)
-			rc = cf_forget_write(r, keep, n);
-		if (rc == 0)
-			rc = cf_store_delete(r->store, CF_OBJ_FORGET, f->name);
-	}
+	/* the new record names the old one as superseded: showing the old one again hides nothing
+	 */
+	if (n < f->count && (rc = cf_unhex(old[0], CF_ID_BYTES, f->name, strlen(f->name))) == 0 &&
+	    (rc = cf_forget_write(r, keep, n, (const uint8_t(*)[CF_ID_BYTES])old, 1)) == 0)
+		rc = cf_store_delete(r->store, CF_OBJ_FORGET, f->name);
 	cf_free(keep);
 	return rc;
 }

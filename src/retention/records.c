@@ -57,6 +57,8 @@ finish(struct cf_buf *b, uint8_t kind, const uint8_t repo_id[static 32], const s
 	return 0;
 }
 
+static bool ids_sorted(const uint8_t (*ids)[CF_ID_BYTES], size_t n);
+
 static int
 forget_cmp(const struct cf_forget_entry *a, const struct cf_forget_entry *b)
 {
@@ -68,9 +70,9 @@ forget_cmp(const struct cf_forget_entry *a, const struct cf_forget_entry *b)
 }
 
 static int
-forget_entries_check(const struct cf_forget_entry *e, size_t n)
+forget_entries_check(const struct cf_forget_entry *e, size_t n, size_t nsup)
 {
-	if (n == 0 || n > CF_FORGET_MAX_ENTRIES)
+	if ((n == 0 && nsup == 0) || n > CF_FORGET_MAX_ENTRIES || nsup > CF_FORGET_MAX_SUP)
 		return CF_EFORMAT;
 	for (size_t i = 0; i < n; i++)
 		if (e[i].seq == 0 || (i > 0 && forget_cmp(&e[i - 1], &e[i]) >= 0))
@@ -80,14 +82,16 @@ forget_entries_check(const struct cf_forget_entry *e, size_t n)
 
 int
 cf_forget_record_seal(const uint8_t repo_id[static 32], const struct cf_device *d, int64_t time,
-                      const struct cf_forget_entry *e, size_t n, uint8_t **out, size_t *len)
+                      const struct cf_forget_entry *e, size_t n, const uint8_t (*sup)[CF_ID_BYTES],
+                      size_t nsup, uint8_t **out, size_t *len)
 {
 	struct cf_buf b;
 	int rc;
 
 	*out = NULL;
 	*len = 0;
-	if (forget_entries_check(e, n) != 0)
+	if (forget_entries_check(e, n, nsup) != 0 ||
+	    (nsup > 0 && (sup == NULL || !ids_sorted(sup, nsup))))
 		return CF_EINVAL;
 	if ((rc = start(&b, CF_FORGET_KIND, d, time)) != 0 ||
 	    (rc = cf_buf_u32be(&b, (uint32_t)n)) != 0)
@@ -99,6 +103,10 @@ cf_forget_record_seal(const uint8_t repo_id[static 32], const struct cf_device *
 			break;
 		rc = cf_buf_put(&b, e[i].prev, CF_HASH_BYTES);
 	}
+	if (rc == 0 && nsup > 0 &&
+	    ((rc = cf_buf_u32be(&b, (uint32_t)nsup)) != 0 ||
+	     (rc = cf_buf_put(&b, sup, nsup * CF_ID_BYTES)) != 0))
+		goto out;
 	if (rc == 0)
 		rc = finish(&b, CF_FORGET_KIND, repo_id, d, out, len);
 out:
@@ -139,15 +147,32 @@ read_count(struct cf_reader *r, uint32_t min, uint32_t max, size_t item, uint32_
 	return 0;
 }
 
+/* The optional list of records this one supersedes: present means at least one. */
+static int
+parse_superseded(struct cf_reader *r, struct cf_forget_record *f)
+{
+	uint32_t n = 0;
+	int rc;
+
+	if ((rc = read_count(r, 1, CF_FORGET_MAX_SUP, CF_ID_BYTES, &n)) != 0)
+		return rc;
+	if ((f->sup = cf_calloc(n, CF_ID_BYTES)) == NULL)
+		return CF_ENOMEM;
+	f->nsup = n;
+	if ((rc = cf_reader_copy(r, f->sup, (size_t)n * CF_ID_BYTES)) != 0)
+		return rc;
+	return ids_sorted((const uint8_t(*)[CF_ID_BYTES])f->sup, n) ? 0 : CF_EFORMAT;
+}
+
 static int
 parse_forget(struct cf_reader *r, struct cf_forget_record *f)
 {
 	uint32_t n = 0;
 	int rc;
 
-	if ((rc = read_count(r, 1, CF_FORGET_MAX_ENTRIES, CF_FORGET_ENTRY_BYTES, &n)) != 0)
+	if ((rc = read_count(r, 0, CF_FORGET_MAX_ENTRIES, CF_FORGET_ENTRY_BYTES, &n)) != 0)
 		return rc;
-	if ((f->entries = cf_calloc(n, sizeof(*f->entries))) == NULL)
+	if (n > 0 && (f->entries = cf_calloc(n, sizeof(*f->entries))) == NULL)
 		return CF_ENOMEM;
 	f->count = n;
 	for (size_t i = 0; i < n; i++) {
@@ -159,9 +184,11 @@ parse_forget(struct cf_reader *r, struct cf_forget_record *f)
 		    (rc = cf_reader_copy(r, e->prev, CF_HASH_BYTES)) != 0)
 			return rc;
 	}
+	if (r->left > 0 && (rc = parse_superseded(r, f)) != 0)
+		return rc;
 	if ((rc = cf_reader_end(r)) != 0)
 		return rc;
-	return forget_entries_check(f->entries, f->count);
+	return forget_entries_check(f->entries, f->count, f->nsup);
 }
 
 int
@@ -181,6 +208,7 @@ void
 cf_forget_record_release(struct cf_forget_record *f)
 {
 	cf_free(f->entries);
+	cf_free(f->sup);
 	memset(f, 0, sizeof(*f));
 }
 

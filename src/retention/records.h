@@ -16,6 +16,7 @@
 #define CF_PRUNE_KIND         9
 #define CF_FORGET_MAX_ENTRIES 65536u
 #define CF_FORGET_ENTRY_BYTES 104u
+#define CF_FORGET_MAX_SUP     4096u
 #define CF_CONDEMN_MAX_PACKS  262144u
 #define CF_OBSERVE_MAX_SEQS   65536u
 #define CF_RECORD_MAX_BYTES   (9u * 1024 * 1024)
@@ -35,6 +36,8 @@ struct cf_forget_record {
 	int64_t time;
 	size_t count;
 	struct cf_forget_entry *entries;
+	size_t nsup;
+	uint8_t (*sup)[CF_ID_BYTES]; /* ids of forget records this one supersedes */
 };
 
 enum cf_prune_type {
@@ -58,11 +61,13 @@ struct cf_prune_record {
 };
 
 /*
- * cf_forget_record_seal() - @n entries (sorted by device then seq, no pair twice, seq >= 1),
- * signed by @d. *@out (cf_free) is the whole object. 0, CF_EINVAL or CF_ENOMEM.
+ * cf_forget_record_seal() - @n entries (sorted by device then seq, no pair twice, seq >= 1)
+ * and @nsup ids of records it supersedes (sorted, unique; @n + @nsup >= 1), signed by @d.
+ * *@out (cf_free) is the whole object. 0, CF_EINVAL or CF_ENOMEM.
  */
 int cf_forget_record_seal(const uint8_t repo_id[static 32], const struct cf_device *d, int64_t time,
-                          const struct cf_forget_entry *e, size_t n, uint8_t **out,
+                          const struct cf_forget_entry *e, size_t n,
+                          const uint8_t (*sup)[CF_ID_BYTES], size_t nsup, uint8_t **out,
                           size_t *len) CF_MUST_CHECK;
 /*
  * cf_forget_record_parse() - parse (not verify) a forget record. Free with

@@ -1,7 +1,9 @@
 /*
  * fuzz_records.c - libFuzzer harness for forget and prune records (docs/format.md 16.1, 16.3).
  * Whatever a parser accepts must keep the record's rules (counts in range, entries sorted and
- * unique, seq >= 1) and re-encode to exactly the bytes it was given: one encoding per record.
+ * unique, seq >= 1, the optional superseded list of forget records present only with
+ * 1..4096 sorted, unique ids, entries + list not both empty) and re-encode to exactly the
+ * bytes it was given: one encoding per record.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,13 +38,30 @@ same_body(const struct cf_buf *b, const uint8_t *data, size_t len)
 	return b->len + CF_SIG_BYTES == len && memcmp(b->p, data, b->len) == 0;
 }
 
+/* The optional list of 16.1: absent when nsup is 0, else nsup | nsup sorted, unique ids. */
+static bool
+superseded_put(struct cf_buf *b, const struct cf_forget_record *f)
+{
+	if (f->nsup == 0)
+		return f->sup == NULL;
+	if (f->nsup > CF_FORGET_MAX_SUP || f->sup == NULL ||
+	    cf_buf_u32be(b, (uint32_t)f->nsup) != 0)
+		return false;
+	for (size_t i = 0; i < f->nsup; i++)
+		if ((i > 0 && memcmp(f->sup[i - 1], f->sup[i], CF_ID_BYTES) >= 0) ||
+		    cf_buf_put(b, f->sup[i], CF_ID_BYTES) != 0)
+			return false;
+	return true;
+}
+
 static bool
 forget_ok(const struct cf_forget_record *f, const uint8_t *data, size_t len)
 {
 	struct cf_buf b;
 	bool ok;
 
-	if (f->count < 1 || f->count > CF_FORGET_MAX_ENTRIES)
+	if (f->count + f->nsup < 1 || f->count > CF_FORGET_MAX_ENTRIES ||
+	    (f->count == 0) != (f->entries == NULL))
 		return false;
 	cf_buf_init(&b, CF_RECORD_MAX_BYTES);
 	ok = head_put(&b, CF_FORGET_KIND, f->signer, f->time) &&
@@ -57,7 +76,7 @@ forget_ok(const struct cf_forget_record *f, const uint8_t *data, size_t len)
 		     cf_buf_put(&b, e->hash, CF_HASH_BYTES) == 0 &&
 		     cf_buf_put(&b, e->prev, CF_HASH_BYTES) == 0;
 	}
-	ok = ok && same_body(&b, data, len);
+	ok = ok && superseded_put(&b, f) && same_body(&b, data, len);
 	cf_buf_release(&b);
 	return ok;
 }
@@ -128,7 +147,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		if (!forget_ok(&f, data, len))
 			__builtin_trap();
 		cf_forget_record_release(&f);
-	} else if (f.entries != NULL || f.count != 0) {
+	} else if (f.entries != NULL || f.count != 0 || f.sup != NULL || f.nsup != 0) {
 		__builtin_trap(); /* a failed parse leaves nothing to free */
 	}
 	if (cf_prune_record_parse(data, len, &p) == 0) {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # test_retention.sh - forget and prune through the real binary (docs/format.md 16):
-#  1. a backup-only device floods the repository with future-dated snapshots: forget by
-#     time window keeps exactly the genuine snapshots it keeps without the flood;
+#  1. a backup-only device floods the repository with forged snapshots, dated ahead and
+#     inside every window: forget keeps exactly the genuine snapshots it keeps without them;
 #  2. space is reclaimed: after forget + prune the repository is within 10 % of a fresh one
 #     holding only the kept snapshots;
 #  3. prune killed with SIGKILL at random points: check --read-data passes after each kill,
@@ -41,11 +41,12 @@ mutate() {
 	fi
 }
 
-json_ids() { # print "id action reasons" of a forget --json plan
+json_ids() { # print "id action time reasons" of a forget --json plan, genuine device only
 	"$PY" -c '
 import json, sys
 for s in json.load(open(sys.argv[1]))["snapshots"]:
-    print(s["id"], s["action"], s["time"], s["reasons"].replace(" ", "_") or "-")' "$TMP/out"
+    if sys.argv[2] == "all" or s["device"] == sys.argv[2]:
+        print(s["id"], s["action"], s["time"], s["reasons"].replace(" ", "_") or "-")' "$TMP/out" "${1:-all}"
 }
 
 say "1. a backup-only device floods forged future-dated snapshots"
@@ -56,6 +57,8 @@ for d in 9 8 7 6 5 4 3 2 1 0; do
 	run -r "$R" backup --host laptop --time "@$((NOW - d * 86400 - 60))" "$S"
 	expect_rc 0 "genuine backup $d"
 done
+run -r "$R" --json snapshots
+GENUINE=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["device"])' "$TMP/out")
 B=$TMP/bhome
 COFFER_HOME=$B run -r "$R" --json devices join --role backup-only --device-name thief
 expect_rc 0 "join"
@@ -68,6 +71,14 @@ for d in 1 2 3 4 5 6 7 8 9 10 11 12; do
 done
 COFFER_HOME=$B run -r "$R" backup --host laptop --time "@$((NOW + 7200))" "$S"
 expect_rc 0 "forged backup +2 h"
+# and in the windows: the last second of each past day, and just after the newest genuine one
+for d in 1 2 3 4 5 6 7 8 9; do
+	day=$(date -d "@$((NOW - d * 86400))" +%Y-%m-%d)
+	COFFER_HOME=$B run -r "$R" backup --host laptop --time "$day 23:59:59" "$S"
+	expect_rc 0 "forged backup at the end of $day"
+done
+COFFER_HOME=$B run -r "$R" backup --host laptop --time "@$((NOW - 55))" "$S"
+expect_rc 0 "forged backup just after the newest genuine one"
 COFFER_HOME=$B run -r "$R" forget --keep-last 1
 expect_rc 1 "forget from a backup-only device"
 one_line_error "forget from a backup-only device"
@@ -75,10 +86,11 @@ for policy in "--keep-daily 7" "--keep-last 3" "--keep-within 4d" "--keep-weekly
 	# shellcheck disable=SC2086
 	run -r "$R" --json forget $policy --dry-run
 	expect_rc 0 "forget $policy --dry-run"
-	json_ids >"$TMP/plan"
+	json_ids all >"$TMP/plan"
 	future_removed=$(awk '$2 == "remove" && $4 ~ /future/' "$TMP/plan" | wc -l)
 	future_kept=$(grep -c 'future-dated' "$TMP/plan" || true)
-	genuine_kept=$(awk '$2 == "keep" && $4 !~ /future/' "$TMP/plan" | wc -l)
+	json_ids "$GENUINE" >"$TMP/plan"
+	genuine_kept=$(awk '$2 == "keep"' "$TMP/plan" | wc -l)
 	[ "$future_removed" = 0 ] || fail "$policy removed a future-dated snapshot"
 	[ "$future_kept" = 13 ] || fail "$policy: $future_kept future-dated snapshots kept, want 13"
 	case $policy in
@@ -91,13 +103,13 @@ for policy in "--keep-daily 7" "--keep-last 3" "--keep-within 4d" "--keep-weekly
 done
 say "   the newest genuine snapshot is what --keep-last 1 keeps, not a forged one"
 run -r "$R" --json forget --keep-last 1 --dry-run
-json_ids | awk '$2 == "keep" && $4 == "last"' >"$TMP/kept"
-[ "$(wc -l <"$TMP/kept")" = 1 ] || fail "keep-last 1 kept $(wc -l <"$TMP/kept") by 'last'"
+json_ids "$GENUINE" | awk '$2 == "keep" && $4 == "last"' >"$TMP/kept"
+[ "$(wc -l <"$TMP/kept")" = 1 ] || fail "keep-last 1 kept $(wc -l <"$TMP/kept") genuine by 'last'"
 run -r "$R" forget --keep-daily 7
 expect_rc 0 "forget --keep-daily 7"
 run -r "$R" --json snapshots
-n=$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$TMP/out")
-[ "$n" = 20 ] || fail "$n snapshots left, want 7 genuine + 13 forged"
+n=$("$PY" -c 'import json,sys; print(sum(s["device"] == sys.argv[2] for s in json.load(open(sys.argv[1]))))' "$TMP/out" "$GENUINE")
+[ "$n" = 7 ] || fail "$n genuine snapshots left, want 7"
 run -r "$R" check
 expect_rc 0 "check after forget (forgotten snapshots are not gaps)"
 COFFER_HOME=$B run -r "$R" backup --host laptop "$S"

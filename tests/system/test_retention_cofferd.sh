@@ -75,6 +75,17 @@ run -r "$R" --json snapshots
 [ "$(wc -l <"$TMP/ids")" = 5 ] || fail "$(wc -l <"$TMP/ids") snapshots after undelete, want 5"
 run -r "$R" check --read-data
 expect_rc 0 "check --read-data after undelete"
+say "   the server shows the superseded forget records again: nothing is hidden"
+"$COFFERD_BIN" admin --data "$D" list-deletions | awk '$2 == "forgets" {print $3}' >"$TMP/oldrecs"
+[ -s "$TMP/oldrecs" ] || fail "undelete replaced no forget record"
+while read -r name; do
+	st=$("$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/forgets/$name?undelete" \
+		--method POST --print-status 2>/dev/null) || true
+	[ "$st" = 200 ] || [ "$st" = 204 ] || fail "server-side undelete of forgets/$name: $st"
+done <"$TMP/oldrecs"
+run -r "$R" --json snapshots
+n=$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$TMP/out")
+[ "$n" = 5 ] || fail "$n snapshots with the superseded records back, want 5"
 while read -r id; do
 	rm -rf "$TMP/rr"
 	run -r "$R" restore "$id" --target "$TMP/rr"
@@ -113,4 +124,27 @@ done
 say "   a stray record from the storage side is ignored: snapshots and check unchanged"
 run -r "$R" check
 expect_rc 0 "check with a garbage record present"
+
+say "a backup-only device forges altered copies of every data pack and an index object that"
+say "   sorts first: prune deletes nothing still needed, restore finds the genuine copies"
+if [ -n "${CF_FORGE:-}" ]; then
+	(cd "$S" && sha256sum ./* | sort) >"$TMP/want"
+	n=$(COFFER_HOME=$B "$CF_FORGE" poison-index "$R") || fail "poison-index failed"
+	[ "$n" -ge 1 ] || fail "poison-index made no copies"
+	for round in 1 2; do
+		run -r "$R" prune --grace 0
+		expect_rc 0 "prune $round over a poisoned index"
+		run -r "$R" backup "$S"
+		expect_rc 0 "backup $round over a poisoned index"
+	done
+	rm -rf "$TMP/rp"
+	run -r "$R" restore latest --target "$TMP/rp"
+	expect_rc 0 "restore over a poisoned index"
+	(cd "$TMP/rp$S" && sha256sum ./* | sort) >"$TMP/got"
+	cmp -s "$TMP/got" "$TMP/want" || fail "restore over a poisoned index differs"
+	run -r "$R" check --read-data
+	expect_rc 13 "check --read-data names the forged copies"
+	grep -q "packs/.*is damaged" "$TMP/err" || fail "check did not name the forged packs"
+	! grep -q "chunk .* is damaged" "$TMP/err" || fail "check called a file damaged that restores"
+fi
 say "ok"

@@ -22,6 +22,12 @@
  *   cf_forge try-snapshot REPO SNAPFILE --device-key FILE [--keys DIR]
  *                                           exit 0 if one of the device's slots opens it,
  *                                           3 if none does
+ *   cf_forge poison-index REPO              as the device in COFFER_HOME (a backup-only one
+ *                                           is enough: it holds K_index), store a copy of
+ *                                           every data pack with each blob's ciphertext
+ *                                           altered, and one index object naming the copies
+ *                                           whose name sorts before every other; REPO may be
+ *                                           a cofferd URL. Prints the number of copies.
  *
  * Exit status: 0 done, 1 error, 2 usage, 3 try-snapshot found no key that opens.
  */
@@ -33,6 +39,7 @@
 
 #include "chain/chain.h"
 #include "device/device.h"
+#include "index/index.h"
 #include "keys/keys.h"
 #include "repo/repo.h"
 #include "snapshot/snapshot.h"
@@ -627,15 +634,132 @@ out:
 	return rc < 0 ? fail(rc, "try-snapshot") : rc;
 }
 
+/* ---- poison-index ---- */
+
+struct poison {
+	struct cf_repo *r;
+	struct cf_index_pack *copies;
+	size_t n;
+	char first[2 * CF_ID_BYTES + 1]; /* the smallest index object name */
+};
+
+/* Store an altered copy of data pack @p and remember it with @p's entries. */
+static int
+poison_pack(struct poison *z, const struct cf_index_pack *p)
+{
+	char name[2 * CF_ID_BYTES + 1];
+	struct cf_index_pack *nv = NULL;
+	uint8_t *pack = NULL;
+	size_t len = 0;
+	int rc;
+
+	cf_id_name(name, p->id);
+	if ((rc = cf_store_get(z->r->store, CF_OBJ_PACK, name, 0, SIZE_MAX, CF_PACK_MAX_BYTES,
+	                       &pack, &len)) != 0)
+		return rc;
+	for (size_t k = 0; k < p->count; k++)
+		if (p->entries[k].offset + 30u < len)
+			pack[p->entries[k].offset + 30] ^= 1; /* inside the blob's ciphertext */
+	if ((nv = cf_realloc(z->copies, (z->n + 1) * sizeof(*nv))) == NULL) {
+		cf_free(pack);
+		return CF_ENOMEM;
+	}
+	z->copies = nv;
+	nv[z->n] = *p;
+	if ((nv[z->n].entries = cf_memdup(p->entries, p->count * sizeof(*p->entries))) == NULL) {
+		cf_free(pack);
+		return CF_ENOMEM;
+	}
+	cf_hash(nv[z->n].id, pack, len);
+	cf_id_name(name, nv[z->n].id);
+	rc = cf_store_put(z->r->store, CF_OBJ_PACK, name, pack, len);
+	cf_free(pack);
+	z->n += rc == 0;
+	return rc;
+}
+
+static int
+poison_index(void *arg, const char *name, uint64_t size)
+{
+	struct poison *z = arg;
+	struct cf_index_pack *packs = NULL;
+	size_t npacks = 0;
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	int rc;
+
+	(void)size;
+	if (z->first[0] == '\0' || strcmp(name, z->first) < 0)
+		(void)snprintf(z->first, sizeof(z->first), "%s", name);
+	if ((rc = cf_repo_get_verified(z->r, CF_OBJ_INDEX, name, CF_INDEX_MAX_BYTES, &obj, &len)) !=
+	    0)
+		return rc;
+	rc = cf_index_decode(z->r->k_index, z->r->chain->repo_id, obj, len, &packs, &npacks);
+	cf_free(obj);
+	for (size_t i = 0; i < npacks && rc == 0; i++)
+		if (packs[i].count > 0 && packs[i].entries[0].type == CF_BLOB_DATA)
+			rc = poison_pack(z, &packs[i]);
+	cf_index_packs_free(packs, npacks);
+	return rc;
+}
+
+static int
+cmd_poison_index(const struct args *a)
+{
+	struct cf_opts *o = NULL;
+	struct poison z;
+	int rc;
+
+	memset(&z, 0, sizeof(z));
+	if (a->npos != 1)
+		return usage("cf_forge poison-index REPO");
+	if ((rc = cf_opts_new(&o)) != 0 || (rc = cf_opts_add(o, "repo", a->pos[0])) != 0 ||
+	    (rc = cf_repo_open(o, &z.r)) != 0 ||
+	    (rc = cf_store_list(z.r->store, CF_OBJ_INDEX, poison_index, &z)) != 0)
+		goto out;
+	rc = z.n == 0 ? CF_ENOENT : 0;
+	/* regenerate (fresh nonce each time) until the name sorts first: listings are in order */
+	for (int tries = 0; rc == 0 && tries < 100000; tries++) {
+		uint8_t iid[CF_ID_BYTES];
+		char name[2 * CF_ID_BYTES + 1];
+		uint8_t *idx = NULL;
+		size_t ilen = 0;
+
+		if ((rc = cf_index_encode(z.r->k_index, z.r->chain->repo_id, z.copies, z.n, &idx,
+		                          &ilen, iid)) != 0)
+			break;
+		cf_id_name(name, iid);
+		if (strcmp(name, z.first) < 0) {
+			rc = cf_store_put(z.r->store, CF_OBJ_INDEX, name, idx, ilen);
+			cf_free(idx);
+			if (rc == 0)
+				printf("%zu\n", z.n);
+			goto out;
+		}
+		cf_free(idx);
+	}
+	if (rc == 0)
+		rc = CF_EINTERNAL;
+out:
+	cf_index_packs_free(z.copies, z.n);
+	cf_repo_free(z.r);
+	cf_opts_free(o);
+	return rc != 0 ? fail(rc, "poison-index") : 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*fn)(const struct args *);
-	} cmds[] = {{"keygen", cmd_keygen},     {"keyinfo", cmd_keyinfo},
-	            {"append", cmd_append},     {"keyslot", cmd_keyslot},
-	            {"snapshot", cmd_snapshot}, {"try-snapshot", cmd_try_snapshot}};
+	} cmds[] = {{"keygen", cmd_keygen},
+	            {"keyinfo", cmd_keyinfo},
+	            {"append", cmd_append},
+	            {"keyslot", cmd_keyslot},
+	            {"snapshot", cmd_snapshot},
+	            {"try-snapshot", cmd_try_snapshot},
+	            {"poison-index", cmd_poison_index}};
 	struct args a;
 
 	if (cf_init() != 0) {
@@ -643,9 +767,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (argc < 2 || parse_args(argc, argv, &a) != 0)
-		return usage("cf_forge keygen|keyinfo|append|keyslot|snapshot|try-snapshot ...");
+		return usage(
+		        "cf_forge keygen|keyinfo|append|keyslot|snapshot|try-snapshot|poison-index "
+		        "...");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)
 			return cmds[i].fn(&a);
-	return usage("cf_forge keygen|keyinfo|append|keyslot|snapshot|try-snapshot ...");
+	return usage(
+	        "cf_forge keygen|keyinfo|append|keyslot|snapshot|try-snapshot|poison-index ...");
 }

@@ -75,6 +75,15 @@ sample_entries(struct cf_forget_entry e[static 3])
 	entry(&e[2], 0x22, 7);
 }
 
+/* Ids of forget records a record supersedes, sorted: 5a.., 5b.., 5c.. */
+static void
+sample_sup(uint8_t sup[3][CF_ID_BYTES])
+{
+	memset(sup[0], 0x5a, CF_ID_BYTES);
+	memset(sup[1], 0x5b, CF_ID_BYTES);
+	memset(sup[2], 0x5c, CF_ID_BYTES);
+}
+
 static void
 sample_packs(uint8_t packs[3][CF_ID_BYTES])
 {
@@ -109,7 +118,21 @@ seal_forget(const struct cf_device *d, size_t n, uint8_t **obj, size_t *len)
 	struct cf_forget_entry e[3];
 
 	sample_entries(e);
-	if (cf_forget_record_seal(repo_id(), d, REC_TIME, e, n, obj, len) != 0)
+	if (cf_forget_record_seal(repo_id(), d, REC_TIME, e, n, NULL, 0, obj, len) != 0)
+		abort();
+}
+
+/* The first @n sample entries and the first @nsup sample superseded ids. */
+static void
+seal_forget_sup(const struct cf_device *d, size_t n, size_t nsup, uint8_t **obj, size_t *len)
+{
+	struct cf_forget_entry e[3];
+	uint8_t sup[3][CF_ID_BYTES];
+
+	sample_entries(e);
+	sample_sup(sup);
+	if (cf_forget_record_seal(repo_id(), d, REC_TIME, n > 0 ? e : NULL, n,
+	                          (const uint8_t(*)[CF_ID_BYTES])sup, nsup, obj, len) != 0)
 		abort();
 }
 
@@ -140,7 +163,7 @@ parse_forget_rc(const uint8_t *obj, size_t len)
 	struct cf_forget_record f;
 	int rc = cf_forget_record_parse(obj, len, &f);
 
-	CHECK(rc == 0 || (f.entries == NULL && f.count == 0));
+	CHECK(rc == 0 || (f.entries == NULL && f.count == 0 && f.sup == NULL && f.nsup == 0));
 	cf_forget_record_release(&f);
 	return rc;
 }
@@ -342,6 +365,133 @@ f_trailing(struct cf_buf *b)
 	put_u8(b, 0);
 }
 
+/* One entry, then the optional superseded list of 16.1 as given. */
+static void
+f_one_then(struct cf_buf *b, uint32_t nsup)
+{
+	put_u32(b, 1);
+	put_entry(b, 0x11, 1);
+	put_u32(b, nsup);
+}
+
+static void
+f_sup_valid(struct cf_buf *b)
+{
+	f_one_then(b, 2);
+	put_id(b, 0x5a);
+	put_id(b, 0x5b);
+}
+
+static void
+f_sup_only(struct cf_buf *b)
+{
+	put_u32(b, 0);
+	put_u32(b, 1);
+	put_id(b, 0x5a);
+}
+
+static void
+f_nsup0(struct cf_buf *b)
+{
+	f_one_then(b, 0);
+}
+
+static void
+f_count0_nsup0(struct cf_buf *b)
+{
+	put_u32(b, 0);
+	put_u32(b, 0);
+}
+
+static void
+f_nsup_over(struct cf_buf *b)
+{
+	f_one_then(b, CF_FORGET_MAX_SUP + 1);
+	put_id(b, 0x5a);
+}
+
+static void
+f_sup_only_over(struct cf_buf *b)
+{
+	put_u32(b, 0);
+	put_u32(b, CF_FORGET_MAX_SUP + 1);
+	put_id(b, 0x5a);
+}
+
+static void
+f_nsup_u32max(struct cf_buf *b)
+{
+	f_one_then(b, UINT32_MAX);
+	put_id(b, 0x5a);
+}
+
+static void
+f_nsup_lies(struct cf_buf *b)
+{
+	f_one_then(b, CF_FORGET_MAX_SUP);
+	put_id(b, 0x5a);
+}
+
+static void
+f_nsup_2_one(struct cf_buf *b)
+{
+	put_u32(b, 0);
+	put_u32(b, 2);
+	put_id(b, 0x5a);
+}
+
+static void
+f_sup_half(struct cf_buf *b)
+{
+	f_one_then(b, 1);
+	put_id(b, 0x5a);
+	b->len -= 16;
+}
+
+static void
+f_sup_order(struct cf_buf *b)
+{
+	f_one_then(b, 2);
+	put_id(b, 0x5b);
+	put_id(b, 0x5a);
+}
+
+static void
+f_sup_twice(struct cf_buf *b)
+{
+	f_one_then(b, 2);
+	put_id(b, 0x5a);
+	put_id(b, 0x5a);
+}
+
+static void
+f_sup_trailing(struct cf_buf *b)
+{
+	f_one_then(b, 1);
+	put_id(b, 0x5a);
+	put_u8(b, 0);
+}
+
+static void
+f_trailing3(struct cf_buf *b)
+{
+	put_u32(b, 1);
+	put_entry(b, 0x11, 1);
+	put_u8(b, 0);
+	put_u8(b, 0);
+	put_u8(b, 1);
+}
+
+static void
+f_sup_dev_order(struct cf_buf *b)
+{
+	put_u32(b, 2);
+	put_entry(b, 0x22, 1);
+	put_entry(b, 0x11, 1);
+	put_u32(b, 1);
+	put_id(b, 0x5a);
+}
+
 static void
 p_type(struct cf_buf *b, uint8_t type)
 {
@@ -503,7 +653,8 @@ static const struct craft {
         {"forget, seq 0", "forget_seq0", 8, CF_EFORMAT, false, f_seq0},
         {"forget, half an entry", "forget_half_entry", 8, CF_ETRUNC, true, f_half_entry},
         {"forget, no count", "forget_no_count", 8, CF_ETRUNC, true, f_nothing},
-        {"forget, one byte after the entries", "forget_trailing", 8, CF_EFORMAT, false, f_trailing},
+        /* a byte after the entries is read as the start of nsup (16.1) */
+        {"forget, one byte after the entries", "forget_trailing", 8, CF_ETRUNC, false, f_trailing},
         {"prune, no type", "prune_no_type", 9, CF_ETRUNC, true, f_nothing},
         {"prune, type 0", "prune_type0", 9, CF_EFORMAT, true, p_type0},
         {"prune, type 3", "prune_type3", 9, CF_EFORMAT, true, p_type3},
@@ -524,6 +675,28 @@ static const struct craft {
         {"observe, count 0 but a device follows", "observe_zero_trailing", 9, CF_EFORMAT, false,
          o_zero_trailing},
         {"observe, count 0 (valid)", "observe_zero", 9, 0, false, o_zero},
+        /* the optional superseded list of 16.1 */
+        {"forget, 1 entry and 2 superseded (valid)", "forget_sup_valid", 8, 0, false, f_sup_valid},
+        {"forget, 0 entries and 1 superseded (valid)", "forget_sup_only", 8, 0, false, f_sup_only},
+        {"forget, nsup 0 after the entries", "forget_nsup0", 8, CF_EFORMAT, false, f_nsup0},
+        {"forget, count 0 and nsup 0", "forget_count0_nsup0", 8, CF_EFORMAT, true, f_count0_nsup0},
+        {"forget, nsup 4097", "forget_nsup_over", 8, CF_EFORMAT, false, f_nsup_over},
+        {"forget, count 0 and nsup 4097", "forget_sup_only_over", 8, CF_EFORMAT, true,
+         f_sup_only_over},
+        {"forget, nsup 2^32-1", "forget_nsup_u32max", 8, CF_EFORMAT, false, f_nsup_u32max},
+        {"forget, nsup 4096 but one id", "forget_nsup_lies", 8, CF_ETRUNC, false, f_nsup_lies},
+        {"forget, count 0 and nsup 2 but one id", "forget_nsup_2_one", 8, CF_ETRUNC, true,
+         f_nsup_2_one},
+        {"forget, half a superseded id", "forget_sup_half", 8, CF_ETRUNC, false, f_sup_half},
+        {"forget, superseded ids out of order", "forget_sup_order", 8, CF_EFORMAT, false,
+         f_sup_order},
+        {"forget, a superseded id twice", "forget_sup_twice", 8, CF_EFORMAT, false, f_sup_twice},
+        {"forget, one byte after the superseded list", "forget_sup_trailing", 8, CF_EFORMAT, false,
+         f_sup_trailing},
+        {"forget, three bytes after the entries", "forget_trailing3", 8, CF_ETRUNC, false,
+         f_trailing3},
+        {"forget, devices out of order before a valid list", "forget_sup_dev_order", 8, CF_EFORMAT,
+         false, f_sup_dev_order},
 };
 
 /* Prefix, signer and time of a record of @kind by @d. */
@@ -603,10 +776,55 @@ CF_TEST(forget_round_trip)
 		cf_free(obj);
 	}
 	/* a time before 1970 survives too */
-	CHECK(cf_forget_record_seal(repo_id(), d, -86400, e, 3, &obj, &len) == 0);
+	CHECK(cf_forget_record_seal(repo_id(), d, -86400, e, 3, NULL, 0, &obj, &len) == 0);
 	CHECK(cf_forget_record_parse(obj, len, &f) == 0 && f.time == -86400);
 	cf_forget_record_release(&f);
 	cf_free(obj);
+	cf_device_free(d);
+}
+
+/* Entries and a superseded list, and a list alone: both parse back and re-seal byte for byte. */
+static void
+check_sup_round_trip(const struct cf_device *d, size_t n, size_t nsup)
+{
+	struct cf_forget_entry e[3];
+	uint8_t sup[3][CF_ID_BYTES];
+	struct cf_forget_record f;
+	uint8_t *obj = NULL;
+	uint8_t *again = NULL;
+	size_t len = 0;
+	size_t alen = 0;
+	size_t tail = HEAD_SIZE + 4 + n * CF_FORGET_ENTRY_BYTES;
+
+	sample_entries(e);
+	sample_sup(sup);
+	seal_forget_sup(d, n, nsup, &obj, &len);
+	CHECK(len == tail + 4 + nsup * CF_ID_BYTES + CF_SIG_BYTES);
+	CHECK(cf_get_u32be(obj + 48) == n && cf_get_u32be(obj + tail) == nsup);
+	CHECK(memcmp(obj + tail + 4, sup, nsup * CF_ID_BYTES) == 0);
+	CHECK(cf_forget_record_parse(obj, len, &f) == 0);
+	check_forget_fields(&f, d, e, n);
+	CHECK(n == 0 ? f.entries == NULL : f.entries != NULL);
+	CHECK(f.nsup == nsup && f.sup != NULL);
+	CHECK(f.sup != NULL && memcmp(f.sup, sup, nsup * CF_ID_BYTES) == 0);
+	CHECK(cf_forget_record_seal(repo_id(), d, f.time, f.entries, f.count,
+	                            (const uint8_t(*)[CF_ID_BYTES])f.sup, f.nsup, &again,
+	                            &alen) == 0);
+	CHECK(alen == len && again != NULL && memcmp(again, obj, len) == 0);
+	cf_forget_record_release(&f);
+	CHECK(f.entries == NULL && f.count == 0 && f.sup == NULL && f.nsup == 0);
+	CHECK(cf_record_verify(obj, len, repo_id(), CF_FORGET_KIND, cf_signkey_pk(d->sign)) == 0);
+	cf_free(again);
+	cf_free(obj);
+}
+
+CF_TEST(forget_superseded_round_trip)
+{
+	struct cf_device *d = fixed_device(false);
+
+	for (size_t n = 0; n <= 3; n++)
+		for (size_t nsup = 1; nsup <= 3; nsup++)
+			check_sup_round_trip(d, n, nsup);
 	cf_device_free(d);
 }
 
@@ -659,29 +877,85 @@ CF_TEST(forget_seal_refuses)
 	size_t len = 1;
 
 	sample_entries(e);
-	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 0, &obj, &len) == CF_EINVAL);
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 0, NULL, 0, &obj, &len) ==
+	      CF_EINVAL);
 	CHECK(obj == NULL && len == 0);
 	e[1] = e[0];
-	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, &obj, &len) == CF_EINVAL);
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, NULL, 0, &obj, &len) ==
+	      CF_EINVAL);
 	sample_entries(e);
 	e[0].seq = 3; /* 0x11/3 before 0x11/2 */
-	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, &obj, &len) == CF_EINVAL);
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, NULL, 0, &obj, &len) ==
+	      CF_EINVAL);
 	sample_entries(e);
 	memset(e[2].device, 0x01, 32); /* 0x01.. after 0x11.. */
-	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, &obj, &len) == CF_EINVAL);
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, NULL, 0, &obj, &len) ==
+	      CF_EINVAL);
 	sample_entries(e);
 	e[0].seq = 0;
-	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, &obj, &len) == CF_EINVAL);
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, NULL, 0, &obj, &len) ==
+	      CF_EINVAL);
 	CHECK(obj == NULL && len == 0);
 	many = calloc(CF_FORGET_MAX_ENTRIES + 1, sizeof(*many));
 	for (size_t i = 0; many != NULL && i <= CF_FORGET_MAX_ENTRIES; i++)
 		many[i].seq = i + 1;
-	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, many, CF_FORGET_MAX_ENTRIES + 1, &obj,
-	                            &len) == CF_EINVAL);
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, many, CF_FORGET_MAX_ENTRIES + 1, NULL,
+	                            0, &obj, &len) == CF_EINVAL);
 	/* the limit itself is accepted, and parses back */
-	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, many, CF_FORGET_MAX_ENTRIES, &obj,
-	                            &len) == 0);
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, many, CF_FORGET_MAX_ENTRIES, NULL, 0,
+	                            &obj, &len) == 0);
 	CHECK(parse_forget_rc(obj, len) == 0);
+	cf_free(obj);
+	free(many);
+	cf_device_free(d);
+}
+
+CF_TEST(forget_seal_refuses_superseded)
+{
+	struct cf_device *d = fixed_device(false);
+	struct cf_forget_entry e[3];
+	uint8_t sup[3][CF_ID_BYTES];
+	uint8_t(*many)[CF_ID_BYTES] = NULL;
+	struct cf_forget_record f;
+	static uint8_t dummy;
+	uint8_t *obj = &dummy;
+	size_t len = 1;
+
+	sample_entries(e);
+	sample_sup(sup);
+	/* n = 0 and nsup = 0, with or without a list pointer */
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, NULL, 0, NULL, 0, &obj, &len) ==
+	      CF_EINVAL);
+	CHECK(obj == NULL && len == 0);
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 0, (const uint8_t(*)[32])sup, 0,
+	                            &obj, &len) == CF_EINVAL);
+	memcpy(sup[2], sup[1], 32); /* a duplicate */
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, (const uint8_t(*)[32])sup, 3,
+	                            &obj, &len) == CF_EINVAL);
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, NULL, 0, (const uint8_t(*)[32])sup, 3,
+	                            &obj, &len) == CF_EINVAL);
+	sample_sup(sup);
+	memset(sup[0], 0x5c, 32); /* 5c.. before 5b.. */
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, (const uint8_t(*)[32])sup, 3,
+	                            &obj, &len) == CF_EINVAL);
+	sample_sup(sup);
+	e[1] = e[0]; /* a bad entry list is still refused beside a good superseded list */
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, (const uint8_t(*)[32])sup, 3,
+	                            &obj, &len) == CF_EINVAL);
+	CHECK(obj == NULL && len == 0);
+	many = calloc(CF_FORGET_MAX_SUP + 1, sizeof(*many));
+	for (size_t i = 0; many != NULL && i <= CF_FORGET_MAX_SUP; i++)
+		cf_put_u32be(many[i] + 28, (uint32_t)i);
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, NULL, 0, (const uint8_t(*)[32])many,
+	                            CF_FORGET_MAX_SUP + 1, &obj, &len) == CF_EINVAL);
+	CHECK(obj == NULL && len == 0);
+	/* the limit itself is accepted, and parses back */
+	CHECK(cf_forget_record_seal(repo_id(), d, REC_TIME, NULL, 0, (const uint8_t(*)[32])many,
+	                            CF_FORGET_MAX_SUP, &obj, &len) == 0);
+	CHECK(cf_forget_record_parse(obj, len, &f) == 0);
+	CHECK(f.count == 0 && f.nsup == CF_FORGET_MAX_SUP && f.sup != NULL && many != NULL &&
+	      memcmp(f.sup, many, CF_FORGET_MAX_SUP * CF_ID_BYTES) == 0);
+	cf_forget_record_release(&f);
 	cf_free(obj);
 	free(many);
 	cf_device_free(d);
@@ -779,6 +1053,12 @@ CF_TEST(verify)
 	seal_forget(d, 3, &obj, &len);
 	check_verify(obj, len, CF_FORGET_KIND);
 	cf_free(obj);
+	seal_forget_sup(d, 3, 2, &obj, &len);
+	check_verify(obj, len, CF_FORGET_KIND);
+	cf_free(obj);
+	seal_forget_sup(d, 0, 1, &obj, &len);
+	check_verify(obj, len, CF_FORGET_KIND);
+	cf_free(obj);
 	seal_condemn(d, &obj, &len);
 	check_verify(obj, len, CF_PRUNE_KIND);
 	cf_free(obj);
@@ -789,6 +1069,65 @@ CF_TEST(verify)
 	check_verify(obj, len, CF_PRUNE_KIND);
 	cf_free(obj);
 	cf_device_free(d);
+}
+
+/* The entry count and superseded-list length of the valid record @obj (0, 0 for prune). */
+static void
+forget_shape(const uint8_t *obj, size_t len, size_t *count, size_t *nsup)
+{
+	struct cf_forget_record f;
+
+	*count = 0;
+	*nsup = 0;
+	if (obj[4] != CF_FORGET_KIND || cf_forget_record_parse(obj, len, &f) != 0)
+		return;
+	*count = f.count;
+	*nsup = f.nsup;
+	cf_forget_record_release(&f);
+}
+
+/*
+ * What the parser says of the valid record @obj (@len bytes) with @n (1..35) more bytes
+ * after it. The last 64 bytes are taken as the signature, so the body gains the first @n
+ * bytes of the real one. A prune record, or a forget record that has a superseded list,
+ * ends where it ends: CF_EFORMAT. After a forget record's entries those bytes start the
+ * optional list of 16.1: under 4 bytes nsup itself is cut short (CF_ETRUNC); nsup 0 or
+ * over 4096 is CF_EFORMAT; any other nsup needs at least 32 more bytes than remain
+ * (CF_ETRUNC).
+ */
+static int
+trailing_rc(const uint8_t *obj, size_t len, size_t n)
+{
+	size_t count = 0;
+	size_t nsup = 0;
+	uint32_t v;
+
+	forget_shape(obj, len, &count, &nsup);
+	if (obj[4] != CF_FORGET_KIND || nsup > 0)
+		return CF_EFORMAT;
+	if (n < 4)
+		return CF_ETRUNC;
+	v = cf_get_u32be(obj + len - CF_SIG_BYTES);
+	return v == 0 || v > CF_FORGET_MAX_SUP ? CF_EFORMAT : CF_ETRUNC;
+}
+
+/*
+ * What the parser says of the first @n bytes of the valid record @obj. Cut anywhere, the
+ * body left before the last 64 bytes ends inside a field (CF_ETRUNC), with one exception:
+ * a forget record cut by exactly its superseded list (and 64 signature bytes' worth) ends
+ * where its entries end and parses as a record without the list (only the signature tells:
+ * check_verify); with no entries that breaks count + nsup >= 1, CF_EFORMAT.
+ */
+static int
+cut_rc(const uint8_t *obj, size_t len, size_t n)
+{
+	size_t count = 0;
+	size_t nsup = 0;
+
+	forget_shape(obj, len, &count, &nsup);
+	if (nsup == 0 || n != len - 4 - nsup * CF_ID_BYTES)
+		return CF_ETRUNC;
+	return count > 0 ? 0 : CF_EFORMAT;
 }
 
 /* Flipped prefix bits, every truncation, trailing bytes, version, kind. */
@@ -805,11 +1144,11 @@ check_siblings(const uint8_t *obj, size_t len, uint8_t kind)
 		CHECK(parse_rc(kind, b, len) == (i / 8 == 5 ? CF_EVERSION : CF_EFORMAT));
 	}
 	for (size_t n = 0; n < len; n++)
-		CHECK(parse_rc(kind, obj, n) == CF_ETRUNC);
+		CHECK(parse_rc(kind, obj, n) == cut_rc(obj, len, n));
 	memcpy(b, obj, len);
 	for (size_t n = 1; n <= 16; n++) {
 		b[len + n - 1] = (uint8_t)n;
-		CHECK(parse_rc(kind, b, len + n) == CF_EFORMAT);
+		CHECK(parse_rc(kind, b, len + n) == trailing_rc(obj, len, n));
 	}
 	b[5] = 0;
 	CHECK(parse_rc(kind, b, len) == CF_EVERSION);
@@ -833,6 +1172,15 @@ CF_TEST(parse_must_fail_siblings)
 
 	seal_forget(d, 3, &obj, &len);
 	check_siblings(obj, len, CF_FORGET_KIND);
+	CHECK(trailing_rc(obj, len, 3) == CF_ETRUNC);
+	cf_free(obj);
+	seal_forget_sup(d, 3, 2, &obj, &len);
+	check_siblings(obj, len, CF_FORGET_KIND);
+	CHECK(cut_rc(obj, len, len - 68) == 0 && trailing_rc(obj, len, 3) == CF_EFORMAT);
+	cf_free(obj);
+	seal_forget_sup(d, 0, 1, &obj, &len);
+	check_siblings(obj, len, CF_FORGET_KIND);
+	CHECK(cut_rc(obj, len, len - 36) == CF_EFORMAT);
 	cf_free(obj);
 	seal_condemn(d, &obj, &len);
 	check_siblings(obj, len, CF_PRUNE_KIND);
@@ -909,14 +1257,65 @@ CF_TEST(records_survive_allocation_failures)
 
 		sample_entries(e);
 		cf_alloc_fail_after(n);
-		rc = cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, &objs[3], &lens[3]);
+		rc = cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3, NULL, 0, &objs[3],
+		                           &lens[3]);
 		cf_alloc_fail_after(0);
 		CHECK(rc == 0 || rc == CF_ENOMEM);
 		CHECK((rc == 0) == (objs[3] != NULL));
 	}
-	CHECK(rc == 0 && lens[3] == lens[0] && memcmp(objs[3], objs[0], lens[0]) == 0);
+	CHECK(rc == 0 && objs[3] != NULL && lens[3] == lens[0] &&
+	      memcmp(objs[3], objs[0], lens[0]) == 0);
 	for (size_t k = 0; k < 4; k++)
 		cf_free(objs[k]);
+	cf_device_free(d);
+}
+
+/* The superseded list is a second allocation (the first with no entries): both fail cleanly. */
+CF_TEST(superseded_survives_allocation_failures)
+{
+	struct cf_device *d = fixed_device(false);
+	uint8_t *obj = NULL;
+	uint8_t *again = NULL;
+	size_t len = 0;
+	size_t alen = 0;
+	int rc = CF_ENOMEM;
+
+	seal_forget_sup(d, 3, 2, &obj, &len);
+	for (uint64_t n = 1; n <= 2; n++) {
+		cf_alloc_fail_after(n);
+		rc = parse_forget_rc(obj, len);
+		cf_alloc_fail_after(0);
+		CHECK(rc == CF_ENOMEM);
+	}
+	cf_alloc_fail_after(3);
+	CHECK(parse_forget_rc(obj, len) == 0);
+	cf_alloc_fail_after(0);
+	rc = CF_ENOMEM;
+	for (uint64_t n = 1; n < 20 && rc != 0; n++) {
+		struct cf_forget_entry e[3];
+		uint8_t sup[3][CF_ID_BYTES];
+
+		sample_entries(e);
+		sample_sup(sup);
+		cf_alloc_fail_after(n);
+		rc = cf_forget_record_seal(repo_id(), d, REC_TIME, e, 3,
+		                           (const uint8_t(*)[CF_ID_BYTES])sup, 2, &again, &alen);
+		cf_alloc_fail_after(0);
+		CHECK(rc == 0 || rc == CF_ENOMEM);
+		CHECK((rc == 0) == (again != NULL));
+	}
+	CHECK(rc == 0 && again != NULL && alen == len && memcmp(again, obj, len) == 0);
+	cf_free(again);
+	cf_free(obj);
+	seal_forget_sup(d, 0, 1, &obj, &len);
+	cf_alloc_fail_after(1);
+	rc = parse_forget_rc(obj, len);
+	cf_alloc_fail_after(0);
+	CHECK(rc == CF_ENOMEM);
+	cf_alloc_fail_after(2);
+	CHECK(parse_forget_rc(obj, len) == 0);
+	cf_alloc_fail_after(0);
+	cf_free(obj);
 	cf_device_free(d);
 }
 
@@ -972,7 +1371,16 @@ check_forget_vector(const struct th_vec *v, const uint8_t *obj, size_t len,
 	CHECK(f.time == strtoll(th_vec_get(v, "time"), NULL, 10));
 	CHECK(f.count == strtoul(th_vec_get(v, "count"), NULL, 10));
 	CHECK(hex_eq(v, "entries", b.p, b.len));
-	CHECK(cf_forget_record_seal(repo_id(), d, f.time, f.entries, f.count, &again, &alen) == 0);
+	/* the superseded list: "nsup" and "sup" when present, no fields when absent */
+	if (th_vec_get(v, "nsup") != NULL) {
+		CHECK(f.nsup == strtoul(th_vec_get(v, "nsup"), NULL, 10));
+		CHECK(hex_eq(v, "sup", (const uint8_t *)f.sup, f.nsup * CF_ID_BYTES));
+	} else {
+		CHECK(f.nsup == 0 && f.sup == NULL && th_vec_get(v, "sup") == NULL);
+	}
+	CHECK(cf_forget_record_seal(repo_id(), d, f.time, f.entries, f.count,
+	                            (const uint8_t(*)[CF_ID_BYTES])f.sup, f.nsup, &again,
+	                            &alen) == 0);
 	CHECK(alen == len && again != NULL && memcmp(again, obj, len) == 0);
 	cf_free(again);
 	cf_buf_release(&b);
@@ -1074,6 +1482,10 @@ gen_fields(const uint8_t *obj, size_t len)
 		printf("time = %lld\ncount = %zu\n", (long long)f.time, f.count);
 		entries_bytes(&b, f.entries, f.count);
 		th_print_hex("entries", b.p, b.len);
+		if (f.nsup > 0) {
+			printf("nsup = %zu\n", f.nsup);
+			th_print_hex("sup", f.sup, f.nsup * CF_ID_BYTES);
+		}
 		cf_forget_record_release(&f);
 	} else if (cf_prune_record_parse(obj, len, &p) == 0) {
 		th_print_hex("signer", p.signer, 32);
@@ -1123,7 +1535,7 @@ gen_family(const char *what, const uint8_t *obj, size_t len)
 	memcpy(m, obj, len);
 	m[len] = 0;
 	snprintf(name, sizeof(name), "%s, one trailing byte", what);
-	gen_case(name, kind, m, len + 1, CF_EFORMAT, CF_EAUTH);
+	gen_case(name, kind, m, len + 1, trailing_rc(obj, len, 1), CF_EAUTH);
 	printf("\n");
 	m[5] = 2;
 	snprintf(name, sizeof(name), "%s, version 2", what);
@@ -1153,7 +1565,9 @@ CF_TEST(gen_vectors)
 		printf("%02x", cf_signkey_pk(d->sign)[i]);
 	printf(";\n# repo_id = 60 61 .. 7f. kind 8 is parsed as a forget record, 9 as a prune "
 	       "record;\n# verify is cf_record_verify() with that kind and the signer's key. "
-	       "Entries and\n# seqs are the wire bytes (104 and 40 bytes each).\n\n");
+	       "Entries and\n# seqs are the wire bytes (104 and 40 bytes each).\n"
+	       "# nsup and sup (the superseded ids, 32 bytes each) appear only when the forget\n"
+	       "# record has that optional list (added to 16.1 after the first vectors).\n\n");
 	seal_forget(d, 3, &obj, &len);
 	gen_family("forget, 3 entries", obj, len);
 	cf_free(obj);
@@ -1178,6 +1592,13 @@ CF_TEST(gen_vectors)
 		printf("\n");
 		cf_buf_release(&b);
 	}
+	/* the superseded list of 16.1, after everything that came before it */
+	seal_forget_sup(d, 3, 2, &obj, &len);
+	gen_family("forget, 3 entries, 2 superseded", obj, len);
+	cf_free(obj);
+	seal_forget_sup(d, 0, 1, &obj, &len);
+	gen_family("forget, 0 entries, 1 superseded", obj, len);
+	cf_free(obj);
 	cf_device_free(d);
 }
 
@@ -1216,6 +1637,13 @@ CF_TEST(gen_corpus)
 	cf_free(obj);
 	seal_forget(d, 1, &obj, &len);
 	write_file(dir, "forget_one", obj, len);
+	cf_free(obj);
+	seal_forget_sup(d, 3, 2, &obj, &len);
+	write_file(dir, "forget_sup_3_2", obj, len);
+	write_file(dir, "forget_sup_cut", obj, len - 4 - 2 * CF_ID_BYTES);
+	cf_free(obj);
+	seal_forget_sup(d, 0, 1, &obj, &len);
+	write_file(dir, "forget_sup_0_1", obj, len);
 	cf_free(obj);
 	seal_condemn(d, &obj, &len);
 	write_file(dir, "condemn_valid", obj, len);

@@ -310,8 +310,6 @@ repo_alloc(const struct cf_opts *o, struct cf_repo **out)
 	}
 	if (pthread_mutex_init(&r->alt_lock, NULL) != 0) {
 		pthread_mutex_destroy(&r->lock);
-		pthread_mutex_destroy(&r->alt_lock);
-		cf_free(r->alts);
 		cf_free(r);
 		return CF_ENOMEM;
 	}
@@ -384,6 +382,8 @@ cf_repo_free(struct cf_repo *r)
 	cf_free(r->home);
 	cf_free(r->cache);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->alt_lock);
+	cf_free(r->alts);
 	cf_free(r);
 }
 

@@ -54,22 +54,18 @@ static int
 load_occ(void *arg, const char *name, uint64_t size)
 {
 	struct pr *p = arg;
-	struct cf_repo *r = p->r;
 	struct cf_index_pack *packs = NULL;
 	size_t npacks = 0;
-	uint8_t *obj = NULL;
-	size_t len = 0;
 	struct occ *nv = NULL;
 	int rc;
 
 	(void)size;
-	if ((rc = cf_repo_get_verified(r, CF_OBJ_INDEX, name, CF_INDEX_MAX_BYTES, &obj, &len)) != 0)
-		return rc == CF_ENOENT ? 0 : rc;
-	rc = cf_index_decode(r->k_index, r->chain->repo_id, obj, len, &packs, &npacks);
-	cf_free(obj);
+	if ((rc = cf_repo_read_index(p->r, name, &packs, &npacks)) == CF_ENOENT) {
+		cf_err_clear(); /* replaced by a concurrent prune since the listing */
+		return 0;
+	}
 	if (rc != 0)
-		return cf_err_set(CF_EINTEGRITY, "index/%s does not decrypt or parse: %s", name,
-		                  cf_strerror(rc));
+		return rc;
 	if ((nv = cf_realloc(p->occ.v, (p->occ.n + npacks) * sizeof(*nv))) == NULL) {
 		cf_index_packs_free(packs, npacks);
 		return CF_ENOMEM;

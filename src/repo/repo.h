@@ -158,6 +158,9 @@ int cf_repo_store_pack(struct cf_repo *r, const uint8_t *pack, size_t len,
  * what a backup may deduplicate against or reuse. Condemned copies stay readable.
  */
 bool cf_repo_has_live(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES]);
+/* cf_repo_read_index() - get, check and open index object @name. CF_EINTEGRITY names it. */
+int cf_repo_read_index(struct cf_repo *r, const char *name, struct cf_index_pack **packs,
+                       size_t *npacks) CF_MUST_CHECK;
 /* cf_repo_can_read() - CF_EPERM with a message unless this key holds data secret keys. */
 int cf_repo_can_read(const struct cf_repo *r) CF_MUST_CHECK;
 /*

@@ -73,6 +73,28 @@ defer_pack(struct index_load *il, struct cf_index_pack *p)
 	return 0;
 }
 
+int
+cf_repo_read_index(struct cf_repo *r, const char *name, struct cf_index_pack **packs,
+                   size_t *npacks)
+{
+	uint8_t *obj = NULL;
+	size_t len = 0;
+	int rc;
+
+	*packs = NULL;
+	*npacks = 0;
+	if ((rc = cf_repo_get_verified(r, CF_OBJ_INDEX, name, CF_INDEX_MAX_BYTES, &obj, &len)) != 0)
+		return rc;
+	rc = cf_index_decode(r->k_index, r->chain->repo_id, obj, len, packs, npacks);
+	cf_free(obj);
+	if (rc == CF_ENOMEM)
+		return rc;
+	if (rc != 0)
+		return cf_err_set(CF_EINTEGRITY, "index/%s does not decrypt or parse: %s", name,
+		                  cf_strerror(rc));
+	return 0;
+}
+
 static int
 load_one_index(void *arg, const char *name, uint64_t size)
 {
@@ -80,18 +102,11 @@ load_one_index(void *arg, const char *name, uint64_t size)
 	struct cf_repo *r = il->r;
 	struct cf_index_pack *packs = NULL;
 	size_t npacks = 0;
-	uint8_t *obj = NULL;
-	size_t len = 0;
 	int rc;
 
 	(void)size;
-	if ((rc = cf_repo_get_verified(r, CF_OBJ_INDEX, name, CF_INDEX_MAX_BYTES, &obj, &len)) != 0)
+	if ((rc = cf_repo_read_index(r, name, &packs, &npacks)) != 0)
 		return rc;
-	rc = cf_index_decode(r->k_index, r->chain->repo_id, obj, len, &packs, &npacks);
-	cf_free(obj);
-	if (rc != 0)
-		return cf_err_set(CF_EINTEGRITY, "index/%s does not decrypt or parse: %s", name,
-		                  cf_strerror(rc));
 	for (size_t i = 0; i < npacks && rc == 0; i++)
 		rc = cf_repo_is_condemned(r, packs[i].id) ? defer_pack(il, &packs[i])
 		                                          : cf_index_add_pack(r->index, &packs[i]);
@@ -320,19 +335,15 @@ alt_one_index(void *arg, const char *name, uint64_t size)
 	struct alt_load *al = arg;
 	struct cf_index_pack *packs = NULL;
 	size_t npacks = 0;
-	uint8_t *obj = NULL;
-	size_t len = 0;
 	int rc;
 
 	(void)size;
-	if (cf_repo_get_verified(al->r, CF_OBJ_INDEX, name, CF_INDEX_MAX_BYTES, &obj, &len) != 0) {
-		cf_err_clear(); /* a damaged index object offers no alternative */
+	if ((rc = cf_repo_read_index(al->r, name, &packs, &npacks)) != 0) {
+		if (rc == CF_ENOMEM)
+			return rc;
+		cf_err_clear(); /* a damaged or vanished index object offers no alternative */
 		return 0;
 	}
-	rc = cf_index_decode(al->r->k_index, al->r->chain->repo_id, obj, len, &packs, &npacks);
-	cf_free(obj);
-	if (rc != 0)
-		return rc == CF_ENOMEM ? rc : 0;
 	for (size_t i = 0; i < npacks && rc == 0; i++)
 		rc = alt_push(al, &packs[i]);
 	cf_index_packs_free(packs, npacks);

@@ -684,18 +684,13 @@ poison_index(void *arg, const char *name, uint64_t size)
 	struct poison *z = arg;
 	struct cf_index_pack *packs = NULL;
 	size_t npacks = 0;
-	uint8_t *obj = NULL;
-	size_t len = 0;
 	int rc;
 
 	(void)size;
 	if (z->first[0] == '\0' || strcmp(name, z->first) < 0)
 		(void)snprintf(z->first, sizeof(z->first), "%s", name);
-	if ((rc = cf_repo_get_verified(z->r, CF_OBJ_INDEX, name, CF_INDEX_MAX_BYTES, &obj, &len)) !=
-	    0)
+	if ((rc = cf_repo_read_index(z->r, name, &packs, &npacks)) != 0)
 		return rc;
-	rc = cf_index_decode(z->r->k_index, z->r->chain->repo_id, obj, len, &packs, &npacks);
-	cf_free(obj);
 	for (size_t i = 0; i < npacks && rc == 0; i++)
 		if (packs[i].count > 0 && packs[i].entries[0].type == CF_BLOB_DATA)
 			rc = poison_pack(z, &packs[i]);

@@ -175,7 +175,8 @@ cfd_cmd_admin(const struct cfd_args *a)
 
 	if (a->data == NULL || a->npos < 2)
 		return cfd_usage();
-	if ((rc = cfd_open_meta(a->data, &m)) != 0 || (rc = cfd_blobs_open(a->data, &b)) != 0) {
+	if ((rc = cfd_open_meta_any(a, false, &m)) != 0 ||
+	    (rc = cfd_open_blobs_any(a, false, &b)) != 0) {
 		cfd_meta_close(m);
 		return cfd_fail(rc, "admin");
 	}

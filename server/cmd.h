@@ -33,6 +33,8 @@ struct cfd_args {
 	const char *timeout;
 	const char *grace;
 	const char *quota;
+	const char *meta;  /* postgres://... (default: SQLite in the data directory) */
+	const char *blobs; /* s3://... (default: files in the data directory) */
 };
 
 /* cfd_args_parse() - "--name value" options and positionals from argv[@first]. 0 or -1. */
@@ -43,8 +45,15 @@ int cfd_fail(int rc, const char *what);
 int cfd_usage(void);
 /* cfd_data_path() - DIR/@leaf into @out (@cap bytes). 0 or CF_EINVAL (too long). */
 int cfd_data_path(char *out, size_t cap, const char *dir, const char *leaf);
-/* cfd_open_meta() - the metadata of an initialised data directory. */
-int cfd_open_meta(const char *dir, struct cfd_meta **out);
+/*
+ * backends.c: cfd_open_meta_any() / cfd_open_blobs_any() - the stores @a names (--meta,
+ * --blobs) or those of the data directory; @create makes them (schema, bucket, directories).
+ * cfd_meta_shared() - the metadata may be shared with other instances.
+ */
+struct cfd_blobs;
+int cfd_open_meta_any(const struct cfd_args *a, bool create, struct cfd_meta **out) CF_MUST_CHECK;
+int cfd_open_blobs_any(const struct cfd_args *a, bool create, struct cfd_blobs **out) CF_MUST_CHECK;
+bool cfd_meta_shared(const struct cfd_args *a);
 
 int cfd_cmd_admin(const struct cfd_args *a);
 

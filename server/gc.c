@@ -15,6 +15,7 @@ struct gc_ctx {
 	struct cfd_meta *m;
 	struct cfd_blobs *b;
 	struct cfd_gc_stats *st;
+	int64_t cutoff; /* recovery: PENDING rows created after it are left alone */
 };
 
 static int
@@ -23,6 +24,8 @@ purge_one(void *arg, const struct cfd_obj_info *o)
 	struct gc_ctx *g = arg;
 	struct cfd_obj_key k = {o->account, o->kind, o->name};
 
+	if (o->state == CFD_OBJ_PENDING && o->created > g->cutoff)
+		return 0; /* perhaps another instance's upload in flight */
 	if (cfd_blobs_remove(g->b, &k) != 0 || g->m->ops->object_purge(g->m, &k) != 0) {
 		g->st->failed++;
 		return 0; /* the row stays PURGING; the next run tries again */
@@ -36,16 +39,16 @@ int
 cfd_gc_run(struct cfd_meta *m, struct cfd_blobs *b, int64_t retention, int64_t now,
            struct cfd_gc_stats *st)
 {
-	struct gc_ctx g = {m, b, st};
+	struct gc_ctx g = {m, b, st, INT64_MAX};
 
 	memset(st, 0, sizeof(*st));
 	return m->ops->expired_claim(m, now - retention, purge_one, &g);
 }
 
 int
-cfd_gc_recover(struct cfd_meta *m, struct cfd_blobs *b, struct cfd_gc_stats *st)
+cfd_gc_recover(struct cfd_meta *m, struct cfd_blobs *b, int64_t cutoff, struct cfd_gc_stats *st)
 {
-	struct gc_ctx g = {m, b, st};
+	struct gc_ctx g = {m, b, st, cutoff};
 
 	memset(st, 0, sizeof(*st));
 	return m->ops->unfinished_list(m, purge_one, &g);

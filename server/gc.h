@@ -28,10 +28,14 @@ struct cfd_gc_stats {
 int cfd_gc_run(struct cfd_meta *m, struct cfd_blobs *b, int64_t retention, int64_t now,
                struct cfd_gc_stats *st) CF_MUST_CHECK;
 /*
- * cfd_gc_recover() - at start, before serving: every PENDING row (an upload cut off by a
- * crash) and PURGING row (a removal cut off) loses its file and its row.
+ * cfd_gc_recover() - finish what a crash left: every PURGING row, and every PENDING row (an
+ * upload cut off) created at or before @cutoff: its blob and row are removed, its quota
+ * released. A server alone on its metadata passes INT64_MAX at start, before serving; with
+ * shared metadata, now - CFD_PENDING_STALE, so other instances' uploads are left alone.
  */
-int cfd_gc_recover(struct cfd_meta *m, struct cfd_blobs *b, struct cfd_gc_stats *st) CF_MUST_CHECK;
+#define CFD_PENDING_STALE ((int64_t)6 * 3600)
+int cfd_gc_recover(struct cfd_meta *m, struct cfd_blobs *b, int64_t cutoff,
+                   struct cfd_gc_stats *st) CF_MUST_CHECK;
 /* cfd_gc_retention() - the retention window recorded by `serve`, or the default. */
 int64_t cfd_gc_retention(struct cfd_meta *m);
 

@@ -108,8 +108,11 @@ cfd_reply_rc(struct MHD_Connection *c, struct cfd_req *r, int rc)
 		return cfd_reply_fail(c, r, MHD_HTTP_BAD_REQUEST, CFD_ERRK_MALFORMED);
 	case CF_ENOMEM:
 		return cfd_reply_fail(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, CFD_ERRK_BUSY);
-	case CF_OK:
 	case CF_ESYS:
+		/* the database, the object store or the disk failed: worth a retry by the client */
+		cfd_log("req=%" PRIu64 " error: %s", r->id, cf_err_last());
+		return cfd_reply_fail(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, CFD_ERRK_BUSY);
+	case CF_OK:
 	case CF_EINTERNAL:
 	case CF_ENOKEY:
 	case CF_ENOREPO:

@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "base/base.h"
 #include "http.h"
@@ -83,26 +82,69 @@ unsatisfiable(struct MHD_Connection *c, struct cfd_req *r, uint64_t size)
 	return cfd_reply_response(c, r, MHD_HTTP_RANGE_NOT_SATISFIABLE, resp, 0);
 }
 
-static enum MHD_Result
-send_fd(struct MHD_Connection *c, struct cfd_req *r, int fd, uint64_t size)
+/* A live row without its bytes: the data is gone, say so. */
+static int
+no_file(const struct cfd_req *r, int rc)
+{
+	if (rc == CF_ENOENT)
+		return cf_err_set(CF_EINTERNAL, "object '%s' of '%s' has no file", r->key.name,
+		                  r->key.account);
+	return rc;
+}
+
+/* A response that serves @p's bytes, from its file or its memory; it owns them then. */
+static struct MHD_Response *
+part_response(struct cfd_blob_part *p)
 {
 	struct MHD_Response *resp = NULL;
+
+	if (p->fd >= 0)
+		resp = MHD_create_response_from_fd_at_offset64(p->len, p->fd, p->off);
+	else
+		resp = MHD_create_response_from_buffer_with_free_callback((size_t)p->len, p->mem,
+		                                                          cf_free);
+	if (resp == NULL)
+		cfd_blob_part_release(p);
+	else
+		*p = (struct cfd_blob_part){-1, 0, NULL, 0};
+	return resp;
+}
+
+/* HEAD gets no body, so the bytes are not read (for S3 they would be fetched). */
+static ssize_t
+no_body(void *cls, uint64_t pos, char *buf, size_t max) /* NOLINT: MHD's callback type */
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static enum MHD_Result
+send_blob(struct MHD_Connection *c, struct cfd_req *r, uint64_t size)
+{
+	struct MHD_Response *resp = NULL;
+	struct cfd_blob_part p = {-1, 0, NULL, 0};
 	uint64_t off = 0;
 	uint64_t n = 0;
 	char cr[80];
 	int part = wanted_range(c, size, &off, &n);
+	int rc;
 
 	if (part < 0) {
-		(void)close(fd);
 		if (part == CF_ETRUNC)
 			return unsatisfiable(c, r, size);
 		return cfd_reply_fail(c, r, MHD_HTTP_BAD_REQUEST, CFD_ERRK_MALFORMED);
 	}
-	resp = MHD_create_response_from_fd_at_offset64(n, fd, off); /* owns fd now */
-	if (resp == NULL) {
-		(void)close(fd);
+	if (strcmp(r->method, "HEAD") == 0)
+		resp = MHD_create_response_from_callback(n, 4096, no_body, NULL, NULL);
+	else if ((rc = cfd_blobs_read_range(r->srv->blobs, &r->key, off, n, &p)) != 0)
+		return cfd_reply_rc(c, r, no_file(r, rc));
+	else
+		resp = part_response(&p);
+	if (resp == NULL)
 		return MHD_NO;
-	}
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	                              "application/octet-stream");
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
@@ -118,20 +160,15 @@ enum MHD_Result
 cfd_handle_get(struct MHD_Connection *c, struct cfd_req *r)
 {
 	uint64_t size = 0;
-	int fd = -1;
 	int rc;
 
 	if (!may_read(r))
 		return forbidden(c, r);
 	if ((rc = visible(r)) != 0)
 		return cfd_reply_rc(c, r, rc);
-	rc = cfd_blobs_open_read(r->srv->blobs, &r->key, &fd, &size);
-	if (rc == CF_ENOENT) /* a live row without its file: the data is gone, say so */
-		rc = cf_err_set(CF_EINTERNAL, "object '%s' of '%s' has no file", r->key.name,
-		                r->key.account);
-	if (rc != 0)
-		return cfd_reply_rc(c, r, rc);
-	return send_fd(c, r, fd, size);
+	if ((rc = cfd_blobs_size(r->srv->blobs, &r->key, &size)) != 0)
+		return cfd_reply_rc(c, r, no_file(r, rc));
+	return send_blob(c, r, size);
 }
 
 struct listing {

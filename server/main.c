@@ -46,6 +46,8 @@ static const struct opt opts[] = {
         {"--timeout", offsetof(struct cfd_args, timeout)},
         {"--grace", offsetof(struct cfd_args, grace)},
         {"--quota", offsetof(struct cfd_args, quota)},
+        {"--meta", offsetof(struct cfd_args, meta)},
+        {"--blobs", offsetof(struct cfd_args, blobs)},
 };
 
 int
@@ -92,12 +94,19 @@ int
 cfd_usage(void)
 {
 	(void)fputs(
-	        "usage: cofferd init --data DIR\n"
-	        "       cofferd serve --data DIR --listen HOST:PORT [--tls-cert F --tls-key F]\n"
+	        "usage: cofferd init --data DIR [STORES]\n"
+	        "       cofferd serve --data DIR [STORES] --listen HOST:PORT [--tls-cert F "
+	        "--tls-key F]\n"
 	        "                     [--retention 7d] [--threads N] [--timeout S] [--grace S]\n"
-	        "       cofferd admin --data DIR create-account NAME --quota SIZE\n"
-	        "       cofferd admin --data DIR list-accounts | list-deletions | gc\n"
+	        "       cofferd admin --data DIR [STORES] create-account NAME --quota SIZE\n"
+	        "       cofferd admin --data DIR [STORES] list-accounts | list-deletions | gc\n"
 	        "                     | delete-account NAME [--retention D]\n"
+	        "  STORES: --meta postgres://USER@HOST:PORT/DB (password: PGPASSWORD or "
+	        "PGPASSFILE)\n"
+	        "          --blobs 's3://BUCKET?endpoint=http://HOST:PORT&region=R' (keys:\n"
+	        "          AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
+	        "COFFERD_S3_CREDENTIALS=FILE)\n"
+	        "  DIR holds SQLite and the blobs by default, else only uploads in flight.\n"
 	        "       cofferd version\n",
 	        stderr);
 	return CFD_EXIT_USAGE;
@@ -113,26 +122,12 @@ cfd_data_path(char *out, size_t cap, const char *dir, const char *leaf)
 	return 0;
 }
 
-int
-cfd_open_meta(const char *dir, struct cfd_meta **out)
-{
-	char path[PATH_CAP];
-	int rc;
-
-	if ((rc = cfd_data_path(path, sizeof(path), dir, "cofferd.db")) != 0)
-		return rc;
-	rc = cfd_meta_open_sqlite(path, false, out);
-	if (rc == CF_ENOENT)
-		return cf_err_set(rc, "no cofferd data in '%s' (run 'cofferd init --data %s')", dir,
-		                  dir);
-	return rc;
-}
-
 static int
 cmd_init(const struct cfd_args *a)
 {
 	struct cfd_meta *m = NULL;
-	char path[PATH_CAP];
+	struct cfd_blobs *b = NULL;
+	int64_t retention = 0;
 	int rc;
 
 	if (a->data == NULL || a->npos != 1)
@@ -141,12 +136,15 @@ cmd_init(const struct cfd_args *a)
 		return cfd_fail(cf_err_set(CF_ESYS, "cannot create '%s'", a->data), "init");
 	if (chmod(a->data, 0700) != 0)
 		return cfd_fail(cf_err_set(CF_ESYS, "cannot chmod '%s'", a->data), "init");
-	if ((rc = cfd_data_path(path, sizeof(path), a->data, "cofferd.db")) != 0 ||
-	    (rc = cfd_meta_open_sqlite(path, true, &m)) != 0 ||
-	    (rc = cfd_blobs_create(a->data)) != 0)
+	if ((rc = cfd_open_meta_any(a, true, &m)) != 0 ||
+	    (rc = cfd_open_blobs_any(a, true, &b)) != 0)
 		goto out;
-	rc = m->ops->setting_set(m, CFD_RETENTION_KEY, CFD_RETENTION_DEFAULT);
+	/* a shared database may already have one: keep what the operator set */
+	if (a->meta == NULL || m->ops->setting_get(m, CFD_RETENTION_KEY, &retention) != 0)
+		rc = m->ops->setting_set(m, CFD_RETENTION_KEY, CFD_RETENTION_DEFAULT);
+	cf_err_clear();
 out:
+	cfd_blobs_close(b);
 	cfd_meta_close(m);
 	if (rc != 0)
 		return cfd_fail(rc, "init");
@@ -179,6 +177,7 @@ struct serve_cfg {
 	struct cfd_serve_opts http;
 	int64_t retention;
 	unsigned grace;
+	bool shared; /* other instances use the same metadata */
 };
 
 static int
@@ -232,24 +231,37 @@ run_gc(struct cfd_server *srv, int64_t retention)
 		        st.objects, st.bytes, st.failed);
 }
 
+/*
+ * Finish what a crash left: every unfinished row when this instance is alone; when others
+ * share the metadata, a PENDING row may be their upload in flight, so only rows older than
+ * any upload can last are taken.
+ */
 static int
-start_state(struct cfd_server *srv)
+recover(struct cfd_server *srv, bool shared)
 {
 	struct cfd_gc_stats st = {0, 0, 0};
-	int rc;
+	int64_t cutoff = shared ? cfd_now() - CFD_PENDING_STALE : INT64_MAX;
+	int rc = cfd_gc_recover(srv->meta, srv->blobs, cutoff, &st);
 
-	if ((rc = cfd_blobs_clean_tmp(srv->blobs)) != 0 ||
-	    (rc = cfd_gc_recover(srv->meta, srv->blobs, &st)) != 0)
-		return rc;
-	if (st.objects > 0 || st.failed > 0)
+	if (rc == 0 && (st.objects > 0 || st.failed > 0))
 		cfd_log("recovered %" PRIu64 " unfinished objects, %" PRIu64 " failed", st.objects,
 		        st.failed);
+	return rc;
+}
+
+static int
+start_state(struct cfd_server *srv, bool shared)
+{
+	int rc;
+
+	if ((rc = cfd_blobs_clean_tmp(srv->blobs)) != 0 || (rc = recover(srv, shared)) != 0)
+		return rc;
 	return 0;
 }
 
 /* Wait for a signal, running the timers meanwhile. */
 static void
-serve_loop(struct cfd_server *srv, const sigset_t *sigs, int64_t retention)
+serve_loop(struct cfd_server *srv, const sigset_t *sigs, const struct serve_cfg *cfg)
 {
 	struct timespec tick = {TICK_SECONDS, 0};
 	int64_t next_gc = cfd_now() + GC_SECONDS;
@@ -264,7 +276,10 @@ serve_loop(struct cfd_server *srv, const sigset_t *sigs, int64_t retention)
 		if (srv->meta->ops->nonce_prune(srv->meta, cfd_now()) != 0)
 			cfd_log("cannot prune nonces: %s", cf_err_last());
 		if (cfd_now() >= next_gc) {
-			run_gc(srv, retention);
+			run_gc(srv, cfg->retention);
+			/* another instance may have died with uploads in flight */
+			if (cfg->shared && recover(srv, true) != 0)
+				cfd_log("recovery failed: %s", cf_err_last());
 			next_gc = cfd_now() + GC_SECONDS;
 		}
 	}
@@ -302,7 +317,7 @@ serve_run(struct cfd_server *srv, const struct serve_cfg *cfg)
 	/* blocked before the daemon's threads exist, so they inherit the mask */
 	if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0)
 		return cf_err_set(CF_ESYS, "cannot block signals");
-	if ((rc = start_state(srv)) != 0)
+	if ((rc = start_state(srv, cfg->shared)) != 0)
 		return rc;
 	run_gc(srv, cfg->retention);
 	if ((rc = cfd_http_start(srv, &cfg->http)) != 0)
@@ -310,7 +325,7 @@ serve_run(struct cfd_server *srv, const struct serve_cfg *cfg)
 	cfd_log("serving on %s (%s, %u threads, retention %" PRId64 " s)", cfg->http.listen,
 	        cfg->http.tls_key != NULL ? "tls" : "plain http", cfg->http.threads,
 	        cfg->retention);
-	serve_loop(srv, &sigs, cfg->retention);
+	serve_loop(srv, &sigs, cfg);
 	drain(srv, &sigs, cfg->grace);
 	cfd_log("stopped");
 	return 0;
@@ -327,11 +342,12 @@ cmd_serve(const struct cfd_args *a)
 	if (a->data == NULL || a->listen == NULL || a->npos != 1)
 		return cfd_usage();
 	memset(&srv, 0, sizeof(srv));
-	if ((rc = cfd_open_meta(a->data, &srv.meta)) != 0 ||
-	    (rc = lock_data(a->data, &lock)) != 0 ||
-	    (rc = cfd_blobs_open(a->data, &srv.blobs)) != 0 ||
+	if ((rc = lock_data(a->data, &lock)) != 0 ||
+	    (rc = cfd_open_meta_any(a, false, &srv.meta)) != 0 ||
+	    (rc = cfd_open_blobs_any(a, false, &srv.blobs)) != 0 ||
 	    (rc = serve_config(a, srv.meta, &cfg)) != 0)
 		goto out;
+	cfg.shared = cfd_meta_shared(a);
 	rc = serve_run(&srv, &cfg);
 out:
 	cfd_http_stop(&srv);

@@ -163,6 +163,22 @@ struct cfd_meta_ops {
 	int (*setting_set)(struct cfd_meta *m, const char *key, int64_t value);
 };
 
+/*
+ * meta_walk.c: batched walks for implementations. A batch function fills at most the
+ * walk's capacity of rows after the cursor (@after: an account name; @cursor: the last
+ * object row, or the walk's start) and sets *@n; fewer than the capacity ends the walk.
+ */
+typedef int cfd_account_batch_fn(struct cfd_meta *m, const char *after, struct cfd_account *rows,
+                                 size_t *n);
+typedef int cfd_obj_batch_fn(struct cfd_meta *m, const void *which,
+                             const struct cfd_obj_info *cursor, struct cfd_obj_info *rows,
+                             size_t *n);
+int cfd_walk_accounts(struct cfd_meta *m, cfd_account_batch_fn *batch, size_t cap,
+                      cfd_account_fn *fn, void *arg) CF_MUST_CHECK;
+int cfd_walk_objects(struct cfd_meta *m, cfd_obj_batch_fn *batch, const void *which,
+                     const struct cfd_obj_info *start, size_t cap, cfd_obj_fn *fn,
+                     void *arg) CF_MUST_CHECK;
+
 /* Implementations embed this as their first member. */
 struct cfd_meta {
 	const struct cfd_meta_ops *ops;
@@ -174,6 +190,24 @@ struct cfd_meta {
  * (no database and !@create), CF_EEXIST (@create over a database), CF_ESYS or CF_ENOMEM.
  */
 int cfd_meta_open_sqlite(const char *path, bool create, struct cfd_meta **out) CF_MUST_CHECK;
+
+/*
+ * cfd_meta_open_pg() - connect to the PostgreSQL database @conninfo (a libpq URI,
+ * postgres://user@host:port/db; a password is better given by PGPASSWORD or a passfile
+ * than in the URI) shared by several cofferd instances. With @create the schema is created
+ * or upgraded to this build's version (server/sql/pg, in one transaction; nothing to do
+ * when it is current); without it a database whose schema is missing or older is refused.
+ * Connections are pooled (at most 8, opened on demand); a broken one is reset and the
+ * operation tried again once. *@out: close with m->ops->close(m) once no operation runs.
+ * Returns 0, CF_EINVAL (malformed @conninfo), CF_ENOENT (schema missing or older, without
+ * @create), CF_EVERSION (schema newer than this build), CF_ESYS (cannot connect, database
+ * error; cf_err_last() never shows the password) or CF_ENOMEM.
+ *
+ * Differences from SQLite: deleted_list is in deletion order, as written above (SQLite's
+ * walks by name); a connection lost while COMMIT is in flight gives CF_ESYS ("outcome
+ * unknown"), not a retry that could refuse the operation as its own replay.
+ */
+int cfd_meta_open_pg(const char *conninfo, bool create, struct cfd_meta **out) CF_MUST_CHECK;
 
 /* cfd_meta_close() - m->ops->close(m); NULL is a no-op. */
 void cfd_meta_close(struct cfd_meta *m);

@@ -312,8 +312,9 @@ sq_account_get(struct cfd_meta *m, const char *name, struct cfd_account *out)
 
 /* One batch of accounts after @after, copied out so the callback runs without the lock. */
 static int
-account_batch(struct sq_meta *q, const char *after, struct cfd_account *rows, size_t *n)
+account_batch(struct cfd_meta *m, const char *after, struct cfd_account *rows, size_t *n)
 {
+	struct sq_meta *q = sq_of(m);
 	sqlite3_stmt *s = NULL;
 	int rc;
 
@@ -335,27 +336,7 @@ out:
 static int
 sq_account_list(struct cfd_meta *m, cfd_account_fn *fn, void *arg)
 {
-	struct cfd_account *rows = NULL;
-	char after[CFD_ACCOUNT_MAX + 1] = "";
-	size_t n = 0;
-	int rc = 0;
-
-	rows = cf_calloc(ACCOUNT_BATCH, sizeof(*rows));
-	if (rows == NULL)
-		return CF_ENOMEM;
-	do {
-		if ((rc = account_batch(sq_of(m), after, rows, &n)) != 0)
-			goto out;
-		for (size_t i = 0; i < n; i++) {
-			if ((rc = fn(arg, &rows[i])) != 0)
-				goto out;
-		}
-		if (n > 0)
-			memcpy(after, rows[n - 1].name, sizeof(after));
-	} while (n == ACCOUNT_BATCH);
-out:
-	cf_free(rows);
-	return rc;
+	return cfd_walk_accounts(m, account_batch, ACCOUNT_BATCH, fn, arg);
 }
 
 static int

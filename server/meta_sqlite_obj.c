@@ -300,9 +300,11 @@ sq_object_list(struct cfd_meta *m, const struct cfd_list_query *lq, cfd_obj_fn *
 
 /* One batch of a walk over every account, after the cursor row @c. */
 static int
-walk_batch(struct sq_meta *q, enum sq_stmt which, const struct cfd_obj_info *c,
+walk_batch(struct cfd_meta *m, const void *stmt, const struct cfd_obj_info *c,
            struct cfd_obj_info *rows, size_t *n)
 {
+	struct sq_meta *q = sq_of(m);
+	enum sq_stmt which = *(const enum sq_stmt *)stmt;
 	struct cfd_obj_key k = {.account = c->account, .kind = c->kind, .name = c->name};
 	sqlite3_stmt *s = NULL;
 	int rc;
@@ -328,25 +330,10 @@ out:
 static int
 walk(struct cfd_meta *m, enum sq_stmt which, cfd_obj_fn *fn, void *arg)
 {
-	struct cfd_obj_info *rows = NULL;
-	struct cfd_obj_info cursor;
-	size_t n = 0;
-	int rc = 0;
+	struct cfd_obj_info start;
 
-	memset(&cursor, 0, sizeof(cursor));
-	rows = cf_calloc(OBJ_BATCH, sizeof(*rows));
-	if (rows == NULL)
-		return CF_ENOMEM;
-	do {
-		if ((rc = walk_batch(sq_of(m), which, &cursor, rows, &n)) != 0)
-			break;
-		for (size_t i = 0; i < n && rc == 0; i++)
-			rc = fn(arg, &rows[i]);
-		if (n > 0)
-			cursor = rows[n - 1];
-	} while (rc == 0 && n == OBJ_BATCH);
-	cf_free(rows);
-	return rc;
+	memset(&start, 0, sizeof(start));
+	return cfd_walk_objects(m, walk_batch, &which, &start, OBJ_BATCH, fn, arg);
 }
 
 int

@@ -8,7 +8,7 @@ secs=${FUZZ_SECONDS:-60}
 out=build-fuzz
 mkdir -p "$out"
 flags="-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc"
-libs="$(pkg-config --libs libsodium libzstd libcrypto libcurl) -lgfshare -lpthread"
+libs="$(pkg-config --libs libsodium libzstd libcrypto libcurl expat) -lgfshare -lpthread"
 srcs=$(ls src/*/*.c)
 for f in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$f" .c)

@@ -3,8 +3,8 @@
  * section 15).
  *
  * Threads: libcurl easy handles are not shareable between threads, so each request takes
- * one from a small pool (or makes one) and gives it back afterwards; an idle handle keeps
- * its connection, so consecutive requests of a thread reuse it. The DNS and TLS session
+ * one from a small pool (curlx.c) and gives it back afterwards; an idle handle keeps its
+ * connection, so consecutive requests of a thread reuse it. The DNS and TLS session
  * caches are in a CURLSH shared by all handles under one mutex per kind of data. The
  * connection cache is deliberately not shared: libcurl does not support sharing it between
  * concurrent threads.
@@ -18,28 +18,16 @@
 #include "../crypto/crypto.h"
 #include "remote_impl.h"
 
-#define CONNECT_TIMEOUT_S 10L
-#define LOW_SPEED_BYTES   1024L /* abort a transfer slower than this ... */
-#define LOW_SPEED_TIME_S  60L   /* ... for this long */
-#define ERROR_BODY_MAX    ((size_t)65536)
-#define URL_MAX           (CF_REMOTE_HOST_MAX + 24 + CF_REMOTE_PATH_MAX + CF_REMOTE_QUERY_MAX + 2)
-#define HEADER_MAX        (CF_REMOTE_AUTHZ_MAX + 32)
+#define LOW_SPEED_TIME_S 60L /* abort a transfer slower than 1 KiB/s for this long */
+#define ERROR_BODY_MAX   ((size_t)65536)
+#define URL_MAX          (CF_REMOTE_HOST_MAX + 24 + CF_REMOTE_PATH_MAX + CF_REMOTE_QUERY_MAX + 2)
+#define HEADER_MAX       (CF_REMOTE_AUTHZ_MAX + 32)
 
 #ifdef CF_VERSION
 #define USER_AGENT "coffer/" CF_VERSION
 #else
 #define USER_AGENT "coffer"
 #endif
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc = CURLE_FAILED_INIT;
-
-static void
-global_init(void)
-{
-	/* Never undone: curl_global_cleanup() is not thread-safe and the process may reopen. */
-	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static void
 share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
@@ -66,14 +54,10 @@ int
 cf_remote_http_init(struct remote *r)
 {
 	int bad = 0;
+	int rc;
 
-	if (pthread_once(&global_once, global_init) != 0 || global_rc != CURLE_OK) {
-		errno = 0;
-		return cf_err_set(CF_ESYS, "cannot initialise libcurl");
-	}
-	if (pthread_mutex_init(&r->pool_lock, NULL) != 0)
-		return CF_ENOMEM;
-	r->pool_lock_ready = true;
+	if ((rc = cf_curlx_pool_init(&r->pool, CF_REMOTE_POOL_MAX)) != 0)
+		return rc;
 	for (; r->nlocks < CURL_LOCK_DATA_LAST; r->nlocks++) {
 		if (pthread_mutex_init(&r->share_lock[r->nlocks], NULL) != 0)
 			return CF_ENOMEM;
@@ -98,47 +82,13 @@ void
 cf_remote_http_release(struct remote *r)
 {
 	/* Handles first: they refer to the share. */
-	for (size_t i = 0; i < r->npool; i++)
-		curl_easy_cleanup(r->pool[i]);
-	r->npool = 0;
+	cf_curlx_pool_release(&r->pool);
 	if (r->share != NULL)
 		(void)curl_share_cleanup(r->share);
 	r->share = NULL;
 	for (int i = 0; i < r->nlocks; i++)
 		(void)pthread_mutex_destroy(&r->share_lock[i]);
 	r->nlocks = 0;
-	if (r->pool_lock_ready)
-		(void)pthread_mutex_destroy(&r->pool_lock);
-	r->pool_lock_ready = false;
-}
-
-/* An easy handle for this request: an idle one (options reset, connection kept) or new. */
-static CURL *
-pool_take(struct remote *r)
-{
-	CURL *h = NULL;
-
-	(void)pthread_mutex_lock(&r->pool_lock);
-	if (r->npool > 0)
-		h = r->pool[--r->npool];
-	(void)pthread_mutex_unlock(&r->pool_lock);
-	if (h == NULL)
-		return curl_easy_init();
-	curl_easy_reset(h);
-	return h;
-}
-
-static void
-pool_give(struct remote *r, CURL *h)
-{
-	(void)pthread_mutex_lock(&r->pool_lock);
-	if (r->npool < CF_REMOTE_POOL_MAX) {
-		r->pool[r->npool++] = h;
-		h = NULL;
-	}
-	(void)pthread_mutex_unlock(&r->pool_lock);
-	if (h != NULL)
-		curl_easy_cleanup(h);
 }
 
 void
@@ -307,18 +257,11 @@ setup_common(const struct remote *r, struct http_req *q, char *errbuf)
 
 	(void)snprintf(url, sizeof(url), "%s%s%s%s", r->base, q->path, q->query[0] ? "?" : "",
 	               q->query);
+	bad |= cf_curlx_set_basics(h, errbuf, LOW_SPEED_TIME_S) != 0;
 	bad |= curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_SHARE, r->share) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
 	/* "" disables the http_proxy family: traffic goes to the host the user named. */
 	bad |= curl_easy_setopt(h, CURLOPT_PROXY, r->proxy != NULL ? r->proxy : "") != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_BYTES) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_TIME_S) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
 	if (r->ca_file != NULL)
@@ -360,17 +303,6 @@ setup_method(struct http_req *q)
 	return bad ? CF_EINTERNAL : 0;
 }
 
-static int
-add_header(struct curl_slist **list, const char *line)
-{
-	struct curl_slist *n = curl_slist_append(*list, line);
-
-	if (n == NULL)
-		return CF_ENOMEM;
-	*list = n;
-	return 0;
-}
-
 /* The headers of one attempt, signed afresh: each attempt has its own time and nonce. */
 static int
 make_headers(const struct remote *r, const struct http_req *q, const char *sha,
@@ -383,14 +315,14 @@ make_headers(const struct remote *r, const struct http_req *q, const char *sha,
 	int rc;
 
 	(void)snprintf(line, sizeof(line), "X-Coffer-Content-SHA256: %s", sha);
-	if ((rc = add_header(out, line)) != 0)
+	if ((rc = cf_curlx_add_header(out, line)) != 0)
 		return rc;
 	if (q->body != NULL &&
-	    (rc = add_header(out, "Content-Type: application/octet-stream")) != 0)
+	    (rc = cf_curlx_add_header(out, "Content-Type: application/octet-stream")) != 0)
 		return rc;
 	if (q->token != NULL) {
 		(void)snprintf(line, sizeof(line), "X-Coffer-Token: %s", q->token);
-		if ((rc = add_header(out, line)) != 0)
+		if ((rc = cf_curlx_add_header(out, line)) != 0)
 			return rc;
 	}
 	if (!r->has_auth)
@@ -406,7 +338,7 @@ make_headers(const struct remote *r, const struct http_req *q, const char *sha,
 	if ((rc = cf_remote_authorization(&r->auth, &in, authz, sizeof(authz))) != 0)
 		return rc;
 	(void)snprintf(line, sizeof(line), "Authorization: %s", authz);
-	return add_header(out, line);
+	return cf_curlx_add_header(out, line);
 }
 
 /* Transport failures worth another attempt: the server may well answer the next one. */
@@ -419,11 +351,21 @@ curl_transient(CURLcode c)
 	       c == CURLE_HTTP2_STREAM;
 }
 
+/* What the attempts of one request work with. */
+struct call {
+	struct remote *r;
+	struct http_req *q;
+	const char *sha; /* of the body */
+};
+
 /* The outcome of curl_easy_perform() as a cf code; *@transient says whether to retry. */
 static int
-classify(const struct remote *r, struct http_req *q, CURLcode c, const char *errbuf,
-         bool *transient)
+classify(void *arg, CURLcode c, const char *errbuf, bool *transient)
 {
+	const struct call *k = arg;
+	const struct remote *r = k->r;
+	struct http_req *q = k->q;
+
 	*transient = false;
 	if (c == CURLE_OK) {
 		if (!q->head_done)
@@ -454,55 +396,23 @@ classify(const struct remote *r, struct http_req *q, CURLcode c, const char *err
 	                  errbuf[0] != '\0' ? errbuf : curl_easy_strerror(c));
 }
 
-/* One attempt on an easy handle from the pool. */
+/* The options and signed headers of one attempt, on the handle in q->h. */
 static int
-attempt(struct remote *r, struct http_req *q, const char *sha, bool *transient)
+setup(void *arg, char *errbuf, struct curl_slist **hdrs)
 {
-	struct curl_slist *hdrs = NULL;
-	char errbuf[CURL_ERROR_SIZE];
-	CURLcode c;
+	const struct call *k = arg;
 	int rc;
 
-	*transient = false;
-	errbuf[0] = '\0';
-	attempt_reset(q);
-	q->h = pool_take(r);
-	if (q->h == NULL)
-		return CF_ENOMEM;
-	if ((rc = setup_common(r, q, errbuf)) != 0 || (rc = setup_method(q)) != 0 ||
-	    (rc = make_headers(r, q, sha, &hdrs)) != 0)
+	attempt_reset(k->q);
+	if ((rc = setup_common(k->r, k->q, errbuf)) != 0 || (rc = setup_method(k->q)) != 0 ||
+	    (rc = make_headers(k->r, k->q, k->sha, hdrs)) != 0)
 		goto out;
-	if (curl_easy_setopt(q->h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK) {
+	if (curl_easy_setopt(k->q->h, CURLOPT_HTTPHEADER, *hdrs) != CURLE_OK)
 		rc = CF_EINTERNAL;
-		goto out;
-	}
-	c = curl_easy_perform(q->h);
-	rc = classify(r, q, c, errbuf, transient);
 out:
 	if (rc == CF_EINTERNAL)
-		rc = cf_err_set(rc, "cannot set up a request to '%s'", r->location);
-	/* The header list must outlive the transfer, and the handle must not point to it. */
-	(void)curl_easy_setopt(q->h, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(hdrs);
-	pool_give(r, q->h);
-	q->h = NULL;
+		return cf_err_set(rc, "cannot set up a request to '%s'", k->r->location);
 	return rc;
-}
-
-/* Sleep before attempt @n + 1: the first delay doubled n - 1 times, times 0.5 .. 1.5. */
-static void
-backoff(const struct remote *r, int n)
-{
-	uint64_t ms = (uint64_t)r->backoff_ms << (n - 1 < 16 ? n - 1 : 16);
-	uint16_t jitter = 0;
-	struct timespec ts;
-
-	cf_random(&jitter, sizeof(jitter));
-	ms = ms / 2 + ms * jitter / 65536;
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
 }
 
 int
@@ -510,24 +420,29 @@ cf_remote_perform(struct remote *r, struct http_req *q)
 {
 	uint8_t hash[CF_HASH_BYTES];
 	char sha[CF_REMOTE_SHA_HEX + 1];
+	struct call k = {.r = r, .q = q, .sha = sha};
+	const struct cf_curlx_req req = {
+	        .setup = setup,
+	        .finish = classify,
+	        .arg = &k,
+	        .h = &q->h,
+	        .attempts = &q->attempts,
+	        .tries = (unsigned)r->tries,
+	        .backoff_ms = r->backoff_ms,
+	};
 	bool transient = false;
-	int rc = 0;
+	int rc;
 
 	/* Of the empty string when there is no body (format.md 15.1). */
 	cf_hash(hash, q->body != NULL ? q->body : (const uint8_t *)"", q->body_len);
 	cf_hex(sha, hash, sizeof(hash));
-	for (q->attempts = 1;; q->attempts++) {
-		rc = attempt(r, q, sha, &transient);
-		if (!transient || q->attempts >= r->tries)
-			break;
-		backoff(r, q->attempts);
-	}
+	rc = cf_curlx_perform(&r->pool, &req, &transient);
 	if (rc != 0 && transient && q->attempts > 1) {
 		char msg[512];
 
 		cf_err_copy(msg, sizeof(msg));
 		errno = 0;
-		return cf_err_set(rc, "%s (%d attempts)", msg, q->attempts);
+		return cf_err_set(rc, "%s (%u attempts)", msg, q->attempts);
 	}
 	return rc;
 }

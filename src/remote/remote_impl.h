@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "../buf/buf.h"
+#include "curlx.h"
 #include "remote.h"
 
 /* Idle easy handles kept for reuse; each keeps its live connection to the server. */
@@ -34,10 +35,7 @@ struct remote {
 	CURLSH *share;       /* DNS and TLS session caches */
 	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
 	int nlocks; /* share_lock entries initialised */
-	pthread_mutex_t pool_lock;
-	bool pool_lock_ready;
-	CURL *pool[CF_REMOTE_POOL_MAX];
-	size_t npool;
+	struct cf_curlx_pool pool;
 	struct cf_store *owner; /* the store wrapping this, for lookups */
 	struct remote *next;    /* the registry of open remote stores */
 };
@@ -59,7 +57,7 @@ struct http_req {
 	uint64_t max_total; /* most Content-Range total of a 206 */
 	/* The answer. */
 	long status;
-	int attempts;
+	unsigned attempts;
 	bool in_doubt;      /* an earlier attempt may have reached the server and acted */
 	struct cf_buf resp; /* body of a 2xx */
 	char text[CF_REMOTE_TEXT_MAX]; /* start of a non-2xx body, NUL-terminated */

@@ -13,6 +13,9 @@ if [ -z "${COFFERD_BIN:-}" ]; then
 	exit 0
 fi
 D=$TMP/server
+# COFFERD_STORES (set by test_scaleout.sh): "--meta postgres://... --blobs s3://..."; the
+# plaintext scan then covers only what stays on disk (uploads in flight).
+read -r -a STORES <<<"${COFFERD_STORES:-}"
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
 SPID=""
@@ -25,7 +28,7 @@ stop_server() {
 }
 trap 'stop_server; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
 start_server() {
-	"$COFFERD_BIN" serve --data "$D" --listen "127.0.0.1:$PORT" 2>>"$TMP/server.log" &
+	"$COFFERD_BIN" serve --data "$D" "${STORES[@]}" --listen "127.0.0.1:$PORT" 2>>"$TMP/server.log" &
 	SPID=$!
 	for _ in $(seq 100); do
 		curl -sf "$URL/healthz" >/dev/null 2>&1 && return 0
@@ -35,10 +38,10 @@ start_server() {
 }
 
 say "a server with accounts alice, bob and tiny (quota 1 MiB)"
-"$COFFERD_BIN" init --data "$D" >/dev/null
-TA=$("$COFFERD_BIN" admin --data "$D" create-account alice --quota 2G)
-TB=$("$COFFERD_BIN" admin --data "$D" create-account bob --quota 2G)
-TT=$("$COFFERD_BIN" admin --data "$D" create-account tiny --quota 1M)
+"$COFFERD_BIN" init --data "$D" "${STORES[@]}" >/dev/null
+TA=$("$COFFERD_BIN" admin --data "$D" "${STORES[@]}" create-account alice --quota 2G)
+TB=$("$COFFERD_BIN" admin --data "$D" "${STORES[@]}" create-account bob --quota 2G)
+TT=$("$COFFERD_BIN" admin --data "$D" "${STORES[@]}" create-account tiny --quota 1M)
 start_server
 
 say "alice: init with the enrollment token, back up a hostile tree, restore it identically"
@@ -152,7 +155,7 @@ say "TLS: the same service over https with a self-signed certificate the client 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
 	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
 	-keyout "$TMP/tls.key" -out "$TMP/tls.crt" >/dev/null 2>&1 || fail "openssl could not make a certificate"
-"$COFFERD_BIN" serve --data "$D" --listen "127.0.0.1:$PORT" --tls-cert "$TMP/tls.crt" \
+"$COFFERD_BIN" serve --data "$D" "${STORES[@]}" --listen "127.0.0.1:$PORT" --tls-cert "$TMP/tls.crt" \
 	--tls-key "$TMP/tls.key" 2>>"$TMP/server.log" &
 SPID=$!
 for _ in $(seq 100); do

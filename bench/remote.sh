@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# remote.sh - the same backup into a local repository and through cofferd on loopback.
+#
+#   bench/remote.sh BUILD_DIR        (BUILD_DIR holds coffer and cofferd)
+#
+# The gen-dataset.py v1 tree (SIZE, default 1G; generated once, shared with run.sh) is backed
+# up RUNS times (default 3), alternating: into a fresh local repository, then into a fresh
+# cofferd account (SQLite + files, plain HTTP on 127.0.0.1, data directory on the same disk).
+# Prints wall time and peak RSS of each backup, the medians and the ratio remote / local.
+# Environment: COFFER_BENCH_DIR (default /tmp/coffer-bench-own), RUNS, SIZE, SEED.
+set -euo pipefail
+BIN=${1:?usage: remote.sh BUILD_DIR}
+HERE=$(cd "$(dirname "$0")" && pwd)
+RUNS=${RUNS:-3}
+SIZE=${SIZE:-1G}
+SEED=${SEED:-20240101}
+BENCH=${COFFER_BENCH_DIR:-/tmp/coffer-bench-own}
+DATASET=$BENCH/dataset/v1-$SIZE-$SEED
+work=$(mktemp -d /tmp/coffer-remote.XXXXXX)
+spid=""
+trap '[ -z "$spid" ] || kill "$spid" 2>/dev/null; rm -rf "$work"' EXIT
+if [ ! -e "$DATASET.done" ]; then
+	mkdir -p "$BENCH/dataset"
+	python3 "$HERE/gen-dataset.py" v1 "$DATASET" --seed "$SEED" --size "$SIZE" >"$DATASET.manifest"
+	touch "$DATASET.done"
+fi
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$BIN/cofferd" init --data "$work/server" >/dev/null
+"$BIN/cofferd" serve --data "$work/server" --listen "127.0.0.1:$port" --threads 8 2>/dev/null &
+spid=$!
+until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
+cat "$DATASET" >/dev/null 2>&1 || find "$DATASET" -type f -exec cat {} + >/dev/null # warm the page cache
+
+timed() { # LABEL REPO: one backup, "LABEL wall rss_kib" on stdout
+	local label=$1 repo=$2 out
+	out=$({ /usr/bin/time -f "%e %M" env COFFER_HOME="$work/home-$label" "$BIN/coffer" -q \
+		-r "$repo" backup "$DATASET" >/dev/null; } 2>&1 | tail -1)
+	echo "$label $out"
+}
+: >"$work/results"
+for run in $(seq "$RUNS"); do
+	COFFER_HOME=$work/home-local-$run "$BIN/coffer" -q -r "$work/local-$run" init \
+		--recovery-key-file "$work/rk-l$run" >/dev/null
+	timed "local-$run" "$work/local-$run" >>"$work/results"
+	tok=$("$BIN/cofferd" admin --data "$work/server" create-account "r$run" --quota 100G)
+	COFFER_HOME=$work/home-remote-$run "$BIN/coffer" -q -r "http://127.0.0.1:$port/r$run" init \
+		--token "$tok" --recovery-key-file "$work/rk-r$run" >/dev/null
+	timed "remote-$run" "http://127.0.0.1:$port/r$run" >>"$work/results"
+	rm -rf "$work/local-$run"
+done
+python3 - "$work/results" "$SIZE" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+for label, wall, rss in rows:
+    print(f"  {label:10s} wall {float(wall):6.2f} s  peak RSS {int(rss) / 1024:5.0f} MiB")
+med = lambda k: statistics.median(float(w) for l, w, _ in rows if l.startswith(k))
+loc, rem = med("local"), med("remote")
+print(f"initial backup of {sys.argv[2]}: local {loc:.2f} s, through cofferd {rem:.2f} s, "
+      f"ratio {rem / loc:.2f} (target <= 1.3)")
+PY

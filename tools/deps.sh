@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
 libsodium-dev libzstd-dev libssl-dev libqrencode-dev libcurl4-openssl-dev libmicrohttpd-dev \
-libsqlite3-dev libpq-dev libgfshare-dev python3 time curl openssl \
+libsqlite3-dev libpq-dev libgfshare-dev liblmdb-dev python3 time curl openssl \
 restic borgbackup \
 libexpat1-dev ceph-mon ceph-osd radosgw postgresql-15"
 

@@ -94,5 +94,74 @@ size_t cf_index_count(const struct cf_index *ix);
 int cf_index_each_pack(const struct cf_index *ix,
                        int (*fn)(void *arg, const uint8_t pack_id[static CF_ID_BYTES]),
                        void *arg) CF_MUST_CHECK;
+/*
+ * cf_index_intern() - *@num gets the number of pack @pack_id (0, 1, ... in the order packs
+ * first appear), which is added when new. Returns 0 or CF_ENOMEM.
+ * cf_index_pack_id() - the id of pack number @num (below the number of packs), borrowed.
+ */
+int cf_index_intern(struct cf_index *ix, const uint8_t pack_id[static CF_ID_BYTES],
+                    uint32_t *num) CF_MUST_CHECK;
+const uint8_t *cf_index_pack_id(const struct cf_index *ix, uint32_t num);
+
+/*
+ * The chunk index of a repository (index_db.c): every location every index object records
+ * for every blob, built from the index objects a source lists and reads. It lives on disk
+ * in an LMDB file that is only a cache (docs/format.md 13): checked against the repository
+ * id and a format version, brought up to date incrementally (index objects are immutable and
+ * named by their hash), rebuilt from scratch when a recorded object has disappeared or the
+ * file is damaged. As a fallback it is built in memory (cf_ixdb_load()).
+ */
+struct cf_ixdb;
+
+/* Where the index objects come from. */
+struct cf_ixdb_source {
+	/* call @fn for every index object, in any order; a non-zero return stops and is returned */
+	int (*list)(void *arg, int (*fn)(void *fnarg, const char *name, uint64_t size),
+	            void *fnarg);
+	/*
+	 * read, check and open index object @name into *@packs (cf_index_packs_free()).
+	 * CF_ENOENT leaves the object out (vanished since the listing, or to be skipped); any
+	 * other error stops the build and is returned.
+	 */
+	int (*read)(void *arg, const char *name, struct cf_index_pack **packs, size_t *npacks);
+	void *arg;
+};
+
+#define CF_IXDB_VERSION 1u
+
+/*
+ * cf_ixdb_open() - open the on-disk chunk index @path (created when missing; a damaged,
+ * foreign or older file is rebuilt), add the index objects @src lists that it does not hold
+ * yet, and take a snapshot for lookups: later writers, in this process or others, do not
+ * change what the handle sees. @repo_id is recorded and checked. Bringing the file up to
+ * date is serialised between processes by a lock file beside it (@path "-sync"), commits in
+ * batches of CF_IXDB_BATCH entries and holds at most about CF_IXDB_BUILD_BYTES of entries in
+ * memory. When the file cannot be written but is up to date it is used read-only.
+ * *@out: free with cf_ixdb_free(). Returns 0, an error of @src, CF_ENOMEM, or CF_ESYS with a
+ * message for any problem of the file (the caller then uses cf_ixdb_load()).
+ */
+#define CF_IXDB_BATCH       100000u
+#define CF_IXDB_BUILD_BYTES (48u * 1024 * 1024)
+int cf_ixdb_open(const char *path, const uint8_t repo_id[static 32],
+                 const struct cf_ixdb_source *src, struct cf_ixdb **out) CF_MUST_CHECK;
+/* cf_ixdb_load() - the same index built in memory (about 60 bytes a location). */
+int cf_ixdb_load(const struct cf_ixdb_source *src, struct cf_ixdb **out) CF_MUST_CHECK;
+/* cf_ixdb_on_disk() - @db is an LMDB file (not the in-memory fallback). */
+bool cf_ixdb_on_disk(const struct cf_ixdb *db);
+/*
+ * cf_ixdb_locs() - the locations of blob @id: the first min(@cap, *@n) go to @v, *@n gets
+ * how many there are (0: not indexed), ordered by the pack's first appearance. Returns 0 or
+ * CF_ESYS (a damaged file). Thread-safe.
+ */
+int cf_ixdb_locs(struct cf_ixdb *db, const uint8_t id[static CF_ID_BYTES], struct cf_blob_loc *v,
+                 size_t cap, size_t *n) CF_MUST_CHECK;
+/*
+ * cf_ixdb_each_pack() - call @fn once for every pack an index object names, in no given
+ * order; a non-zero return stops and is returned. @fn must not call into @db. Thread-safe.
+ */
+int cf_ixdb_each_pack(struct cf_ixdb *db,
+                      int (*fn)(void *arg, const uint8_t pack[static CF_ID_BYTES]),
+                      void *arg) CF_MUST_CHECK;
+void cf_ixdb_free(struct cf_ixdb *db);
 
 #endif

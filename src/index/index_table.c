@@ -294,3 +294,22 @@ cf_index_each_id(const struct cf_index *ix,
 	}
 	return 0;
 }
+
+int
+cf_index_intern(struct cf_index *ix, const uint8_t pack_id[static CF_ID_BYTES], uint32_t *num)
+{
+	uint32_t n = 0;
+	int rc;
+
+	if ((rc = intern_pack(ix, pack_id, &n)) != 0)
+		return rc;
+	*num = n - 1;
+	return 0;
+}
+
+const uint8_t *
+cf_index_pack_id(const struct cf_index *ix, uint32_t num)
+{
+	CF_ASSERT(num < ix->npacks);
+	return ix->packs[num].b;
+}

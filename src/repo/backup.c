@@ -351,11 +351,31 @@ write_snapshot(struct bk *b, struct cf_snapshot *s)
 	return rc;
 }
 
+/*
+ * Compress/encrypt workers: the "workers" option (1 .. 16, so tests can compare thread
+ * counts; any count writes the same trees, ids being MACs of content), else one per CPU.
+ */
+static int
+backup_workers(const struct cf_opts *o, int *n)
+{
+	const char *v = cf_opts_get(o, "workers");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t w = 0;
+
+	*n = ncpu > 0 ? (int)ncpu : 1;
+	if (v == NULL)
+		return 0;
+	if (cf_parse_u64(v, 1, 16, &w) != 0)
+		return cf_err_set(CF_EINVAL, "workers: '%s' is not a number from 1 to 16", v);
+	*n = (int)w;
+	return 0;
+}
+
 static int
 bk_init(struct bk *b, struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t adopted = 0;
+	int nworkers = 1;
 	int rc;
 
 	memset(b, 0, sizeof(*b));
@@ -371,7 +391,8 @@ bk_init(struct bk *b, struct cf_repo *r, const struct cf_opts *o, cf_event_fn *f
 	if (r->role == CF_ROLE_RECOVERY)
 		return cf_err_set(CF_EPERM, "the recovery key cannot write snapshots: run "
 		                            "'coffer recover' to add this machine as a device");
-	if (!b->dry_run && (rc = cf_repo_finish_revocation(r)) != 0)
+	if ((rc = backup_workers(o, &nworkers)) != 0 ||
+	    (!b->dry_run && (rc = cf_repo_finish_revocation(r)) != 0))
 		return rc;
 	if ((rc = collect_excludes(b)) != 0 || (rc = cf_index_new(&b->pending)) != 0 ||
 	    (rc = cf_zctx_new(1, &b->z)) != 0 || (rc = cf_repo_load_index(r)) != 0 ||
@@ -380,7 +401,7 @@ bk_init(struct bk *b, struct cf_repo *r, const struct cf_opts *o, cf_event_fn *f
 	if ((b->rbuf = cf_malloc(b->rcap)) == NULL)
 		return CF_ENOMEM;
 	if (!b->dry_run)
-		return cf_pipe_start(r, ncpu > 0 ? (int)ncpu : 1, &b->pipe);
+		return cf_pipe_start(r, nworkers, &b->pipe);
 	return 0;
 }
 
@@ -449,18 +470,6 @@ out:
 	return rc;
 }
 
-static void
-invalidate_index(struct cf_repo *r)
-{
-	struct cf_index *fresh = NULL;
-
-	if (cf_index_new(&fresh) != 0)
-		return; /* keep the old one: lookups of new blobs fail cleanly */
-	cf_index_free(r->index);
-	r->index = fresh;
-	r->index_loaded = false;
-}
-
 int
 cf_backup(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg,
           struct cf_backup_result **res)
@@ -493,8 +502,7 @@ out:
 	free_strv(paths, npaths);
 	cf_free(out);
 	/* the packs just written are not in the loaded index: reload it when next needed */
-	if (r->index_loaded)
-		invalidate_index(r);
+	cf_repo_unload_index(r);
 	return rc;
 }
 

@@ -32,8 +32,6 @@ int cf_pipe_submit(struct bk_pipe *p, struct bk_job *job) CF_MUST_CHECK;
 /* pipe_finish() - drain the queue, flush every open pack and its index, stop the workers.
  * Returns 0 or the first error any worker hit (its message restored on this thread). */
 int cf_pipe_finish(struct bk_pipe *p) CF_MUST_CHECK;
-/* pipe_stored() - bytes of packs written so far. */
-uint64_t cf_pipe_stored(const struct bk_pipe *p);
 void cf_pipe_free(struct bk_pipe *p);
 
 /* Hard links seen during one backup: (dev, ino) -> the first node's content. */

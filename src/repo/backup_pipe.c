@@ -57,7 +57,6 @@ struct bk_pipe {
 	pthread_t store_th[STORE_THREADS];
 	atomic_int err;
 	char errmsg[1024];
-	uint64_t stored;
 };
 
 static int
@@ -156,15 +155,7 @@ done_release(struct bk_done *d)
 static int
 store_done(struct bk_pipe *p, const struct bk_done *d)
 {
-	size_t ilen = 0;
-	int rc = cf_repo_store_pack(p->r, d->pack, d->len, &d->ip, &ilen);
-
-	if (rc == 0) {
-		pthread_mutex_lock(&p->mu);
-		p->stored += d->len + ilen;
-		pthread_mutex_unlock(&p->mu);
-	}
-	return rc;
+	return cf_repo_store_pack(p->r, d->pack, d->len, &d->ip, NULL);
 }
 
 static void *
@@ -387,12 +378,6 @@ int
 cf_pipe_finish(struct bk_pipe *p)
 {
 	return stop_threads(p);
-}
-
-uint64_t
-cf_pipe_stored(const struct bk_pipe *p)
-{
-	return p->stored;
 }
 
 void

@@ -66,10 +66,8 @@ check_index(void *arg, const char *name, uint64_t size)
 		problem_last(c);
 		return rc == CF_ENOMEM ? rc : 0;
 	}
-	for (size_t i = 0; i < npacks && rc == 0; i++)
-		rc = cf_index_add_pack(c->r->index, &packs[i]);
 	cf_index_packs_free(packs, npacks);
-	return rc;
+	return 0;
 }
 
 static int
@@ -109,7 +107,8 @@ check_parts(struct ck *c, const struct cf_node *n)
 	char where[1200];
 
 	for (size_t i = 0; i < n->nparts; i++) {
-		bool missing = !cf_index_has(c->r->index, n->parts[i].id);
+		struct cf_blob_loc loc;
+		bool missing = cf_repo_lookup(c->r, n->parts[i].id, &loc) != 0;
 
 		/* damaged: no copy of it verified (a forged copy does not hurt a good one) */
 		if (n->parts[i].hole || (!missing && (!cf_index_has(c->damaged, n->parts[i].id) ||
@@ -178,6 +177,25 @@ check_snapshot(void *arg, const char *name, uint64_t size)
 	cf_path_pop(&c->path, 0);
 	rc = check_tree(c, s->tree);
 	cf_snapshot_free(s);
+	return rc;
+}
+
+/*
+ * Every snapshot the sequence check saw: those listed then (not forgotten) when it passed,
+ * or, when it found a problem, every snapshot object, to name all that is wrong.
+ */
+static int
+check_snapshots(struct ck *c)
+{
+	char name[2 * CF_ID_BYTES + 1];
+	int rc = 0;
+
+	if (!c->r->seqs_verified)
+		return cf_store_list(c->r->store, CF_OBJ_SNAPSHOT, check_snapshot, c);
+	for (size_t i = 0; i < c->r->nheads && rc == 0; i++) {
+		cf_id_name(name, c->r->heads[i]);
+		rc = check_snapshot(c, name, 0);
+	}
 	return rc;
 }
 
@@ -386,24 +404,27 @@ cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 		return rc;
 	if ((rc = ck_init(&c, r, fn, arg)) != 0)
 		goto out;
-	if (!r->index_loaded) {
-		if ((rc = cf_store_list(r->store, CF_OBJ_INDEX, check_index, &c)) != 0)
-			goto out;
-		r->index_loaded = true;
-	}
-	if ((rc = cf_store_list(r->store, CF_OBJ_PACK, note_pack, &c)) != 0 ||
-	    (rc = cf_index_each_pack(r->index, pack_present, &c)) != 0)
-		goto out;
-	if (micro > 0 && (rc = read_data(&c, micro, rolling)) != 0)
-		goto out;
+	/*
+	 * The snapshots first, the index after: a backup stores its index objects before its
+	 * snapshot, so every snapshot verified here finds its blobs in the index read next.
+	 */
+	r->seqs_verified = false; /* set again only when this check passes */
 	rc = cf_repo_verify_seqs(r, &c.ev);
 	if (rc == CF_EINTEGRITY)
 		c.problems++;
 	else if (rc != 0)
 		goto out;
+	/* every index object is checked; the index leaves out those that fail */
+	if ((rc = cf_store_list(r->store, CF_OBJ_INDEX, check_index, &c)) != 0 ||
+	    (rc = cf_repo_load_index_skipping(r)) != 0)
+		goto out;
+	if ((rc = cf_store_list(r->store, CF_OBJ_PACK, note_pack, &c)) != 0 ||
+	    (rc = cf_repo_each_pack(r, pack_present, &c)) != 0)
+		goto out;
+	if (micro > 0 && (rc = read_data(&c, micro, rolling)) != 0)
+		goto out;
 	/* after read-data, so files using a damaged blob are named */
-	if (cf_repo_can_read(r) == 0 &&
-	    (rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, check_snapshot, &c)) != 0)
+	if (cf_repo_can_read(r) == 0 && (rc = check_snapshots(&c)) != 0)
 		goto out;
 	note_deleted(&c);
 	rc = c.problems > 0 ? CF_EINTEGRITY : 0;

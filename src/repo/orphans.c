@@ -48,7 +48,6 @@ adopt(struct orphans *o, const char *name, const uint8_t id[static CF_ID_BYTES])
 	ip.len = plen;
 	if ((rc = cf_repo_put_index(r, &ip, 1, NULL)) != 0)
 		goto out;
-	rc = cf_index_add_pack(r->index, &ip);
 	o->adopted++;
 	goto out;
 skip:
@@ -88,10 +87,15 @@ cf_repo_adopt_orphans(struct cf_repo *r, size_t *adopted)
 	o.r = r;
 	if ((rc = cf_repo_load_records(r)) != 0 || (rc = cf_repo_load_index(r)) != 0 ||
 	    (rc = cf_index_new(&o.indexed)) != 0 ||
-	    (rc = cf_index_each_pack(r->index, note_indexed, &o)) != 0 ||
+	    (rc = cf_repo_each_pack(r, note_indexed, &o)) != 0 ||
 	    (rc = cf_store_list(r->store, CF_OBJ_PACK, check_pack, &o)) != 0)
 		goto out;
 	*adopted = o.adopted;
+	/* the index objects just written join the index: it is read again */
+	if (o.adopted > 0) {
+		cf_repo_unload_index(r);
+		rc = cf_repo_load_index(r);
+	}
 out:
 	cf_index_free(o.indexed);
 	return rc;

@@ -81,31 +81,6 @@ load_occ(void *arg, const char *name, uint64_t size)
 	return 0;
 }
 
-/* r->index from the occurrences: every pack that is not condemned first, so a blob resolves
- * to a copy that stays whenever there is one. */
-static int
-build_index(struct pr *p)
-{
-	struct cf_repo *r = p->r;
-	struct cf_index *ix = NULL;
-	int rc;
-
-	if ((rc = cf_index_new(&ix)) != 0)
-		return rc;
-	for (int pass = 0; pass < 2 && rc == 0; pass++)
-		for (size_t i = 0; i < p->occ.n && rc == 0; i++)
-			if (cf_repo_is_condemned(r, p->occ.v[i].p.id) == (pass == 1))
-				rc = cf_index_add_pack(ix, &p->occ.v[i].p);
-	if (rc != 0) {
-		cf_index_free(ix);
-		return rc;
-	}
-	cf_index_free(r->index);
-	r->index = ix;
-	r->index_loaded = true;
-	return 0;
-}
-
 static bool
 same_pack(const struct occ *a, const struct occ *b)
 {
@@ -136,7 +111,9 @@ load_occs(struct pr *p)
 		return rc;
 	if (p->occ.n > 1)
 		qsort(p->occ.v, p->occ.n, sizeof(*p->occ.v), occ_cmp);
-	return build_index(p);
+	/* the chunk index as of now (lookups prefer packs that stay) */
+	cf_repo_unload_index(p->r);
+	return cf_repo_load_index(p->r);
 }
 
 /* The first occurrence of pack @id (occurrences are sorted by pack), or p->occ.n. */
@@ -615,20 +592,12 @@ ripe(const struct pr *p, const struct cf_condemn *c, int64_t now)
 static bool
 needs_rescue(struct pr *p, const struct cf_pack_entry *e)
 {
-	struct cf_blob_loc loc;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
 	if (!live_uncopied(p, e) || cf_index_has(p->verified, e->id))
 		return false;
-	if (cf_index_lookup(p->r->index, e->id, &loc) != 0 ||
-	    cf_repo_is_condemned(p->r, loc.pack) ||
-	    cf_repo_read_blob(p->r, e->id, p->z, &buf, &len) != 0) {
-		cf_err_clear();
+	if (!cf_repo_verify_live_copy(p->r, e->id, p->z)) {
 		p->st[CF_PRUNE_BLOBS_RESURRECTED]++;
 		return true;
 	}
-	cf_free_wipe(buf, len);
 	return cf_index_add_id(p->verified, e->id) != 0; /* out of memory: copy to be safe */
 }
 

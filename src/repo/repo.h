@@ -25,7 +25,6 @@
 
 struct cf_device;
 struct cf_device_seq;
-struct cf_alt_loc;
 struct cf_zctx;
 
 /* Option set: an ordered list of key/value strings. */
@@ -92,8 +91,7 @@ struct cf_repo {
 	struct cf_boxkey **dk; /* [nepochs], NULL where not held */
 	uint32_t nepochs;
 	struct cf_chunker *chunker;
-	struct cf_index *index;
-	bool index_loaded;
+	struct cf_ixdb *ixdb; /* the chunk index, once loaded (cf_repo_load_index) */
 	/* set by cf_repo_verify_seqs(): sequences checked, and this device's newest snapshot */
 	bool seqs_verified;
 	uint64_t own_seq;
@@ -107,11 +105,6 @@ struct cf_repo {
 	char *home;
 	char *cache;
 	pthread_mutex_t lock; /* guards the pack key cache */
-	/* every location of every blob, sorted by id: read only when a first copy fails */
-	pthread_mutex_t alt_lock;
-	struct cf_alt_loc *alts;
-	size_t nalts;
-	bool alts_loaded;
 	struct pack_key_slot *pkeys;
 	size_t npkeys;
 	size_t pkeys_cap;
@@ -142,8 +135,31 @@ int cf_repo_load_chain(struct cf_store *st, struct cf_chain_state **out) CF_MUST
  */
 int cf_repo_get_verified(struct cf_repo *r, enum cf_obj_kind kind, const char *name, size_t max,
                          uint8_t **out, size_t *len) CF_MUST_CHECK;
-/* cf_repo_load_index() - read every index object into r->index (once). */
+/*
+ * cf_repo_load_index() - load the chunk index once: the on-disk cache
+ * COFFER_CACHE/<fingerprint>/index.lmdb brought up to date with the index objects
+ * (docs/format.md 13), or, when the cache cannot be used, every index object read into
+ * memory. An index object that does not read or check stops it (CF_EINTEGRITY).
+ * cf_repo_load_index_skipping() - the same, leaving such objects out (check reports them).
+ * cf_repo_unload_index() - forget the loaded index (objects were written or replaced since).
+ */
 int cf_repo_load_index(struct cf_repo *r) CF_MUST_CHECK;
+int cf_repo_load_index_skipping(struct cf_repo *r) CF_MUST_CHECK;
+void cf_repo_unload_index(struct cf_repo *r);
+/*
+ * cf_repo_lookup() - where blob @id is: the first location in a pack no prune condemned,
+ * else the first location (readers use condemned packs until they are deleted, docs/format.md
+ * 16.4). 0, or CF_ENOENT (not indexed, or the index is not loaded). Thread-safe.
+ */
+int cf_repo_lookup(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
+                   struct cf_blob_loc *out) CF_MUST_CHECK;
+/*
+ * cf_repo_each_pack() - call @fn for every pack the loaded index names (no given order); a
+ * non-zero return stops and is returned. @fn must not look blobs up.
+ */
+int cf_repo_each_pack(struct cf_repo *r,
+                      int (*fn)(void *arg, const uint8_t pack[static CF_ID_BYTES]),
+                      void *arg) CF_MUST_CHECK;
 /*
  * cf_repo_put_index() - seal @npacks packs into an index object and store it; *@len (may
  * be NULL) its size. An identical object already stored counts as success.
@@ -163,6 +179,13 @@ int cf_repo_read_index(struct cf_repo *r, const char *name, struct cf_index_pack
                        size_t *npacks) CF_MUST_CHECK;
 /* cf_repo_can_read() - CF_EPERM with a message unless this key holds data secret keys. */
 int cf_repo_can_read(const struct cf_repo *r) CF_MUST_CHECK;
+/*
+ * cf_repo_verify_live_copy() - some copy of blob @id in a pack no prune condemned reads back
+ * and verifies (prune asks before deleting the condemned copies; the fallback of
+ * cf_repo_read_blob() would also accept a condemned one).
+ */
+bool cf_repo_verify_live_copy(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
+                              struct cf_zctx *z);
 /*
  * cf_repo_read_blob() - fetch, decrypt and verify blob @id into a new buffer of its raw
  * length (cf_free_wipe). @z: the caller's decompression context.

@@ -53,26 +53,6 @@ cf_repo_get_verified(struct cf_repo *r, enum cf_obj_kind kind, const char *name,
 	return 0;
 }
 
-struct index_load {
-	struct cf_repo *r;
-	struct cf_index_pack *later; /* condemned packs: added last, or not at all */
-	size_t nlater;
-};
-
-/* Keep a condemned pack's part aside (moved out of @p). */
-static int
-defer_pack(struct index_load *il, struct cf_index_pack *p)
-{
-	struct cf_index_pack *nv = cf_realloc(il->later, (il->nlater + 1) * sizeof(*nv));
-
-	if (nv == NULL)
-		return CF_ENOMEM;
-	il->later = nv;
-	nv[il->nlater++] = *p;
-	memset(p, 0, sizeof(*p));
-	return 0;
-}
-
 int
 cf_repo_read_index(struct cf_repo *r, const char *name, struct cf_index_pack **packs,
                    size_t *npacks)
@@ -95,43 +75,161 @@ cf_repo_read_index(struct cf_repo *r, const char *name, struct cf_index_pack **p
 	return 0;
 }
 
+/* The index objects of the store, for the chunk index (index_db.c). */
+struct index_src {
+	struct cf_repo *r;
+	bool skipping; /* leave out objects that do not read or check */
+	int rc;        /* the first error of the store or of an object */
+};
+
 static int
-load_one_index(void *arg, const char *name, uint64_t size)
+src_list(void *arg, int (*fn)(void *fnarg, const char *name, uint64_t size), void *fnarg)
 {
-	struct index_load *il = arg;
-	struct cf_repo *r = il->r;
-	struct cf_index_pack *packs = NULL;
-	size_t npacks = 0;
+	struct index_src *s = arg;
+	int rc = cf_store_list(s->r->store, CF_OBJ_INDEX, fn, fnarg);
+
+	if (rc != 0 && rc != CF_ENOMEM && s->rc == 0)
+		s->rc = rc;
+	return rc;
+}
+
+static int
+src_read(void *arg, const char *name, struct cf_index_pack **packs, size_t *npacks)
+{
+	struct index_src *s = arg;
+	int rc = cf_repo_read_index(s->r, name, packs, npacks);
+
+	if (rc == 0 || rc == CF_ENOMEM)
+		return rc;
+	if (rc == CF_ENOENT || s->skipping) {
+		cf_err_clear(); /* replaced by a prune since the listing, or left to check */
+		return CF_ENOENT;
+	}
+	if (s->rc == 0)
+		s->rc = rc;
+	return rc;
+}
+
+/* COFFER_CACHE/<fingerprint>/index.lmdb, its directory created; NULL when that fails. */
+static char *
+index_cache_path(const struct cf_repo *r)
+{
+	char fp[2 * CF_HASH_BYTES + 1];
+	size_t n = strlen(r->cache) + sizeof(fp) + sizeof("/index.lmdb") + 1;
+	char *p = cf_malloc(n);
+
+	if (p == NULL)
+		return NULL;
+	cf_hex(fp, r->chain->fingerprint, CF_HASH_BYTES);
+	(void)snprintf(p, n, "%s/%s", r->cache, fp);
+	if (cf_mkdir_p(p, 0700) != 0) {
+		cf_free(p);
+		return NULL;
+	}
+	(void)snprintf(p, n, "%s/%s/index.lmdb", r->cache, fp);
+	return p;
+}
+
+static int
+load_index(struct cf_repo *r, bool skipping)
+{
+	struct index_src s = {r, skipping, 0};
+	struct cf_ixdb_source src = {src_list, src_read, &s};
+	char *path = NULL;
 	int rc;
 
-	(void)size;
-	if ((rc = cf_repo_read_index(r, name, &packs, &npacks)) != 0)
+	if (r->ixdb != NULL)
+		return 0;
+	if ((rc = cf_repo_load_records(r)) != 0)
 		return rc;
-	for (size_t i = 0; i < npacks && rc == 0; i++)
-		rc = cf_repo_is_condemned(r, packs[i].id) ? defer_pack(il, &packs[i])
-		                                          : cf_index_add_pack(r->index, &packs[i]);
-	cf_index_packs_free(packs, npacks);
-	return rc;
+	if ((path = index_cache_path(r)) != NULL) {
+		rc = cf_ixdb_open(path, r->chain->repo_id, &src, &r->ixdb);
+		cf_free(path);
+		if (rc == 0 || rc == CF_ENOMEM || s.rc != 0)
+			return rc;
+	}
+	/* the cache cannot be used (never a reason to fail): the index in memory */
+	cf_err_clear();
+	return cf_ixdb_load(&src, &r->ixdb);
 }
 
 int
 cf_repo_load_index(struct cf_repo *r)
 {
-	struct index_load il = {r, NULL, 0};
+	return load_index(r, false);
+}
+
+int
+cf_repo_load_index_skipping(struct cf_repo *r)
+{
+	return load_index(r, true);
+}
+
+void
+cf_repo_unload_index(struct cf_repo *r)
+{
+	cf_ixdb_free(r->ixdb);
+	r->ixdb = NULL;
+}
+
+int
+cf_repo_each_pack(struct cf_repo *r, int (*fn)(void *arg, const uint8_t pack[static CF_ID_BYTES]),
+                  void *arg)
+{
+	if (r->ixdb == NULL)
+		return CF_EINTERNAL;
+	return cf_ixdb_each_pack(r->ixdb, fn, arg);
+}
+
+#define LOCS_STACK 8
+
+/*
+ * Every location of @id into *@v: @buf when it has room, else a new array (cf_free when it
+ * is not @buf). *@n 0: not indexed.
+ */
+static int
+all_locs(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
+         struct cf_blob_loc buf[static LOCS_STACK], struct cf_blob_loc **v, size_t *n)
+{
+	size_t got = 0;
 	int rc;
 
-	if (r->index_loaded)
+	*v = buf;
+	*n = 0;
+	if (r->ixdb == NULL)
 		return 0;
-	if ((rc = cf_repo_load_records(r)) != 0 ||
-	    (rc = cf_store_list(r->store, CF_OBJ_INDEX, load_one_index, &il)) != 0)
-		goto out;
-	/* readers still use condemned packs, after every other copy (docs/format.md 16.4) */
-	for (size_t i = 0; i < il.nlater && rc == 0; i++)
-		rc = cf_index_add_pack(r->index, &il.later[i]);
-	if (rc == 0)
-		r->index_loaded = true;
-out:
-	cf_index_packs_free(il.later, il.nlater);
+	if ((rc = cf_ixdb_locs(r->ixdb, id, buf, LOCS_STACK, n)) != 0 || *n <= LOCS_STACK)
+		return rc;
+	/* many copies (an index object may be forged): every one must be reachable */
+	if ((*v = cf_calloc(*n, sizeof(**v))) == NULL) {
+		*v = buf;
+		return CF_ENOMEM;
+	}
+	if ((rc = cf_ixdb_locs(r->ixdb, id, *v, *n, &got)) == 0 && got != *n)
+		rc = CF_EINTERNAL; /* the snapshot does not change */
+	return rc;
+}
+
+int
+cf_repo_lookup(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
+               struct cf_blob_loc *out)
+{
+	struct cf_blob_loc buf[LOCS_STACK];
+	struct cf_blob_loc *v = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = all_locs(r, id, buf, &v, &n)) == 0 && n == 0)
+		rc = CF_ENOENT;
+	if (rc == 0) {
+		size_t pick = 0;
+
+		while (pick < n && cf_repo_is_condemned(r, v[pick].pack))
+			pick++;
+		*out = v[pick < n ? pick : 0];
+	}
+	if (v != buf)
+		cf_free(v);
 	return rc;
 }
 
@@ -177,8 +275,12 @@ cf_repo_has_live(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES])
 {
 	struct cf_blob_loc loc;
 
-	/* condemned packs were added last: a condemned location means no other copy */
-	return cf_index_lookup(r->index, id, &loc) == 0 && !cf_repo_is_condemned(r, loc.pack);
+	/* a condemned location comes first only when there is no other */
+	if (cf_repo_lookup(r, id, &loc) != 0) {
+		cf_err_clear(); /* an unreadable cache entry: store the data again */
+		return false;
+	}
+	return !cf_repo_is_condemned(r, loc.pack);
 }
 
 /* Unwrap a pack's key from its head with the data key of the pack's epoch. */
@@ -299,85 +401,6 @@ out:
 	return rc;
 }
 
-struct cf_alt_loc {
-	struct cf_blob_loc loc; /* loc.e.id is the blob id */
-};
-
-struct alt_load {
-	struct cf_repo *r;
-	size_t cap;
-};
-
-static int
-alt_push(struct alt_load *al, const struct cf_index_pack *p)
-{
-	struct cf_repo *r = al->r;
-
-	for (size_t i = 0; i < p->count; i++) {
-		if (r->nalts == al->cap) {
-			size_t ncap = al->cap == 0 ? 1024 : al->cap * 2;
-			struct cf_alt_loc *nv = cf_realloc(r->alts, ncap * sizeof(*nv));
-
-			if (nv == NULL)
-				return CF_ENOMEM;
-			r->alts = nv;
-			al->cap = ncap;
-		}
-		memcpy(r->alts[r->nalts].loc.pack, p->id, CF_ID_BYTES);
-		r->alts[r->nalts++].loc.e = p->entries[i];
-	}
-	return 0;
-}
-
-static int
-alt_one_index(void *arg, const char *name, uint64_t size)
-{
-	struct alt_load *al = arg;
-	struct cf_index_pack *packs = NULL;
-	size_t npacks = 0;
-	int rc;
-
-	(void)size;
-	if ((rc = cf_repo_read_index(al->r, name, &packs, &npacks)) != 0) {
-		if (rc == CF_ENOMEM)
-			return rc;
-		cf_err_clear(); /* a damaged or vanished index object offers no alternative */
-		return 0;
-	}
-	for (size_t i = 0; i < npacks && rc == 0; i++)
-		rc = alt_push(al, &packs[i]);
-	cf_index_packs_free(packs, npacks);
-	return rc;
-}
-
-static int
-alt_cmp(const void *a, const void *b)
-{
-	return memcmp(((const struct cf_alt_loc *)a)->loc.e.id,
-	              ((const struct cf_alt_loc *)b)->loc.e.id, CF_ID_BYTES);
-}
-
-/* Every location index objects record, once, under r->alt_lock. */
-static int
-load_alts(struct cf_repo *r)
-{
-	struct alt_load al = {r, 0};
-	int rc;
-
-	if (r->alts_loaded)
-		return 0;
-	if ((rc = cf_store_list(r->store, CF_OBJ_INDEX, alt_one_index, &al)) != 0) {
-		cf_free(r->alts);
-		r->alts = NULL;
-		r->nalts = 0;
-		return rc;
-	}
-	if (r->nalts > 1)
-		qsort(r->alts, r->nalts, sizeof(*r->alts), alt_cmp);
-	r->alts_loaded = true;
-	return 0;
-}
-
 /*
  * The first copy of @id failed to verify: try every other copy an index object records. An
  * index object is sealed with a key backup-only devices hold, so the first location may be
@@ -388,34 +411,48 @@ read_elsewhere(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
                const uint8_t failed[static CF_ID_BYTES], struct cf_zctx *z, uint8_t **out,
                size_t *len)
 {
-	size_t lo = 0;
-	size_t hi = 0;
+	struct cf_blob_loc buf[LOCS_STACK];
+	struct cf_blob_loc *v = NULL;
+	size_t n = 0;
 	int rc;
 
-	pthread_mutex_lock(&r->alt_lock);
-	rc = load_alts(r);
-	pthread_mutex_unlock(&r->alt_lock);
-	if (rc != 0)
-		return rc;
-	for (hi = r->nalts; lo < hi;) { /* the first entry of @id */
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (memcmp(r->alts[mid].loc.e.id, id, CF_ID_BYTES) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i < r->nalts && memcmp(r->alts[i].loc.e.id, id, CF_ID_BYTES) == 0;
-	     i++) {
-		if (memcmp(r->alts[i].loc.pack, failed, CF_ID_BYTES) == 0)
+	if ((rc = all_locs(r, id, buf, &v, &n)) == 0)
+		rc = CF_EINTEGRITY;
+	for (size_t i = 0; i < n && rc == CF_EINTEGRITY; i++) {
+		if (memcmp(v[i].pack, failed, CF_ID_BYTES) == 0)
 			continue;
-		if (read_at(r, id, &r->alts[i].loc, z, out) == 0) {
-			*len = r->alts[i].loc.e.raw_len;
+		if (read_at(r, id, &v[i], z, out) == 0) {
+			*len = v[i].e.raw_len;
 			cf_err_clear();
-			return 0;
+			rc = 0;
 		}
 	}
-	return CF_EINTEGRITY;
+	if (v != buf)
+		cf_free(v);
+	return rc;
+}
+
+bool
+cf_repo_verify_live_copy(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z)
+{
+	struct cf_blob_loc buf[LOCS_STACK];
+	struct cf_blob_loc *v = NULL;
+	uint8_t *out = NULL;
+	size_t n = 0;
+	bool ok = false;
+
+	if (all_locs(r, id, buf, &v, &n) != 0)
+		n = 0;
+	for (size_t i = 0; i < n && !ok; i++) {
+		if (cf_repo_is_condemned(r, v[i].pack) || read_at(r, id, &v[i], z, &out) != 0)
+			continue;
+		cf_free_wipe(out, v[i].e.raw_len);
+		ok = true;
+	}
+	if (v != buf)
+		cf_free(v);
+	cf_err_clear();
+	return ok;
 }
 
 int
@@ -431,7 +468,9 @@ cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struc
 	*len = 0;
 	if ((rc = cf_repo_can_read(r)) != 0 || (rc = cf_repo_load_index(r)) != 0)
 		return rc;
-	if (cf_index_lookup(r->index, id, &loc) != 0) {
+	if ((rc = cf_repo_lookup(r, id, &loc)) != 0) {
+		if (rc != CF_ENOENT)
+			return rc;
 		cf_id_name(idhex, id);
 		return cf_err_set(CF_EINTEGRITY, "blob %.16s is not in the index", idhex);
 	}

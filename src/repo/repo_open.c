@@ -268,7 +268,7 @@ derive_keys(struct cf_repo *r)
 	if ((rc = cf_chunker_new(r->ck, &r->chain->chunk, &r->chunker)) != 0)
 		return cf_err_set(CF_EINTEGRITY,
 		                  "the genesis entry's chunker parameters are invalid");
-	return cf_index_new(&r->index);
+	return 0;
 }
 
 /* This device's identity: from COFFER_HOME, or the recovery key when one is given. */
@@ -305,11 +305,6 @@ repo_alloc(const struct cf_opts *o, struct cf_repo **out)
 	if (r == NULL)
 		return CF_ENOMEM;
 	if (pthread_mutex_init(&r->lock, NULL) != 0) {
-		cf_free(r);
-		return CF_ENOMEM;
-	}
-	if (pthread_mutex_init(&r->alt_lock, NULL) != 0) {
-		pthread_mutex_destroy(&r->lock);
 		cf_free(r);
 		return CF_ENOMEM;
 	}
@@ -368,7 +363,7 @@ cf_repo_free(struct cf_repo *r)
 	for (uint32_t e = 0; r->dk != NULL && e < r->nepochs; e++)
 		cf_boxkey_free(r->dk[e]);
 	cf_free(r->dk);
-	cf_index_free(r->index);
+	cf_ixdb_free(r->ixdb);
 	cf_records_free(r->rec);
 	cf_free(r->dev_seqs);
 	cf_free(r->heads);
@@ -382,8 +377,6 @@ cf_repo_free(struct cf_repo *r)
 	cf_free(r->home);
 	cf_free(r->cache);
 	pthread_mutex_destroy(&r->lock);
-	pthread_mutex_destroy(&r->alt_lock);
-	cf_free(r->alts);
 	cf_free(r);
 }
 

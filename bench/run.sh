@@ -49,34 +49,8 @@ TOOLS=${TOOLS:-"coffer restic borg"}
 BENCH=${COFFER_BENCH_DIR:-/tmp/coffer-bench-own}
 RES=${RES:-$BENCH/results/runs.tsv}
 
-case " $TOOLS " in
-*" coffer "*)
-	[ -n "$COFFER" ] || usage
-	[ -x "$COFFER" ] || die "'$COFFER' is not an executable"
-	COFFER=$(cd "$(dirname "$COFFER")" && pwd)/$(basename "$COFFER")
-	;;
-esac
-for t in $TOOLS; do
-	case "$t" in
-	coffer | restic | borg) ;;
-	*) die "unknown tool '$t' in TOOLS (coffer, restic, borg)" ;;
-	esac
-done
-
-# ---- prerequisites ----
-
-need_pkgs=""
-[ -x /usr/bin/time ] || need_pkgs="$need_pkgs time"
-case " $TOOLS " in *" restic "*) command -v restic >/dev/null || need_pkgs="$need_pkgs restic" ;; esac
-case " $TOOLS " in *" borg "*) command -v borg >/dev/null || need_pkgs="$need_pkgs borgbackup" ;; esac
-if [ -n "$need_pkgs" ]; then
-	[ "$(id -u)" = 0 ] || die "missing Debian packages:$need_pkgs"
-	echo "run.sh: installing$need_pkgs"
-	# shellcheck disable=SC2086 # a list of package names
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need_pkgs \
-		>/dev/null || die "apt-get install failed"
-fi
-command -v python3 >/dev/null || die "python3 is needed"
+. "$HERE/lib.sh"
+bench_tools_check run.sh
 command -v diff >/dev/null || die "diff is needed"
 
 mkdir -p "$BENCH" "$(dirname "$RES")" || die "cannot create '$BENCH'"

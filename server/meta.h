@@ -173,6 +173,12 @@ typedef int cfd_account_batch_fn(struct cfd_meta *m, const char *after, struct c
 typedef int cfd_obj_batch_fn(struct cfd_meta *m, const void *which,
                              const struct cfd_obj_info *cursor, struct cfd_obj_info *rows,
                              size_t *n);
+/* A listing (@lq: after, limit) fetched @cap rows at a time, names after @after. */
+typedef int cfd_list_batch_fn(struct cfd_meta *m, const struct cfd_list_query *lq,
+                              const char *after, uint32_t want, struct cfd_obj_info *rows,
+                              size_t *n);
+int cfd_walk_listing(struct cfd_meta *m, cfd_list_batch_fn *batch, const struct cfd_list_query *lq,
+                     uint32_t cap, cfd_obj_fn *fn, void *arg) CF_MUST_CHECK;
 int cfd_walk_accounts(struct cfd_meta *m, cfd_account_batch_fn *batch, size_t cap,
                       cfd_account_fn *fn, void *arg) CF_MUST_CHECK;
 int cfd_walk_objects(struct cfd_meta *m, cfd_obj_batch_fn *batch, const void *which,

@@ -330,9 +330,10 @@ rows_copy(const PGresult *r, size_t max, struct cfd_obj_info *rows, size_t *n)
 
 /* One listing batch: up to @want rows after @after. */
 static int
-list_batch(struct pg_meta *p, const struct cfd_list_query *lq, const char *after, uint32_t want,
+list_batch(struct cfd_meta *m, const struct cfd_list_query *lq, const char *after, uint32_t want,
            struct cfd_obj_info *rows, size_t *n)
 {
+	struct pg_meta *p = pg_of(m);
 	struct pg_params pp = {0};
 	PGresult *r = NULL;
 	int rc;
@@ -353,32 +354,7 @@ list_batch(struct pg_meta *p, const struct cfd_list_query *lq, const char *after
 int
 pg_object_list(struct cfd_meta *m, const struct cfd_list_query *lq, cfd_obj_fn *fn, void *arg)
 {
-	struct cfd_obj_info *rows = NULL;
-	char cursor[CF_OBJ_NAME_MAX + 1];
-	const char *after = lq->after;
-	uint32_t limit = lq->limit;
-	size_t n = 0;
-	int rc = 0;
-
-	rows = cf_calloc(OBJ_BATCH, sizeof(*rows));
-	if (rows == NULL)
-		return CF_ENOMEM;
-	while (limit > 0) {
-		uint32_t want = limit < OBJ_BATCH ? limit : OBJ_BATCH;
-
-		if ((rc = list_batch(pg_of(m), lq, after, want, rows, &n)) != 0)
-			break;
-		for (size_t i = 0; i < n && rc == 0; i++)
-			rc = fn(arg, &rows[i]);
-		/* cppcheck-suppress knownConditionTrueFalse ; list_batch() sets n */
-		if (rc != 0 || n < want)
-			break;
-		memcpy(cursor, rows[n - 1].name, sizeof(cursor));
-		after = cursor;
-		limit -= want;
-	}
-	cf_free(rows);
-	return rc;
+	return cfd_walk_listing(m, list_batch, lq, OBJ_BATCH, fn, arg);
 }
 
 /* One batch of a walk over every account, after the cursor row @cur. */

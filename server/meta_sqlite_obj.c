@@ -246,9 +246,10 @@ sq_object_claim(struct cfd_meta *m, const struct cfd_obj_key *k)
 
 /* One listing batch: up to @want rows after @after, copied out of the statement. */
 static int
-list_batch(struct sq_meta *q, const struct cfd_list_query *lq, const char *after, uint32_t want,
+list_batch(struct cfd_meta *m, const struct cfd_list_query *lq, const char *after, uint32_t want,
            struct cfd_obj_info *rows, size_t *n)
 {
+	struct sq_meta *q = sq_of(m);
 	sqlite3_stmt *s = NULL;
 	int rc;
 
@@ -271,31 +272,7 @@ out:
 int
 sq_object_list(struct cfd_meta *m, const struct cfd_list_query *lq, cfd_obj_fn *fn, void *arg)
 {
-	struct cfd_obj_info *rows = NULL;
-	char cursor[CF_OBJ_NAME_MAX + 1];
-	uint32_t limit = lq->limit;
-	size_t n = 0;
-	int rc = 0;
-
-	(void)snprintf(cursor, sizeof(cursor), "%s", lq->after);
-	rows = cf_calloc(OBJ_BATCH, sizeof(*rows));
-	if (rows == NULL)
-		return CF_ENOMEM;
-	while (limit > 0) {
-		uint32_t want = limit < OBJ_BATCH ? limit : OBJ_BATCH;
-
-		if ((rc = list_batch(sq_of(m), lq, cursor, want, rows, &n)) != 0)
-			break;
-		for (size_t i = 0; i < n && rc == 0; i++)
-			rc = fn(arg, &rows[i]);
-		/* cppcheck-suppress knownConditionTrueFalse ; list_batch() sets n */
-		if (rc != 0 || n < want)
-			break;
-		memcpy(cursor, rows[n - 1].name, sizeof(cursor));
-		limit -= want;
-	}
-	cf_free(rows);
-	return rc;
+	return cfd_walk_listing(m, list_batch, lq, OBJ_BATCH, fn, arg);
 }
 
 /* One batch of a walk over every account, after the cursor row @c. */

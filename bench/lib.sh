@@ -1,9 +1,10 @@
 # shellcheck shell=bash
-# lib.sh - what the benchmark scripts share (sourced by run.sh and prune.sh).
+# lib.sh - what the benchmark scripts share (sourced by run.sh, prune.sh and bigindex.sh).
 #
 #   bench_tools_check NAME   TOOLS must name coffer/restic/borg only; with coffer, $COFFER
 #                            must be an executable (made absolute); installs missing Debian
 #                            packages (time, restic, borgbackup) when root. Uses die/usage.
+#   bench_parse_time FILE    "wall user sys maxrss_kib" from a /usr/bin/time -v report
 
 bench_tools_check() {
 	local name=$1 t need_pkgs=""
@@ -31,4 +32,16 @@ bench_tools_check() {
 			>/dev/null || die "apt-get install failed"
 	fi
 	command -v python3 >/dev/null || die "python3 is needed"
+}
+
+bench_parse_time() {
+	awk -F': ' '
+	/Elapsed \(wall clock\)/ {
+		n = split($NF, p, ":"); w = 0
+		for (i = 1; i <= n; i++) w = w * 60 + p[i]
+	}
+	/User time \(seconds\)/ { u = $NF }
+	/System time \(seconds\)/ { s = $NF }
+	/Maximum resident set size/ { m = $NF }
+	END { printf "%.2f %.2f %.2f %d\n", w, u, s, m }' "$1"
 }

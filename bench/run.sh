@@ -6,7 +6,10 @@
 # For each tool and run: a fresh copy of the pristine v1 dataset and an empty repository,
 # then (a) initial backup, (b) unchanged re-backup, (c) backup after the v2 mutation,
 # (d) full restore of the latest snapshot into an empty directory, checked with diff -r.
-# Each timed command runs under /usr/bin/time -v. See bench/README.md.
+# Each timed command runs under /usr/bin/time -v. Then, with coffer among the tools and
+# unless BIGINDEX=0, bench/bigindex.sh (backups against a synthetic index of ENTRIES entries)
+# with coffer's build directory. summarize.py prints the tables and the issue's targets, met
+# or not. See bench/README.md.
 #
 # Environment:
 #   COFFER_BENCH_DIR  scratch directory (default /tmp/coffer-bench-own; ~5 GB for 1 GiB)
@@ -15,10 +18,17 @@
 #   RUNS              runs per tool, alternating between tools (default 3; --quick: 1)
 #   SIZE              dataset size for gen-dataset.py (default 1G; --quick: 64M)
 #   SEED              dataset seed (default 20240101)
+#   BIGINDEX          0: skip bench/bigindex.sh (default 1)
+#   ENTRIES, MIB      bigindex.sh's index entries and tree size (default 10000000 and 1024;
+#                     --quick: 200000 and 64)
+#   BIG_RES           bigindex.sh's results TSV (default bigindex.tsv beside RES)
+#   REMOTE_RES        saved output of bench/remote.sh, summarised when the file exists
+#                     (default remote.txt beside RES)
 set -uo pipefail
 
 usage() {
-	echo "usage: $0 COFFER_BIN [--quick]   (env: TOOLS RUNS SIZE SEED RES COFFER_BENCH_DIR)" >&2
+	echo "usage: $0 COFFER_BIN [--quick]   (env: TOOLS RUNS SIZE SEED RES COFFER_BENCH_DIR" \
+		"BIGINDEX ENTRIES MIB BIG_RES REMOTE_RES)" >&2
 	exit 2
 }
 
@@ -41,6 +51,8 @@ done
 if [ "$QUICK" = 1 ]; then
 	RUNS=${RUNS:-1}
 	SIZE=${SIZE:-64M}
+	ENTRIES=${ENTRIES:-200000}
+	MIB=${MIB:-64}
 fi
 RUNS=${RUNS:-3}
 SIZE=${SIZE:-1G}
@@ -48,6 +60,9 @@ SEED=${SEED:-20240101}
 TOOLS=${TOOLS:-"coffer restic borg"}
 BENCH=${COFFER_BENCH_DIR:-/tmp/coffer-bench-own}
 RES=${RES:-$BENCH/results/runs.tsv}
+BIGINDEX=${BIGINDEX:-1}
+BIG_RES=${BIG_RES:-$(dirname "$RES")/bigindex.tsv}
+REMOTE_RES=${REMOTE_RES:-$(dirname "$RES")/remote.txt}
 
 . "$HERE/lib.sh"
 bench_tools_check run.sh
@@ -132,19 +147,6 @@ timed() {
 	/usr/bin/time -v -o "$log.time" "$@" >"$log.out" 2>&1
 }
 
-# parse_time LOG: "wall user sys maxrss_kib" from LOG.time
-parse_time() {
-	awk -F': ' '
-	/Elapsed \(wall clock\)/ {
-		n = split($NF, p, ":"); w = 0
-		for (i = 1; i <= n; i++) w = w * 60 + p[i]
-	}
-	/User time \(seconds\)/ { u = $NF }
-	/System time \(seconds\)/ { s = $NF }
-	/Maximum resident set size/ { m = $NF }
-	END { printf "%.2f %.2f %.2f %d\n", w, u, s, m }' "$1.time"
-}
-
 repo_bytes() {
 	du -sb "$REPO" | cut -f1
 }
@@ -152,7 +154,7 @@ repo_bytes() {
 # record TOOL RUN STEP LOG EXIT REPO_BYTES GROWTH CHECK: one TSV row and a progress line
 record() {
 	local wall user sys rss cpu
-	read -r wall user sys rss < <(parse_time "$4")
+	read -r wall user sys rss < <(bench_parse_time "$4.time")
 	cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" \
 		"$wall" "$user" "$sys" "$cpu" "$rss" "$6" "$7" "$(du -sb "$DATA" | cut -f1)" \
@@ -228,7 +230,25 @@ for run in $(seq 1 "$RUNS"); do
 done
 rm -rf "$DATA" "$REPO" "$STATE" "$TARGET"
 
+summary_args=("$RES")
+case " $TOOLS " in
+*" coffer "*)
+	if [ "$BIGINDEX" != 0 ]; then
+		echo
+		echo "run.sh: bench/bigindex.sh $(dirname "$COFFER")"
+		rm -f "$BIG_RES"
+		if ! COFFER_BENCH_DIR=$BENCH BIG_RES=$BIG_RES ENTRIES=${ENTRIES:-10000000} \
+			MIB=${MIB:-1024} "$HERE/bigindex.sh" "$(dirname "$COFFER")"; then
+			echo "run.sh: bigindex.sh failed" >&2
+			failed=1
+		fi
+		[ ! -s "$BIG_RES" ] || summary_args+=("$BIG_RES")
+	fi
+	;;
+esac
+[ ! -s "$REMOTE_RES" ] || summary_args+=(--remote "$REMOTE_RES")
+
 echo
 echo "results: $RES"
-python3 "$HERE/summarize.py" "$RES"
+python3 "$HERE/summarize.py" "${summary_args[@]}"
 [ "$failed" = 0 ] || die "some runs failed; see $LOGS"

@@ -108,8 +108,9 @@ const uint8_t *cf_index_pack_id(const struct cf_index *ix, uint32_t num);
  * for every blob, built from the index objects a source lists and reads. It lives on disk
  * in an LMDB file that is only a cache (docs/format.md 13): checked against the repository
  * id and a format version, brought up to date incrementally (index objects are immutable and
- * named by their hash), rebuilt from scratch when a recorded object has disappeared or the
- * file is damaged. As a fallback it is built in memory (cf_ixdb_load()).
+ * named by their hash; an object that disappeared is taken out with the packs only it names),
+ * rebuilt from scratch when the file is damaged or most of it changed. As a fallback it is
+ * built in memory (cf_ixdb_load()).
  */
 struct cf_ixdb;
 
@@ -127,16 +128,17 @@ struct cf_ixdb_source {
 	void *arg;
 };
 
-#define CF_IXDB_VERSION 1u
+#define CF_IXDB_VERSION 2u
 
 /*
  * cf_ixdb_open() - open the on-disk chunk index @path (created when missing; a damaged,
  * foreign or older file is rebuilt), add the index objects @src lists that it does not hold
- * yet, and take a snapshot for lookups: later writers, in this process or others, do not
- * change what the handle sees. @repo_id is recorded and checked. Bringing the file up to
- * date is serialised between processes by a lock file beside it (@path "-sync"), commits in
- * batches of CF_IXDB_BATCH entries and holds at most about CF_IXDB_BUILD_BYTES of entries in
- * memory. When the file cannot be written but is up to date it is used read-only.
+ * yet, take out those it holds that @src no longer lists, and take a snapshot for lookups:
+ * later writers, in this process or others, do not change what the handle sees. @repo_id is
+ * recorded and checked. Bringing the file up to date is serialised between processes by a
+ * lock file beside it (@path "-sync"), commits in batches of CF_IXDB_BATCH changes and holds
+ * at most about CF_IXDB_BUILD_BYTES of entries in memory. When the file cannot be written
+ * but is up to date it is used read-only.
  * *@out: free with cf_ixdb_free(). Returns 0, an error of @src, CF_ENOMEM, or CF_ESYS with a
  * message for any problem of the file (the caller then uses cf_ixdb_load()).
  */

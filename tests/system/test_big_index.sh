@@ -4,9 +4,10 @@
 # index entries (cf_bigindex; default 200000) a backup of a CF_BIG_INDEX_TREE_MIB tree
 # (default 64) peaks under CF_BIG_INDEX_RSS_KIB of RSS (default 200 MiB; not checked under
 # ASan), the first one building the cache, the next ones only looking up. Backups, restore
-# and check keep working; new index objects join the cache; a garbage cache is rebuilt; an
-# unusable cache directory falls back to the index in memory; backup, check and restore
-# running at once while the cache is rebuilt all succeed.
+# and check keep working; new index objects join the cache, and objects a prune deleted with
+# their packs leave it; a garbage cache is rebuilt; an unusable cache directory falls back to
+# the index in memory; backup, check and restore running at once while the cache is rebuilt
+# all succeed.
 # The 10-million measurement: CF_BIG_INDEX_ENTRIES=10000000 CF_BIG_INDEX_TREE_MIB=1024.
 set -euo pipefail
 . "$(dirname "$0")/_common.sh"
@@ -84,6 +85,22 @@ run -r "$R" -q backup "$S"
 expect_rc 0 "backup after more entries"
 run -r "$R" check
 expect_rc 0 "check after more entries"
+
+say "index objects pruned with their packs: taken out of the cache"
+(cd "$R" && find index packs -type f | sort) >"$TMP/before"
+"$BIG" "$R" 3000 1024 >"$TMP/out" 2>"$TMP/err" || fail "cf_bigindex (to prune)"
+(cd "$R" && find index packs -type f | sort) | comm -13 "$TMP/before" - >"$TMP/pruned"
+[ "$(grep -c '^index/' "$TMP/pruned")" = 3 ] || fail "cf_bigindex did not write 3 objects"
+run -r "$R" -q backup "$S"
+expect_rc 0 "backup before the prune"
+(cd "$R" && xargs rm -- <"$TMP/pruned")
+run -r "$R" -q backup "$S"
+expect_rc 0 "backup after the prune"
+run -r "$R" check
+expect_rc 0 "check after the prune"
+run -r "$R" restore latest --target "$TMP/out-pruned"
+expect_rc 0 "restore after the prune"
+treecmp "$S" "$TMP/out-pruned$S"
 
 say "a garbage cache is rebuilt"
 head -c 65536 /dev/urandom >"$DB"

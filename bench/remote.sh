@@ -7,7 +7,9 @@
 # up RUNS times (default 3), alternating: into a fresh local repository, then into a fresh
 # cofferd account (SQLite + files, plain HTTP on 127.0.0.1, data directory on the same disk).
 # Prints wall time and peak RSS of each backup, the medians and the ratio remote / local.
-# Environment: COFFER_BENCH_DIR (default /tmp/coffer-bench-own), RUNS, SIZE, SEED.
+# The summary also goes to REMOTE_RES (default $COFFER_BENCH_DIR/results/remote.txt), where
+# bench/summarize.py (make bench) picks it up for the Targets table.
+# Environment: COFFER_BENCH_DIR (default /tmp/coffer-bench-own), RUNS, SIZE, SEED, REMOTE_RES.
 set -euo pipefail
 BIN=${1:?usage: remote.sh BUILD_DIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -48,7 +50,9 @@ for run in $(seq "$RUNS"); do
 	timed "remote-$run" "http://127.0.0.1:$port/r$run" >>"$work/results"
 	rm -rf "$work/local-$run"
 done
-python3 - "$work/results" "$SIZE" <<'PY'
+REMOTE_RES=${REMOTE_RES:-$BENCH/results/remote.txt}
+mkdir -p "$(dirname "$REMOTE_RES")"
+python3 - "$work/results" "$SIZE" <<'PY' | tee "$REMOTE_RES"
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 for label, wall, rss in rows:

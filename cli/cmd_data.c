@@ -56,13 +56,16 @@ backup_summary(struct cli *c, const struct cf_backup_result *res, bool dry)
 			printf("\"%s\"", id);
 		printf(",\"files_new\":%llu,\"files_changed\":%llu,\"files_unmodified\":%llu,"
 		       "\"dirs\":%llu,\"data_added\":%llu,\"total_bytes_processed\":%llu,"
-		       "\"total_duration\":%.6f,\"dry_run\":%s}\n",
+		       "\"total_duration\":%.6f,\"files_cached\":%llu,\"bytes_read\":%llu,"
+		       "\"dry_run\":%s}\n",
 		       (unsigned long long)cf_backup_result_stat(res, CF_STAT_FILES_NEW),
 		       (unsigned long long)cf_backup_result_stat(res, CF_STAT_FILES_CHANGED),
 		       (unsigned long long)cf_backup_result_stat(res, CF_STAT_FILES_UNMODIFIED),
 		       (unsigned long long)cf_backup_result_stat(res, CF_STAT_DIRS),
 		       (unsigned long long)cf_backup_result_stat(res, CF_STAT_DATA_ADDED),
 		       (unsigned long long)cf_backup_result_stat(res, CF_STAT_TOTAL_BYTES), secs,
+		       (unsigned long long)cf_backup_result_stat(res, CF_STAT_FILES_CACHED),
+		       (unsigned long long)cf_backup_result_stat(res, CF_STAT_BYTES_READ),
 		       dry ? "true" : "false");
 		return;
 	}
@@ -74,6 +77,9 @@ backup_summary(struct cli *c, const struct cf_backup_result *res, bool dry)
 	       (unsigned long long)cf_backup_result_stat(res, CF_STAT_FILES_NEW),
 	       (unsigned long long)cf_backup_result_stat(res, CF_STAT_FILES_CHANGED),
 	       (unsigned long long)cf_backup_result_stat(res, CF_STAT_FILES_UNMODIFIED));
+	if (cf_backup_result_stat(res, CF_STAT_FILES_CACHED) > 0)
+		printf("        %llu of them taken from the files cache, not read again\n",
+		       (unsigned long long)cf_backup_result_stat(res, CF_STAT_FILES_CACHED));
 	printf("Dirs:   %llu\n", (unsigned long long)cf_backup_result_stat(res, CF_STAT_DIRS));
 	printf("Added to the repository: %s\n", added);
 	printf("processed %s in %.2f s\n", total, secs);

@@ -279,6 +279,8 @@ enum cf_stat {
 	CF_STAT_DATA_ADDED,
 	CF_STAT_TOTAL_BYTES,
 	CF_STAT_DURATION_NS,
+	CF_STAT_FILES_CACHED, /* files taken from the local files cache without reading them */
+	CF_STAT_BYTES_READ,   /* file bytes read and chunked by this run */
 };
 CF_API uint64_t cf_backup_result_stat(const struct cf_backup_result *res, enum cf_stat which);
 

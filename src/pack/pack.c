@@ -39,15 +39,26 @@ static const char label_tr[] = "coffer.v1.pack-trailer";
 #define AD_HDR_BYTES  (LABEL_LEN(label_hdr) + 32)
 #define AD_TR_BYTES   (LABEL_LEN(label_tr) + 32 + 8)
 
+/*
+ * Two modes: in memory the pack grows in @pack; streamed, each piece is sealed into
+ * @scratch (reused, so a backup touches no fresh memory per pack) and handed to the sink,
+ * and the pack id is hashed on the way.
+ */
 struct cf_pack_writer {
 	uint8_t repo_id[32];
 	struct cf_key *key;
-	struct cf_buf pack; /* the pack from offset 0 up to the end of the last blob */
+	struct cf_buf pack; /* in memory: the pack from offset 0 up to the end of the last blob */
+	cf_pack_sink_fn *sink; /* streamed: where the bytes go; NULL in memory */
+	void *sink_arg;
+	struct cf_hash_ctx *hash; /* streamed: SHA-256 of the bytes sent so far */
+	struct cf_buf scratch;    /* streamed: the piece being sealed */
+	uint64_t len;             /* bytes of the pack so far */
 	struct cf_pack_entry *entries;
 	size_t n;
 	size_t cap;
 	size_t blob_bytes; /* stored bytes of the blobs added so far */
 	bool finished;
+	bool broken; /* streamed: a start or a write failed, the pack is lost */
 };
 
 /* floor(log2(v)) for v >= 1. */
@@ -196,6 +207,36 @@ ad_tr(uint8_t ad[static AD_TR_BYTES], const uint8_t repo_id[static 32], uint64_t
 	cf_put_u64be(ad + LABEL_LEN(label_tr) + 32, total);
 }
 
+/*
+ * Room for the next @n bytes of the pack: at its end in memory, or in the scratch buffer
+ * when streamed. put_space() then takes them into the pack.
+ */
+static int
+get_space(struct cf_pack_writer *w, size_t n, uint8_t **p)
+{
+	if (w->sink == NULL)
+		return cf_buf_append_space(&w->pack, n, p);
+	cf_buf_reset(&w->scratch);
+	return cf_buf_append_space(&w->scratch, n, p);
+}
+
+/* Streamed, a failed write loses the pack: the sink's state is unknown. */
+static int
+put_space(struct cf_pack_writer *w, size_t n)
+{
+	int rc;
+
+	if (w->sink != NULL) {
+		if ((rc = w->sink(w->sink_arg, w->scratch.p, n)) != 0) {
+			w->broken = true;
+			return rc;
+		}
+		cf_hash_ctx_update(w->hash, w->scratch.p, n);
+	}
+	w->len += n;
+	return 0;
+}
+
 /* prefix (kind 3) || epoch || Wrap(dk_pub, AD_pk, pack_key): the first 116 bytes. */
 static int
 put_head(struct cf_pack_writer *w, uint32_t epoch, const uint8_t dk_pub[static CF_BOX_PK_BYTES])
@@ -204,7 +245,7 @@ put_head(struct cf_pack_writer *w, uint32_t epoch, const uint8_t dk_pub[static C
 	uint8_t *head = NULL;
 	int rc;
 
-	if ((rc = cf_buf_append_space(&w->pack, CF_PACK_HEAD_BYTES, &head)) != 0)
+	if ((rc = get_space(w, CF_PACK_HEAD_BYTES, &head)) != 0)
 		return rc;
 	memcpy(head, magic, sizeof(magic));
 	head[4] = KIND_PACK;
@@ -213,8 +254,37 @@ put_head(struct cf_pack_writer *w, uint32_t epoch, const uint8_t dk_pub[static C
 	head[7] = 0;
 	cf_put_u32be(head + PREFIX_BYTES, epoch);
 	ad_pk(ad, w->repo_id, head);
-	return cf_wrap(head + PREFIX_BYTES + 4, dk_pub, ad, sizeof(ad), cf_key_view(w->key),
-	               CF_KEY_BYTES);
+	if ((rc = cf_wrap(head + PREFIX_BYTES + 4, dk_pub, ad, sizeof(ad), cf_key_view(w->key),
+	                  CF_KEY_BYTES)) != 0)
+		return rc;
+	return put_space(w, CF_PACK_HEAD_BYTES);
+}
+
+/* A new pack key, and the head. */
+static int
+begin(struct cf_pack_writer *w, uint32_t epoch, const uint8_t dk_pub[static CF_BOX_PK_BYTES])
+{
+	int rc;
+
+	if ((rc = cf_key_new_random(&w->key)) != 0)
+		return rc;
+	if (w->sink != NULL && (rc = cf_hash_ctx_new(&w->hash)) != 0)
+		return rc;
+	return put_head(w, epoch, dk_pub);
+}
+
+/* A writer with no pack started yet; NULL when out of memory. */
+static struct cf_pack_writer *
+writer_alloc(const uint8_t repo_id[static 32])
+{
+	struct cf_pack_writer *w = cf_calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	memcpy(w->repo_id, repo_id, 32);
+	cf_buf_init(&w->pack, PACK_MAX);
+	cf_buf_init(&w->scratch, PACK_MAX);
+	return w;
 }
 
 int
@@ -225,13 +295,9 @@ cf_pack_writer_new(const uint8_t repo_id[static 32], uint32_t epoch,
 	int rc = CF_ENOMEM;
 
 	*out = NULL;
-	if ((w = cf_calloc(1, sizeof(*w))) == NULL)
+	if ((w = writer_alloc(repo_id)) == NULL)
 		goto out;
-	memcpy(w->repo_id, repo_id, 32);
-	cf_buf_init(&w->pack, PACK_MAX);
-	if ((rc = cf_key_new_random(&w->key)) != 0)
-		goto out;
-	if ((rc = put_head(w, epoch, dk_pub)) != 0)
+	if ((rc = begin(w, epoch, dk_pub)) != 0)
 		goto out;
 	*out = w;
 	w = NULL;
@@ -240,13 +306,60 @@ out:
 	return rc;
 }
 
+int
+cf_pack_writer_new_stream(const uint8_t repo_id[static 32], uint32_t epoch,
+                          const uint8_t dk_pub[static CF_BOX_PK_BYTES], cf_pack_sink_fn *sink,
+                          void *arg, struct cf_pack_writer **out)
+{
+	struct cf_pack_writer *w = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((w = writer_alloc(repo_id)) == NULL)
+		return CF_ENOMEM;
+	if ((rc = cf_pack_writer_restart(w, epoch, dk_pub, sink, arg)) != 0) {
+		cf_pack_writer_free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+int
+cf_pack_writer_restart(struct cf_pack_writer *w, uint32_t epoch,
+                       const uint8_t dk_pub[static CF_BOX_PK_BYTES], cf_pack_sink_fn *sink,
+                       void *arg)
+{
+	int rc;
+
+	if (sink == NULL || (w->sink == NULL && w->len > 0))
+		cf_misuse("cf_pack_writer_restart: not a streamed writer");
+	cf_key_free(w->key);
+	w->key = NULL;
+	cf_hash_ctx_free(w->hash);
+	w->hash = NULL;
+	w->sink = sink;
+	w->sink_arg = arg;
+	w->len = 0;
+	w->n = 0;
+	w->blob_bytes = 0;
+	w->finished = false;
+	w->broken = true; /* until the head is out */
+	if ((rc = begin(w, epoch, dk_pub)) != 0)
+		return rc;
+	w->broken = false;
+	return 0;
+}
+
 void
 cf_pack_writer_free(struct cf_pack_writer *w)
 {
 	if (w == NULL)
 		return;
 	cf_key_free(w->key);
+	cf_hash_ctx_free(w->hash);
 	cf_buf_release(&w->pack);
+	cf_buf_release(&w->scratch);
 	cf_free(w->entries);
 	cf_free(w);
 }
@@ -300,10 +413,10 @@ cf_pack_writer_add(struct cf_pack_writer *w, uint8_t type, uint8_t comp,
 	uint8_t *dst = NULL;
 	int rc;
 
-	if (w->finished || len > TREE_RAW_MAX)
+	if (w->finished || w->broken || len > TREE_RAW_MAX)
 		return CF_EINVAL;
 	memcpy(e.id, id, CF_ID_BYTES);
-	e.offset = (uint32_t)w->pack.len; /* < CF_PACK_MAX_BYTES, checked by the last add */
+	e.offset = (uint32_t)w->len; /* < CF_PACK_MAX_BYTES, checked by the last add */
 	e.stored_len = (uint32_t)(len + CF_BLOB_OVERHEAD);
 	if (cf_pack_entry_valid(&e) != 0)
 		return CF_EINVAL;
@@ -312,10 +425,12 @@ cf_pack_writer_add(struct cf_pack_writer *w, uint8_t type, uint8_t comp,
 		return CF_ETOOBIG;
 	if ((rc = entries_reserve(w)) != 0)
 		return rc;
-	if ((rc = cf_buf_append_space(&w->pack, e.stored_len, &dst)) != 0)
+	if ((rc = get_space(w, e.stored_len, &dst)) != 0)
 		return rc;
 	ad_blob(ad, w->repo_id, &e);
 	cf_aead_seal(dst, w->key, payload, len, ad, sizeof(ad));
+	if ((rc = put_space(w, e.stored_len)) != 0)
+		return rc;
 	w->entries[w->n++] = e;
 	w->blob_bytes += e.stored_len;
 	return 0;
@@ -337,12 +452,13 @@ header_plain(const struct cf_pack_writer *w, struct cf_buf *hp)
 
 /*
  * Append header, padding and trailer. Room for all of it is made in one step first, so
- * nothing after it can fail and a failed finish leaves the writer as it was.
+ * nothing after it can fail (but a streamed write) and a failed finish leaves an in-memory
+ * writer as it was.
  */
 static int
 seal_tail(struct cf_pack_writer *w, const struct cf_buf *hp)
 {
-	uint64_t header_off = w->pack.len;
+	uint64_t header_off = w->len;
 	size_t header_len = hp->len + CF_AEAD_OVERHEAD;
 	uint64_t total = pack_total(header_off, w->n);
 	uint8_t tr[TRAILER_PLAIN];
@@ -355,7 +471,7 @@ seal_tail(struct cf_pack_writer *w, const struct cf_buf *hp)
 	/* cf_pack_writer_add() kept the padded total within CF_PACK_MAX_BYTES. */
 	CF_ASSERT(total <= PACK_MAX);
 	pad = (size_t)(total - header_off) - header_len - CF_PACK_TRAILER_BYTES;
-	if ((rc = cf_buf_append_space(&w->pack, (size_t)(total - header_off), &p)) != 0)
+	if ((rc = get_space(w, (size_t)(total - header_off), &p)) != 0)
 		return rc;
 	ad_hdr(ad_h, w->repo_id);
 	cf_aead_seal(p, w->key, hp->p, hp->len, ad_h, sizeof(ad_h));
@@ -366,33 +482,62 @@ seal_tail(struct cf_pack_writer *w, const struct cf_buf *hp)
 	cf_put_u32be(tr + 8, (uint32_t)header_len);
 	ad_tr(ad_t, w->repo_id, total);
 	cf_aead_seal(p, w->key, tr, sizeof(tr), ad_t, sizeof(ad_t));
-	return 0;
+	return put_space(w, (size_t)(total - header_off));
+}
+
+/* Header, padding and trailer, for either mode. */
+static int
+finish(struct cf_pack_writer *w)
+{
+	struct cf_buf hp;
+	int rc;
+
+	cf_buf_init_secret(&hp, HDR_PLAIN_MAX);
+	if (w->finished || w->broken || w->n == 0) {
+		rc = CF_EINVAL;
+		goto out;
+	}
+	if ((rc = header_plain(w, &hp)) != 0)
+		goto out;
+	rc = seal_tail(w, &hp);
+out:
+	cf_buf_release(&hp);
+	return rc;
 }
 
 int
 cf_pack_writer_finish(struct cf_pack_writer *w, uint8_t **pack, size_t *len,
                       uint8_t id[static CF_ID_BYTES])
 {
-	struct cf_buf hp;
 	int rc;
 
 	*pack = NULL;
 	*len = 0;
-	cf_buf_init_secret(&hp, HDR_PLAIN_MAX);
-	if (w->finished || w->n == 0) {
-		rc = CF_EINVAL;
-		goto out;
-	}
-	if ((rc = header_plain(w, &hp)) != 0)
-		goto out;
-	if ((rc = seal_tail(w, &hp)) != 0)
-		goto out;
+	if (w->sink != NULL)
+		cf_misuse("cf_pack_writer_finish: a streamed writer");
+	if ((rc = finish(w)) != 0)
+		return rc;
 	cf_hash(id, w->pack.p, w->pack.len);
 	cf_buf_detach(&w->pack, pack, len);
 	w->finished = true;
-out:
-	cf_buf_release(&hp);
-	return rc;
+	return 0;
+}
+
+int
+cf_pack_writer_finish_stream(struct cf_pack_writer *w, uint64_t *len,
+                             uint8_t id[static CF_ID_BYTES])
+{
+	int rc;
+
+	*len = 0;
+	if (w->sink == NULL)
+		cf_misuse("cf_pack_writer_finish_stream: an in-memory writer");
+	if ((rc = finish(w)) != 0)
+		return rc;
+	cf_hash_ctx_final(w->hash, id);
+	*len = w->len;
+	w->finished = true;
+	return 0;
 }
 
 /* The 8-byte object prefix of a pack: magic, kind 3, version 1, zero. */

@@ -69,13 +69,40 @@ int cf_pack_writer_new(const uint8_t repo_id[static 32], uint32_t epoch,
                        struct cf_pack_writer **out) CF_MUST_CHECK;
 void cf_pack_writer_free(struct cf_pack_writer *w);
 /*
+ * Streamed writers hold no pack in memory: every piece goes to a sink as soon as it is
+ * sealed (the head at start, each blob as it is added, the tail at finish), front to back,
+ * and the pack id is hashed on the way. A sink writes all @len bytes of @p or returns a
+ * negative error (with a message) and then takes nothing more.
+ */
+typedef int cf_pack_sink_fn(void *arg, const uint8_t *p, size_t len);
+/*
+ * cf_pack_writer_new_stream() - a writer that sends its pack to @sink(@arg, ...) (borrowed
+ * until the pack is finished or the writer restarted or freed). The head is sent at once.
+ * Returns 0, CF_ENOMEM, CF_EAUTH (as cf_pack_writer_new()) or the sink's error.
+ */
+int cf_pack_writer_new_stream(const uint8_t repo_id[static 32], uint32_t epoch,
+                              const uint8_t dk_pub[static CF_BOX_PK_BYTES], cf_pack_sink_fn *sink,
+                              void *arg, struct cf_pack_writer **out) CF_MUST_CHECK;
+/*
+ * cf_pack_writer_restart() - begin a new pack with a new key on a streamed writer (after a
+ * finish, or abandoning the current pack), sending it to @sink(@arg, ...). The writer keeps
+ * its buffers, so a backup touches no fresh memory per pack. Returns as
+ * cf_pack_writer_new_stream(); after a failure the writer only accepts another restart or
+ * cf_pack_writer_free(). Calling it on an in-memory writer is misuse (abort).
+ */
+int cf_pack_writer_restart(struct cf_pack_writer *w, uint32_t epoch,
+                           const uint8_t dk_pub[static CF_BOX_PK_BYTES], cf_pack_sink_fn *sink,
+                           void *arg) CF_MUST_CHECK;
+/*
  * cf_pack_writer_add() - encrypt one blob into the pack. @payload is the plaintext (@comp 0)
  * or its zstd frame (@comp 1) of a @raw_len-byte plaintext with id @id.
  * Returns 0, CF_ETOOBIG (pack would pass CF_PACK_MAX_BYTES or CF_PACK_MAX_ENTRIES; add it to a
  * new pack) or CF_ENOMEM.
  * Also CF_EINVAL, and nothing is added, when the blob breaks cf_pack_entry_valid() (type, comp,
  * raw_len limits; @comp 0 needs @len == @raw_len, @comp 1 needs 0 < @len < @raw_len, as
- * cf_compress() guarantees) or the writer is finished. On any error the writer is unchanged.
+ * cf_compress() guarantees) or the writer is finished. On any error the writer is unchanged,
+ * except a streamed writer whose sink failed (the sink's error): its pack is lost, and every
+ * later add or finish returns CF_EINVAL.
  */
 int cf_pack_writer_add(struct cf_pack_writer *w, uint8_t type, uint8_t comp,
                        const uint8_t id[static CF_ID_BYTES], uint32_t raw_len,
@@ -92,9 +119,19 @@ const struct cf_pack_entry *cf_pack_writer_entries(const struct cf_pack_writer *
  * keeps its entries (for the index) but accepts no more blobs.
  * Returns 0, CF_EINVAL (no blobs) or CF_ENOMEM.
  * CF_EINVAL also after a successful finish; a failed finish can be retried.
+ * In-memory writers only (misuse, abort, on a streamed one).
  */
 int cf_pack_writer_finish(struct cf_pack_writer *w, uint8_t **pack, size_t *len,
                           uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
+/*
+ * cf_pack_writer_finish_stream() - send the header, padding and trailer to the sink; *@len
+ * gets the pack's length and @id its SHA-256 (of every byte sent since the start). The
+ * writer keeps its entries but accepts no more blobs until restarted. Returns 0, CF_EINVAL
+ * (no blobs, finished, or a write failed before), CF_ENOMEM (retry possible) or the sink's
+ * error (the pack is lost). Streamed writers only (misuse, abort, on an in-memory one).
+ */
+int cf_pack_writer_finish_stream(struct cf_pack_writer *w, uint64_t *len,
+                                 uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
 
 /*
  * Reader side.

@@ -152,6 +152,42 @@ out:
 	return rc;
 }
 
+/*
+ * A pack is uploaded straight from its temporary file; other objects are small and may need
+ * their bytes again (put_landed()), so they are read back and put as usual.
+ */
+static int
+remote_put_tmp(void *ctx, enum cf_obj_kind kind, const char *name, struct cf_store_tmp *t,
+               const uint8_t sha256[static 32])
+{
+	struct remote *r = ctx;
+	struct http_req q;
+	uint8_t *buf = NULL;
+	int rc;
+
+	if (!content_addressed(kind) || t->len > SIZE_MAX) {
+		if ((rc = cf_store_tmp_load(t, &buf)) == 0)
+			rc = remote_put(r, kind, name, buf, (size_t)t->len);
+		cf_free(buf);
+		return rc;
+	}
+	obj_req(r, &q, "PUT", kind, name);
+	q.body_file = t;
+	q.body_len = (size_t)t->len;
+	q.body_sha = sha256;
+	if ((rc = cf_remote_perform(r, &q)) != 0)
+		goto out;
+	if (ok_status(q.status) || (q.status == 409 && q.in_doubt)) /* the name fixes the bytes */
+		rc = 0;
+	else if (q.status == 404)
+		rc = no_repo(r);
+	else
+		rc = status_err(r, &q);
+out:
+	cf_remote_req_release(&q);
+	return rc;
+}
+
 static int
 past_end(const struct http_req *q, uint64_t size, uint64_t off)
 {
@@ -444,6 +480,7 @@ static const struct cf_store_ops remote_ops = {
         .list = remote_list,
         .del = remote_del,
         .free = remote_free,
+        .put_tmp = remote_put_tmp,
 };
 
 /* A copy of the environment variable @name when set and not empty. */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../base/base.h"
 #include "../crypto/crypto.h"
@@ -220,6 +221,23 @@ on_write(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* The next piece of a body sent from a file; 0 after a failure (q->cb_rc says which). */
+static size_t
+read_file(struct http_req *q, char *buf, size_t n)
+{
+	const struct cf_store_tmp *t = q->body_file;
+	ssize_t got;
+
+	do
+		got = pread(t->fd, buf, n, (off_t)q->sent);
+	while (got < 0 && errno == EINTR);
+	if (got > 0)
+		return (size_t)got;
+	q->cb_rc = got == 0 ? cf_err_set(CF_ETRUNC, "'%s' shrank while being sent", t->where)
+	                    : cf_err_set(CF_ESYS, "cannot read '%s'", t->where);
+	return 0;
+}
+
 static size_t
 on_read(char *buf, size_t size, size_t nitems, void *arg)
 {
@@ -229,8 +247,12 @@ on_read(char *buf, size_t size, size_t nitems, void *arg)
 
 	if (n > room)
 		n = room;
-	if (n > 0)
+	if (n > 0 && q->body_file != NULL) {
+		if ((n = read_file(q, buf, n)) == 0)
+			return CURL_READFUNC_ABORT;
+	} else if (n > 0) {
 		memcpy(buf, q->body + q->sent, n);
+	}
 	q->sent += n;
 	return n;
 }
@@ -317,7 +339,7 @@ make_headers(const struct remote *r, const struct http_req *q, const char *sha,
 	(void)snprintf(line, sizeof(line), "X-Coffer-Content-SHA256: %s", sha);
 	if ((rc = cf_curlx_add_header(out, line)) != 0)
 		return rc;
-	if (q->body != NULL &&
+	if ((q->body != NULL || q->body_file != NULL) &&
 	    (rc = cf_curlx_add_header(out, "Content-Type: application/octet-stream")) != 0)
 		return rc;
 	if (q->token != NULL) {
@@ -434,7 +456,10 @@ cf_remote_perform(struct remote *r, struct http_req *q)
 	int rc;
 
 	/* Of the empty string when there is no body (format.md 15.1). */
-	cf_hash(hash, q->body != NULL ? q->body : (const uint8_t *)"", q->body_len);
+	if (q->body_sha != NULL)
+		memcpy(hash, q->body_sha, sizeof(hash));
+	else
+		cf_hash(hash, q->body != NULL ? q->body : (const uint8_t *)"", q->body_len);
 	cf_hex(sha, hash, sizeof(hash));
 	rc = cf_curlx_perform(&r->pool, &req, &transient);
 	if (rc != 0 && transient && q->attempts > 1) {

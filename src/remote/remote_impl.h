@@ -49,6 +49,9 @@ struct http_req {
 	char query[CF_REMOTE_QUERY_MAX + 1];
 	const uint8_t *body; /* PUT, POST; borrowed */
 	size_t body_len;
+	/* A PUT body read from a file instead (borrowed; body NULL), and its SHA-256. */
+	const struct cf_store_tmp *body_file;
+	const uint8_t *body_sha;
 	const char *token;  /* X-Coffer-Token, or NULL */
 	char range[48];     /* "A-B", "A-" or "" */
 	bool keep_body;     /* a 2xx body is wanted (else it is read and dropped) */

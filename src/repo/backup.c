@@ -23,6 +23,8 @@
 struct cf_backup_result {
 	uint8_t id[CF_ID_BYTES];
 	struct cf_snapshot_stats st;
+	uint64_t files_cached;
+	uint64_t bytes_read;
 };
 
 /* Compare paths component-wise: '/' sorts before every other byte. */
@@ -400,6 +402,7 @@ bk_init(struct bk *b, struct cf_repo *r, const struct cf_opts *o, cf_event_fn *f
 		return rc;
 	if ((b->rbuf = cf_malloc(b->rcap)) == NULL)
 		return CF_ENOMEM;
+	cf_bk_fc_open(b);
 	if (!b->dry_run)
 		return cf_pipe_start(r, nworkers, &b->pipe);
 	return 0;
@@ -408,6 +411,7 @@ bk_init(struct bk *b, struct cf_repo *r, const struct cf_opts *o, cf_event_fn *f
 static void
 bk_release(struct bk *b)
 {
+	cf_bk_fc_close(b, false);
 	cf_pipe_free(b->pipe);
 	cf_index_free(b->pending);
 	cf_zctx_free(b->z);
@@ -447,10 +451,16 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	if (b->pipe != NULL) {
 		int frc = cf_pipe_finish(b->pipe);
 
+		char saved[1024];
+
 		rc = rc != 0 ? rc : frc;
+		cf_err_copy(saved, sizeof(saved));
+		cf_bk_fc_flush(b, true); /* after a failure too: what was stored before it */
+		cf_err_restore(saved);
 	}
 	if (rc != 0)
 		goto out;
+	cf_bk_fc_close(b, !b->dry_run);
 	b->st.duration_ns = wall_ns() - t0;
 	s->stats = b->st;
 	cf_bk_progress(b, true);
@@ -463,6 +473,8 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	}
 	memcpy(res->id, s->id, CF_ID_BYTES);
 	res->st = s->stats;
+	res->files_cached = b->files_cached;
+	res->bytes_read = b->bytes_read;
 out:
 	cf_scan_stop(scan);
 	cf_tree_free(pt);
@@ -536,6 +548,10 @@ cf_backup_result_stat(const struct cf_backup_result *res, enum cf_stat which)
 		return res->st.total_bytes;
 	case CF_STAT_DURATION_NS:
 		return res->st.duration_ns;
+	case CF_STAT_FILES_CACHED:
+		return res->files_cached;
+	case CF_STAT_BYTES_READ:
+		return res->bytes_read;
 	}
 	return 0;
 }

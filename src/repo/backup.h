@@ -11,6 +11,8 @@
 #include "repo.h"
 
 struct cf_zctx;
+struct cf_fcache;
+struct fc_wait;
 
 /* One blob to store: the plaintext (owned by the job until a worker frees it). */
 struct bk_job {
@@ -18,6 +20,7 @@ struct bk_job {
 	uint8_t id[CF_ID_BYTES];
 	uint8_t *data;
 	size_t len;
+	uint64_t seq; /* data jobs: 1, 2, ... in submission order (set by cf_pipe_submit) */
 };
 
 struct bk_pipe;
@@ -32,6 +35,14 @@ int cf_pipe_submit(struct bk_pipe *p, struct bk_job *job) CF_MUST_CHECK;
 /* pipe_finish() - drain the queue, flush every open pack and its index, stop the workers.
  * Returns 0 or the first error any worker hit (its message restored on this thread). */
 int cf_pipe_finish(struct bk_pipe *p) CF_MUST_CHECK;
+/* cf_pipe_submitted() - how many data jobs were submitted so far. */
+uint64_t cf_pipe_submitted(struct bk_pipe *p);
+/*
+ * cf_pipe_durable() - the highest n such that data jobs 1..n are all stored in packs whose
+ * index objects are stored too (a job deduplicated against the repository never enters the
+ * pipe). After a failure it stops below the first job the failure may have lost.
+ */
+uint64_t cf_pipe_durable(struct bk_pipe *p);
 void cf_pipe_free(struct bk_pipe *p);
 
 /* Hard links seen during one backup: (dev, ino) -> the first node's content. */
@@ -49,6 +60,18 @@ struct hl_map {
 	struct hl_entry *v;
 	size_t n;
 	size_t cap;
+	size_t *slots; /* open addressing over v: index + 1, 0 empty; a power of two */
+	size_t nslots;
+};
+
+/* The file being read, for partial files cache entries (backup_fcache.c). */
+struct fc_cur {
+	bool active;
+	struct stat st;          /* its identity before the read */
+	const struct cf_node *n; /* its parts so far */
+	uint64_t *deps;          /* per part: the job count when it was queued (0: stored) */
+	size_t cap;
+	uint64_t written; /* bytes the last partial entry covers */
 };
 
 /* The state of one backup run. */
@@ -71,6 +94,14 @@ struct bk {
 	char **excludes;
 	size_t nexcludes;
 	struct cf_snapshot_stats st;
+	struct cf_fcache *fc; /* the files cache; NULL: not used */
+	struct fc_wait *fcw;  /* files read, waiting for their chunks to be durable */
+	size_t fcw_n;
+	size_t fcw_cap;
+	uint64_t fc_commit_ns; /* monotonic time of the last commit */
+	struct fc_cur fcur;
+	uint64_t files_cached; /* files taken from the files cache, not read */
+	uint64_t bytes_read;   /* file bytes read and chunked */
 	uint64_t errors;
 	uint64_t files_done;
 	uint64_t bytes_done;
@@ -90,6 +121,33 @@ int cf_bk_store_blob(struct bk *b, uint8_t type, const uint8_t *data, size_t len
                      uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
 void cf_bk_progress(struct bk *b, bool force);
 void cf_hl_release(struct hl_map *m);
+
+/* backup_fcache.c: the files cache. None of these fail the backup over the cache's file. */
+void cf_bk_fc_open(struct bk *b);
+/*
+ * cf_bk_fc_lookup() - when the cache has this path with @st's identity and every chunk is
+ * still stored: a complete entry fills @n (parts, size, attributes read from the file) and
+ * sets *@hit; a partial one fills @n's parts and size with the prefix it names and sets
+ * *@from to the offset where reading goes on (0: read the whole file).
+ */
+int cf_bk_fc_lookup(struct bk *b, int dfd, const char *name, const struct stat *st,
+                    struct cf_node *n, bool *hit, uint64_t *from) CF_MUST_CHECK;
+/*
+ * cf_bk_fc_begin() / cf_bk_fc_part() / cf_bk_fc_end() - a file is read (from the start or
+ * from a partial entry's end: @n's parts so far are stored), one chunk was added to @n,
+ * the read is over. @prefix: the file is read without holes, so a partial entry may be
+ * written for it.
+ */
+void cf_bk_fc_begin(struct bk *b, const struct stat *st, const struct cf_node *n,
+                    const struct timespec *t0, bool prefix);
+void cf_bk_fc_part(struct bk *b);
+void cf_bk_fc_end(struct bk *b);
+/* cf_bk_fc_note() - remember @n, read in full from a file with identity @st since @t0. */
+void cf_bk_fc_note(struct bk *b, const struct stat *st, const struct cf_node *n,
+                   const struct timespec *t0);
+/* cf_bk_fc_flush() - write what is durable now (@all: whatever the time since the last). */
+void cf_bk_fc_flush(struct bk *b, bool all);
+void cf_bk_fc_close(struct bk *b, bool sweep);
 
 /* backup_scan.c: counts files and bytes ahead of the walk (for the ETA). */
 struct scan;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../fs/fs.h"
@@ -99,6 +100,7 @@ cut_chunks(struct bk *b, struct cf_node *n, size_t *cap, size_t *have, bool eof)
 		pos += c;
 		b->bytes_done += c;
 		n->size += c;
+		cf_bk_fc_part(b);
 		cf_bk_progress(b, false);
 	}
 	memmove(b->rbuf, b->rbuf + pos, *have - pos);
@@ -208,20 +210,67 @@ copy_content(struct cf_node *n, const struct cf_part *parts, size_t nparts,
 	return 0;
 }
 
+static size_t
+hl_hash(uint64_t dev, uint64_t ino)
+{
+	uint64_t h = (ino ^ (dev * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+
+	return (size_t)(h ^ (h >> 32));
+}
+
 static struct hl_entry *
 hl_find(struct hl_map *m, uint64_t dev, uint64_t ino)
 {
-	for (size_t i = 0; i < m->n; i++)
-		if (m->v[i].dev == dev && m->v[i].ino == ino)
-			return &m->v[i];
+	size_t mask = m->nslots - 1;
+
+	if (m->nslots == 0)
+		return NULL;
+	for (size_t i = hl_hash(dev, ino) & mask; m->slots[i] != 0; i = (i + 1) & mask) {
+		struct hl_entry *e = &m->v[m->slots[i] - 1];
+
+		if (e->dev == dev && e->ino == ino)
+			return e;
+	}
 	return NULL;
+}
+
+static void
+hl_slot_put(size_t *slots, size_t nslots, const struct hl_entry *e, size_t idx)
+{
+	size_t i = hl_hash(e->dev, e->ino) & (nslots - 1);
+
+	while (slots[i] != 0)
+		i = (i + 1) & (nslots - 1);
+	slots[i] = idx + 1;
+}
+
+/* Keep the table at most half full: rebuild it twice as large. */
+static int
+hl_grow_slots(struct hl_map *m)
+{
+	size_t n = m->nslots == 0 ? 64 : m->nslots * 2;
+	size_t *s;
+
+	if ((m->n + 1) * 2 <= m->nslots)
+		return 0;
+	if ((s = cf_calloc(n, sizeof(*s))) == NULL)
+		return CF_ENOMEM;
+	for (size_t i = 0; i < m->n; i++)
+		hl_slot_put(s, n, &m->v[i], i);
+	cf_free(m->slots);
+	m->slots = s;
+	m->nslots = n;
+	return 0;
 }
 
 static int
 hl_add(struct hl_map *m, const struct cf_node *n)
 {
 	struct hl_entry *e = NULL;
+	int rc;
 
+	if ((rc = hl_grow_slots(m)) != 0)
+		return rc;
 	if (m->n == m->cap) {
 		size_t ncap = m->cap == 0 ? 16 : m->cap * 2;
 
@@ -244,6 +293,7 @@ hl_add(struct hl_map *m, const struct cf_node *n)
 		return CF_ENOMEM;
 	}
 	e->nxattrs = n->nxattrs;
+	hl_slot_put(m->slots, m->nslots, e, m->n);
 	m->n++;
 	return 0;
 }
@@ -256,6 +306,7 @@ cf_hl_release(struct hl_map *m)
 		cf_fs_xattrs_free(m->v[i].xattrs, m->v[i].nxattrs);
 	}
 	cf_free(m->v);
+	cf_free(m->slots);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -267,31 +318,45 @@ changed_while_read(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_nsec != b->st_ctim.tv_nsec;
 }
 
-/* Open, read and chunk the file; @n gets its parts, size and attributes. */
+/*
+ * Open, read and chunk the file from @from (0, or where the parts @n already has end); @n
+ * gets its parts, size and attributes.
+ */
 static int
-read_file(struct bk *b, int dfd, const char *name, const struct stat *st, struct cf_node *n)
+read_file(struct bk *b, int dfd, const char *name, const struct stat *st, struct cf_node *n,
+          uint64_t from)
 {
+	bool sparse = (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size;
+	struct timespec t0;
 	struct stat after;
-	size_t cap = 0;
-	int fd = cf_fs_open_noatime(dfd, name);
+	size_t cap = n->nparts;
+	int fd;
 	int rc;
 
-	if (fd < 0)
+	(void)clock_gettime(CLOCK_REALTIME, &t0);
+	if ((fd = cf_fs_open_noatime(dfd, name)) < 0)
 		return cf_err_set(CF_ESYS, "cannot open '%s'", cf_path_cstr(&b->path));
 	if ((rc = cf_fs_read_xattrs(fd, &n->xattrs, &n->nxattrs)) != 0) {
 		rc = cf_err_wrap(rc, "'%s'", cf_path_cstr(&b->path));
 		goto out;
 	}
-	n->size = 0;
-	if ((uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
+	n->size = from;
+	cf_bk_fc_begin(b, st, n, &t0, from > 0 || !sparse);
+	if (from == 0 && sparse)
 		rc = read_sparse(b, fd, (uint64_t)st->st_size, n, &cap);
 	else
-		rc = read_region(b, fd, 0, UINT64_MAX, n, &cap);
+		rc = read_region(b, fd, from, UINT64_MAX, n, &cap);
+	cf_bk_fc_end(b);
 	if (rc != 0)
 		goto out;
-	if (fstat(fd, &after) == 0 && changed_while_read(st, &after))
+	b->bytes_read += n->size - from;
+	if (fstat(fd, &after) != 0)
+		goto out;
+	if (changed_while_read(st, &after))
 		cf_emit_item(&b->ev, CF_EV_WARNING, 0, b->path.p, b->path.len,
 		             "'%s' changed while it was read", cf_path_cstr(&b->path));
+	else if (after.st_ino == st->st_ino)
+		cf_bk_fc_note(b, st, n, &t0);
 out:
 	(void)close(fd);
 	return rc;
@@ -302,6 +367,8 @@ cf_bk_file(struct bk *b, int dfd, const char *name, const struct stat *st,
            const struct cf_node *prev, struct cf_node *n)
 {
 	struct hl_entry *h = NULL;
+	bool cached = false;
+	uint64_t from = 0;
 	int rc;
 
 	b->files_done++;
@@ -315,7 +382,8 @@ cf_bk_file(struct bk *b, int dfd, const char *name, const struct stat *st,
 		b->bytes_done += (uint64_t)st->st_size;
 		n->size = prev->size;
 		rc = copy_content(n, prev->parts, prev->nparts, prev->xattrs, prev->nxattrs);
-	} else if ((rc = read_file(b, dfd, name, st, n)) == 0) {
+	} else if ((rc = cf_bk_fc_lookup(b, dfd, name, st, n, &cached, &from)) == 0 &&
+	           (cached || (rc = read_file(b, dfd, name, st, n, from)) == 0)) {
 		if (prev != NULL)
 			b->st.files_changed++;
 		else
@@ -323,5 +391,6 @@ cf_bk_file(struct bk *b, int dfd, const char *name, const struct stat *st,
 	}
 	if (rc == 0 && st->st_nlink > 1)
 		rc = hl_add(&b->hl, n);
+	cf_bk_fc_flush(b, false);
 	return rc;
 }

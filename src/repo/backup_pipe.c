@@ -14,14 +14,14 @@
 #define QUEUE_PER_WORKER 2
 #define MAX_WORKERS      16
 #define STORE_THREADS    3
-#define STORE_QUEUE      4 /* finished packs waiting for the disk, at most 16 MiB each */
+#define STORE_QUEUE      4 /* finished packs waiting for the disk (in temporary files) */
 #define ZSTD_LEVEL       1
 
-/* A finished pack on its way to the store. */
+/* A finished pack on its way to the store: in a temporary file of the store, not in memory. */
 struct bk_done {
-	uint8_t *pack;
-	size_t len;
+	struct cf_store_tmp *tmp;
 	struct cf_index_pack ip;
+	uint64_t min_seq; /* lowest data job number in the pack; 0: none */
 };
 
 /* A bounded FIFO of fixed-size items, guarded by the pipe's mutex. */
@@ -40,9 +40,20 @@ struct bk_worker {
 	struct bk_pipe *p;
 	pthread_t th;
 	struct cf_zctx *z;
-	struct cf_pack_writer *w[2]; /* data, tree */
+	struct cf_pack_writer *w[2]; /* data, tree; kept for the whole backup (restarted) */
+	struct cf_store_tmp *tmp[2]; /* the file of the writer's open pack; NULL: none open */
 	uint8_t *cbuf;
 	size_t ccap;
+	/* Data jobs not yet durable that this worker holds (guarded by the pipe's mutex):
+	 * the job being processed, and the lowest one in its open data pack; 0: none. */
+	uint64_t cur_seq;
+	uint64_t pack_seq;
+};
+
+/* What a store thread is started with: the pipe and its slot in store_seq. */
+struct bk_store_arg {
+	struct bk_pipe *p;
+	size_t slot;
 };
 
 struct bk_pipe {
@@ -55,6 +66,9 @@ struct bk_pipe {
 	int nstore;
 	struct bk_worker workers[MAX_WORKERS];
 	pthread_t store_th[STORE_THREADS];
+	struct bk_store_arg store_arg[STORE_THREADS];
+	uint64_t store_seq[STORE_THREADS]; /* min_seq of the pack each store thread holds */
+	uint64_t submitted;                /* data jobs numbered so far */
 	atomic_int err;
 	char errmsg[1024];
 };
@@ -146,7 +160,7 @@ pipe_fail(struct bk_pipe *p, int rc)
 static void
 done_release(struct bk_done *d)
 {
-	cf_free(d->pack);
+	cf_store_tmp_free(d->tmp); /* removes the file unless it was stored */
 	cf_free(d->ip.entries);
 	memset(d, 0, sizeof(*d));
 }
@@ -155,13 +169,15 @@ done_release(struct bk_done *d)
 static int
 store_done(struct bk_pipe *p, const struct bk_done *d)
 {
-	return cf_repo_store_pack(p->r, d->pack, d->len, &d->ip, NULL);
+	return cf_repo_store_pack_tmp(p->r, d->tmp, &d->ip, NULL);
 }
 
 static void *
 store_main(void *arg)
 {
-	struct bk_pipe *p = arg;
+	const struct bk_store_arg *a = arg;
+	struct bk_pipe *p = a->p;
+	size_t slot = a->slot;
 	struct bk_done d;
 	bool got;
 	int rc;
@@ -169,6 +185,8 @@ store_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		got = queue_pop(p, &p->done, &d);
+		if (got)
+			p->store_seq[slot] = d.min_seq;
 		pthread_mutex_unlock(&p->mu);
 		if (!got)
 			break;
@@ -176,11 +194,58 @@ store_main(void *arg)
 		done_release(&d);
 		if (rc != 0)
 			pipe_fail(p, rc);
+		else {
+			pthread_mutex_lock(&p->mu);
+			p->store_seq[slot] =
+			        0; /* a failed pack stays: nothing after it is durable */
+			pthread_mutex_unlock(&p->mu);
+		}
 	}
 	return NULL;
 }
 
-/* Finish the worker's pack of one type and hand it to the store threads. */
+/* The pack writers' sink: the pack's temporary file. */
+static int
+tmp_sink(void *arg, const uint8_t *p, size_t len)
+{
+	return cf_store_tmp_write(arg, p, len);
+}
+
+/* Drop the worker's pack of one type; with @writer_too also its writer (after a failure). */
+static void
+drop_pack(struct bk_worker *wk, int slot, bool writer_too)
+{
+	cf_store_tmp_free(wk->tmp[slot]);
+	wk->tmp[slot] = NULL;
+	if (writer_too) {
+		cf_pack_writer_free(wk->w[slot]);
+		wk->w[slot] = NULL;
+	}
+}
+
+/* Open a pack of one type, if none is: a new temporary file, and the writer (re)started on it. */
+static int
+open_pack(struct bk_worker *wk, int slot)
+{
+	struct cf_repo *r = wk->p->r;
+	const uint8_t *dk_pub = r->chain->dk_pub[r->epoch];
+	int rc;
+
+	if (wk->tmp[slot] != NULL)
+		return 0;
+	if ((rc = cf_store_tmp_new(r->store, &wk->tmp[slot])) != 0)
+		return rc;
+	if (wk->w[slot] == NULL)
+		rc = cf_pack_writer_new_stream(r->chain->repo_id, r->epoch, dk_pub, tmp_sink,
+		                               wk->tmp[slot], &wk->w[slot]);
+	else
+		rc = cf_pack_writer_restart(wk->w[slot], r->epoch, dk_pub, tmp_sink, wk->tmp[slot]);
+	if (rc != 0)
+		drop_pack(wk, slot, true);
+	return rc;
+}
+
+/* Finish the worker's pack of one type and hand its file to the store threads. */
 static int
 flush_writer(struct bk_worker *wk, int slot)
 {
@@ -191,24 +256,31 @@ flush_writer(struct bk_worker *wk, int slot)
 	int rc = 0;
 
 	memset(&d, 0, sizeof(d));
-	wk->w[slot] = NULL;
-	if (w == NULL || cf_pack_writer_count(w) == 0)
+	d.tmp = wk->tmp[slot];
+	wk->tmp[slot] = NULL;
+	if (d.tmp == NULL || cf_pack_writer_count(w) == 0)
 		goto out;
-	if ((rc = cf_pack_writer_finish(w, &d.pack, &d.len, d.ip.id)) != 0)
+	if ((rc = cf_pack_writer_finish_stream(w, &d.ip.len, d.ip.id)) != 0)
 		goto out;
-	d.ip.len = d.len;
 	ents = cf_pack_writer_entries(w, &d.ip.count);
 	if ((d.ip.entries = cf_memdup(ents, d.ip.count * sizeof(*ents))) == NULL) {
 		rc = CF_ENOMEM;
 		goto out;
 	}
 	pthread_mutex_lock(&wk->p->mu);
+	if (slot == 0) {
+		d.min_seq = wk->pack_seq;
+		wk->pack_seq = 0;
+	}
 	queued = queue_push(wk->p, &wk->p->done, &d);
 	pthread_mutex_unlock(&wk->p->mu);
 out:
 	if (!queued)
 		done_release(&d);
-	cf_pack_writer_free(w);
+	if (rc != 0) { /* the writer may hold a lost pack: start afresh */
+		cf_pack_writer_free(w);
+		wk->w[slot] = NULL;
+	}
 	return rc;
 }
 
@@ -217,14 +289,11 @@ static int
 add_blob(struct bk_worker *wk, const struct bk_job *j, uint8_t comp, const uint8_t *payload,
          size_t plen)
 {
-	struct cf_repo *r = wk->p->r;
 	int slot = j->type == CF_BLOB_TREE ? 1 : 0;
 	int rc = 0;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (wk->w[slot] == NULL &&
-		    (rc = cf_pack_writer_new(r->chain->repo_id, r->epoch,
-		                             r->chain->dk_pub[r->epoch], &wk->w[slot])) != 0)
+		if ((rc = open_pack(wk, slot)) != 0)
 			return rc;
 		rc = cf_pack_writer_add(wk->w[slot], j->type, comp, j->id, (uint32_t)j->len,
 		                        payload, plen);
@@ -232,6 +301,12 @@ add_blob(struct bk_worker *wk, const struct bk_job *j, uint8_t comp, const uint8
 			break;
 		if ((rc = flush_writer(wk, slot)) != 0)
 			return rc;
+	}
+	if (rc == 0 && j->seq != 0) {
+		pthread_mutex_lock(&wk->p->mu);
+		if (wk->pack_seq == 0)
+			wk->pack_seq = j->seq;
+		pthread_mutex_unlock(&wk->p->mu);
 	}
 	if (rc == 0 && cf_pack_writer_bytes(wk->w[slot]) >= CF_PACK_TARGET_BYTES)
 		rc = flush_writer(wk, slot);
@@ -273,21 +348,27 @@ worker_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		got = queue_pop(p, &p->jobs, &j);
+		if (got)
+			wk->cur_seq = j.seq;
 		pthread_mutex_unlock(&p->mu);
 		if (!got)
 			break;
-		rc = p->err == 0 ? process(wk, &j) : 0;
+		/* after a failure cur_seq stays set: nothing from here on is durable */
+		rc = p->err == 0 ? process(wk, &j) : CF_EINTERNAL;
 		cf_free_wipe(j.data, j.len);
-		if (rc != 0)
-			pipe_fail(p, rc);
+		if (rc != 0) {
+			if (p->err == 0)
+				pipe_fail(p, rc);
+			continue;
+		}
+		pthread_mutex_lock(&p->mu);
+		wk->cur_seq = 0;
+		pthread_mutex_unlock(&p->mu);
 	}
 	for (int slot = 0; slot < 2; slot++) {
-		if (p->err != 0) {
-			cf_pack_writer_free(wk->w[slot]);
-			wk->w[slot] = NULL;
-		} else if ((rc = flush_writer(wk, slot)) != 0) {
+		if (p->err == 0 && (rc = flush_writer(wk, slot)) != 0)
 			pipe_fail(p, rc);
-		}
+		drop_pack(wk, slot, true);
 	}
 	return NULL;
 }
@@ -315,7 +396,9 @@ start_threads(struct bk_pipe *p)
 	int rc;
 
 	for (int i = 0; i < STORE_THREADS; i++) {
-		if (pthread_create(&p->store_th[i], NULL, store_main, p) != 0)
+		p->store_arg[i].p = p;
+		p->store_arg[i].slot = (size_t)i;
+		if (pthread_create(&p->store_th[i], NULL, store_main, &p->store_arg[i]) != 0)
 			return cf_err_set(CF_ESYS, "cannot start a store thread");
 		p->nstore++;
 	}
@@ -364,6 +447,7 @@ cf_pipe_submit(struct bk_pipe *p, struct bk_job *job)
 	bool queued;
 
 	pthread_mutex_lock(&p->mu);
+	job->seq = job->type == CF_BLOB_DATA ? ++p->submitted : 0;
 	queued = queue_push(p, &p->jobs, job);
 	pthread_mutex_unlock(&p->mu);
 	if (!queued) {
@@ -372,6 +456,50 @@ cf_pipe_submit(struct bk_pipe *p, struct bk_job *job)
 	}
 	job->data = NULL;
 	return queued ? 0 : p->err;
+}
+
+uint64_t
+cf_pipe_submitted(struct bk_pipe *p)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&p->mu);
+	n = p->submitted;
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
+/* The lowest of @lo and @seq, where 0 means "nothing held". */
+static uint64_t
+lowest(uint64_t lo, uint64_t seq)
+{
+	return seq != 0 && seq < lo ? seq : lo;
+}
+
+/*
+ * Every data job still somewhere in the pipe is in the job queue (oldest first), is a
+ * worker's current job or in its open data pack, in a finished pack waiting for the store,
+ * or in the pack a store thread is writing. The lowest of those, less one, is durable.
+ */
+uint64_t
+cf_pipe_durable(struct bk_pipe *p)
+{
+	uint64_t lo;
+
+	pthread_mutex_lock(&p->mu);
+	lo = p->submitted + 1;
+	for (size_t i = 0; i < p->jobs.count; i++)
+		lo = lowest(lo, ((const struct bk_job *)queue_slot(&p->jobs, i))->seq);
+	for (int i = 0; i < p->nworkers; i++) {
+		lo = lowest(lo, p->workers[i].cur_seq);
+		lo = lowest(lo, p->workers[i].pack_seq);
+	}
+	for (size_t i = 0; i < p->done.count; i++)
+		lo = lowest(lo, ((const struct bk_done *)queue_slot(&p->done, i))->min_seq);
+	for (int i = 0; i < STORE_THREADS; i++)
+		lo = lowest(lo, p->store_seq[i]);
+	pthread_mutex_unlock(&p->mu);
+	return lo - 1;
 }
 
 int
@@ -396,8 +524,8 @@ cf_pipe_free(struct bk_pipe *p)
 	for (int i = 0; i < p->nworkers; i++) {
 		cf_zctx_free(p->workers[i].z);
 		cf_free_wipe(p->workers[i].cbuf, p->workers[i].ccap);
-		cf_pack_writer_free(p->workers[i].w[0]);
-		cf_pack_writer_free(p->workers[i].w[1]);
+		drop_pack(&p->workers[i], 0, true);
+		drop_pack(&p->workers[i], 1, true);
 	}
 	queue_release(&p->jobs);
 	queue_release(&p->done);

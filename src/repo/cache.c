@@ -33,6 +33,26 @@ cache_path(const struct cf_repo *r, const char *sub, const char *name, bool mk)
 	return p;
 }
 
+char *
+cf_cache_file(const struct cf_repo *r, const char *name)
+{
+	char fp[2 * CF_HASH_BYTES + 1];
+	size_t n = strlen(r->cache) + sizeof(fp) + strlen(name) + 3;
+	char *p = cf_malloc(n);
+
+	if (p == NULL)
+		return NULL;
+	cf_hex(fp, r->chain->fingerprint, CF_HASH_BYTES);
+	(void)snprintf(p, n, "%s/%s", r->cache, fp);
+	if (cf_mkdir_p(p, 0700) != 0) {
+		cf_err_clear();
+		cf_free(p);
+		return NULL;
+	}
+	(void)snprintf(p, n, "%s/%s/%s", r->cache, fp, name);
+	return p;
+}
+
 int
 cf_cache_put_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const uint8_t *p,
                   size_t len)

@@ -170,6 +170,13 @@ int cf_repo_put_index(struct cf_repo *r, const struct cf_index_pack *packs, size
 int cf_repo_store_pack(struct cf_repo *r, const uint8_t *pack, size_t len,
                        const struct cf_index_pack *ip, size_t *ilen) CF_MUST_CHECK;
 /*
+ * cf_repo_store_pack_tmp() - the same for a pack streamed into @t (cf_store_tmp_new() of
+ * r->store), whose id @ip->id is the SHA-256 of the bytes written to it. @t stays the
+ * caller's to free; nothing is stored when @t failed.
+ */
+int cf_repo_store_pack_tmp(struct cf_repo *r, struct cf_store_tmp *t,
+                           const struct cf_index_pack *ip, size_t *ilen) CF_MUST_CHECK;
+/*
  * cf_repo_has_live() - blob @id is in a pack no prune has condemned (docs/format.md 16.4):
  * what a backup may deduplicate against or reuse. Condemned copies stay readable.
  */
@@ -287,6 +294,9 @@ int cf_forget_write(struct cf_repo *r, struct cf_forget_entry *e, size_t n,
 int cf_forget_resign(struct cf_repo *r, const uint8_t device[static CF_ID_BYTES]) CF_MUST_CHECK;
 
 /* cache.c: what a backup-only device keeps to back up incrementally (all optional). */
+/* cf_cache_file() - COFFER_CACHE/<fingerprint>/@name, the directory created; NULL when that
+ * fails (the error is cleared: a cache that cannot be written is only slower). */
+char *cf_cache_file(const struct cf_repo *r, const char *name);
 int cf_cache_put_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const uint8_t *p,
                       size_t len);
 int cf_cache_get_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],

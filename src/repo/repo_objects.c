@@ -270,6 +270,22 @@ cf_repo_store_pack(struct cf_repo *r, const uint8_t *pack, size_t len,
 	return cf_repo_put_index(r, ip, 1, ilen);
 }
 
+int
+cf_repo_store_pack_tmp(struct cf_repo *r, struct cf_store_tmp *t, const struct cf_index_pack *ip,
+                       size_t *ilen)
+{
+	char name[2 * CF_ID_BYTES + 1];
+	int rc;
+
+	if (t->len != ip->len)
+		return cf_err_set(CF_EINTERNAL, "pack of %llu bytes in a file of %llu",
+		                  (unsigned long long)ip->len, (unsigned long long)t->len);
+	cf_id_name(name, ip->id);
+	if ((rc = cf_store_put_tmp(r->store, CF_OBJ_PACK, name, t, ip->id)) != 0)
+		return rc;
+	return cf_repo_put_index(r, ip, 1, ilen);
+}
+
 bool
 cf_repo_has_live(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES])
 {

@@ -4,15 +4,25 @@
  */
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../base/base.h"
+
+/* Where anonymous temporary files go without $TMPDIR: disk, not memory, on most systems. */
+#define TMPDIR_DEFAULT "/var/tmp"
+#define TMP_TEMPLATE   "/coffer-XXXXXX"
+#define LOAD_STEP      ((size_t)1 << 20)
 
 struct cf_store {
 	struct cf_store_ops ops;
 	void *ctx;
 	char *location;
+	char *tmpdir; /* $TMPDIR at open, or NULL */
 };
 
 /* The list callback wrapper: drops names that no implementation may hand out. */
@@ -88,6 +98,7 @@ int
 cf_store_new(const struct cf_store_ops *ops, void *ctx, const char *location, struct cf_store **out)
 {
 	struct cf_store *s = NULL;
+	const char *v = NULL;
 
 	*out = NULL;
 	s = cf_calloc(1, sizeof(*s));
@@ -95,6 +106,12 @@ cf_store_new(const struct cf_store_ops *ops, void *ctx, const char *location, st
 		return CF_ENOMEM;
 	s->location = cf_strdup(location);
 	if (s->location == NULL) {
+		cf_free(s);
+		return CF_ENOMEM;
+	}
+	v = getenv("TMPDIR"); /* NOLINT(concurrency-mt-unsafe): read once, at open */
+	if (v != NULL && *v != '\0' && (s->tmpdir = cf_strdup(v)) == NULL) {
+		cf_free(s->location);
 		cf_free(s);
 		return CF_ENOMEM;
 	}
@@ -112,6 +129,7 @@ cf_store_free(struct cf_store *s)
 	if (s->ops.free != NULL)
 		s->ops.free(s->ctx);
 	cf_free(s->location);
+	cf_free(s->tmpdir);
 	cf_free(s);
 }
 
@@ -186,4 +204,153 @@ cf_store_delete(struct cf_store *s, enum cf_obj_kind kind, const char *name)
 	if ((rc = check_obj(kind, name)) != 0)
 		return rc;
 	return s->ops.del(s->ctx, kind, name);
+}
+
+/*
+ * An anonymous temporary file in @dir: made with mkstemp() and unlinked at once, so the
+ * system frees its space when it is closed, even after a crash.
+ */
+static int
+anon_open(const char *dir, struct cf_store_tmp *t)
+{
+	size_t n = strlen(dir);
+	char *path = NULL;
+
+	if ((path = cf_malloc(n + sizeof(TMP_TEMPLATE))) == NULL)
+		return CF_ENOMEM;
+	memcpy(path, dir, n);
+	memcpy(path + n, TMP_TEMPLATE, sizeof(TMP_TEMPLATE));
+	t->fd = mkstemp(path);
+	if (t->fd < 0) {
+		int rc = cf_err_set(CF_ESYS, "cannot create a temporary file in '%s'", dir);
+
+		cf_free(path);
+		return rc;
+	}
+	(void)unlink(path);
+	(void)fcntl(t->fd, F_SETFD, FD_CLOEXEC);
+	t->where = path;
+	return 0;
+}
+
+int
+cf_store_tmp_new(struct cf_store *s, struct cf_store_tmp **out)
+{
+	struct cf_store_tmp *t = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((t = cf_calloc(1, sizeof(*t))) == NULL)
+		return CF_ENOMEM;
+	t->s = s;
+	t->fd = -1;
+	if (s->ops.tmp_open != NULL) {
+		rc = s->ops.tmp_open(s->ctx, t);
+	} else if (s->tmpdir != NULL) {
+		rc = anon_open(s->tmpdir, t);
+	} else if ((rc = anon_open(TMPDIR_DEFAULT, t)) == CF_ESYS) {
+		cf_err_clear(); /* a system without /var/tmp */
+		rc = anon_open("/tmp", t);
+	}
+	if (rc != 0) {
+		cf_store_tmp_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+int
+cf_store_tmp_write(struct cf_store_tmp *t, const uint8_t *p, size_t len)
+{
+	if (t->failed || t->committed)
+		return cf_err_set(CF_EINVAL, "'%s' cannot be written any more", t->where);
+	if (cf_write_all(t->fd, p, len) != 0) {
+		t->failed = true;
+		return cf_err_set(CF_ESYS, "cannot write '%s'", t->where);
+	}
+	t->len += len;
+	return 0;
+}
+
+int
+cf_store_tmp_load(const struct cf_store_tmp *t, uint8_t **out)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	size_t got = 0;
+
+	*out = NULL;
+	if (t->len > SIZE_MAX - 1)
+		return CF_ETOOBIG;
+	len = (size_t)t->len;
+	if ((buf = cf_malloc(len > 0 ? len : 1)) == NULL)
+		return CF_ENOMEM;
+	while (got < len) {
+		size_t want = len - got < LOAD_STEP ? len - got : LOAD_STEP;
+		ssize_t n = pread(t->fd, buf + got, want, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int rc = n == 0 ? cf_err_set(CF_ETRUNC, "'%s' shrank", t->where)
+			                : cf_err_set(CF_ESYS, "cannot read '%s'", t->where);
+
+			cf_free(buf);
+			return rc;
+		}
+		got += (size_t)n;
+	}
+	*out = buf;
+	return 0;
+}
+
+/* For a store that cannot put from a file: read it back and put the bytes. */
+static int
+put_loaded(struct cf_store *s, enum cf_obj_kind kind, const char *name,
+           const struct cf_store_tmp *t)
+{
+	uint8_t *buf = NULL;
+	int rc;
+
+	if ((rc = cf_store_tmp_load(t, &buf)) != 0)
+		return rc;
+	rc = s->ops.put(s->ctx, kind, name, buf, (size_t)t->len);
+	cf_free(buf);
+	return rc;
+}
+
+int
+cf_store_put_tmp(struct cf_store *s, enum cf_obj_kind kind, const char *name,
+                 struct cf_store_tmp *t, const uint8_t sha256[static 32])
+{
+	int rc;
+
+	if ((rc = check_obj(kind, name)) != 0)
+		return rc;
+	if (t->s != s)
+		cf_misuse("cf_store_put_tmp: a temporary file of another store");
+	if (t->failed || t->committed)
+		return cf_err_set(CF_EINVAL, "'%s' %s", t->where,
+		                  t->failed ? "was not written completely" : "is already stored");
+	if (s->ops.put_tmp != NULL)
+		rc = s->ops.put_tmp(s->ctx, kind, name, t, sha256);
+	else
+		rc = put_loaded(s, kind, name, t);
+	if (rc == 0)
+		t->committed = true;
+	return rc;
+}
+
+void
+cf_store_tmp_free(struct cf_store_tmp *t)
+{
+	if (t == NULL)
+		return;
+	if (!t->committed && t->name[0] != '\0' && t->s->ops.tmp_drop != NULL)
+		t->s->ops.tmp_drop(t->s->ctx, t);
+	if (t->fd >= 0)
+		(void)close(t->fd);
+	cf_free(t->where);
+	cf_free(t);
 }

@@ -41,9 +41,35 @@ struct cf_store;
 
 typedef int cf_store_list_fn(void *arg, const char *name, uint64_t size);
 
+/*
+ * A temporary file on its way to becoming an object (cf_store_tmp_new()). Implementations
+ * read and set the fields; everyone else only passes the pointer around.
+ */
+#define CF_STORE_TMP_NAME_MAX 64
+struct cf_store_tmp {
+	struct cf_store *s;
+	int fd;                           /* open for reading and writing */
+	uint64_t len;                     /* bytes written so far */
+	bool failed;                      /* a write failed: what the file holds is unknown */
+	bool committed;                   /* stored under its object name */
+	char name[CF_STORE_TMP_NAME_MAX]; /* the implementation's name for it; "" when none */
+	char *where;                      /* the file, for messages */
+};
+
 struct cf_store_ops {
 	int (*put)(void *ctx, enum cf_obj_kind kind, const char *name, const uint8_t *p,
 	           size_t len);
+	/*
+	 * Optional: make an empty temporary file for @t (set fd, name, where). NULL: an
+	 * anonymous file in $TMPDIR (default /var/tmp, else /tmp) that the system removes when
+	 * closed.
+	 */
+	int (*tmp_open)(void *ctx, struct cf_store_tmp *t);
+	/* Optional: commit @t as put() would store its bytes. NULL: read it back and put(). */
+	int (*put_tmp)(void *ctx, enum cf_obj_kind kind, const char *name, struct cf_store_tmp *t,
+	               const uint8_t sha256[static 32]);
+	/* Optional: remove the named temporary file of an uncommitted @t (fd still open). */
+	void (*tmp_drop)(void *ctx, struct cf_store_tmp *t);
 	int (*get)(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, size_t len,
 	           size_t max, uint8_t **out, size_t *outlen);
 	int (*size)(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t *size);
@@ -97,5 +123,42 @@ int cf_store_list(struct cf_store *s, enum cf_obj_kind kind, cf_store_list_fn *f
                   void *arg) CF_MUST_CHECK;
 /* cf_store_delete() - remove an object. 0, CF_ENOENT or CF_ESYS. */
 int cf_store_delete(struct cf_store *s, enum cf_obj_kind kind, const char *name) CF_MUST_CHECK;
+
+/*
+ * Staged puts, for objects too large to hold in memory (packs): write the object into a
+ * temporary file piece by piece, then commit it under its name. The local store makes the
+ * file in the repository's tmp/ and links it into place; cofferd uploads it from the file.
+ * A temporary file is used by one thread at a time (hand it over with a lock).
+ *
+ * cf_store_tmp_new() - a new empty temporary file; *@out: free with cf_store_tmp_free().
+ * Returns 0, CF_ESYS or CF_ENOMEM.
+ */
+int cf_store_tmp_new(struct cf_store *s, struct cf_store_tmp **out) CF_MUST_CHECK;
+/*
+ * cf_store_tmp_write() - append @len bytes. Returns 0, CF_ESYS (the file is then failed:
+ * no more writes and no put), or CF_EINVAL (failed or committed before).
+ */
+int cf_store_tmp_write(struct cf_store_tmp *t, const uint8_t *p, size_t len) CF_MUST_CHECK;
+/*
+ * cf_store_put_tmp() - store the bytes written to @t as object @name, atomically, durably
+ * and write-once like cf_store_put(). @sha256 is the SHA-256 of those bytes, which the
+ * caller computed while writing them (cofferd signs it; it checks it). After success @t is
+ * committed and only cf_store_tmp_free() is left to call; after a failure it may be put
+ * again. Returns as cf_store_put(), or CF_EINVAL when @t failed or is committed.
+ */
+int cf_store_put_tmp(struct cf_store *s, enum cf_obj_kind kind, const char *name,
+                     struct cf_store_tmp *t, const uint8_t sha256[static 32]) CF_MUST_CHECK;
+/*
+ * cf_store_tmp_load() - read the bytes written to @t back into a new buffer (cf_free) for
+ * stores that cannot put from a file. Returns 0, CF_ETOOBIG (over SIZE_MAX), CF_ESYS,
+ * CF_ETRUNC (the file shrank) or CF_ENOMEM.
+ */
+int cf_store_tmp_load(const struct cf_store_tmp *t, uint8_t **out) CF_MUST_CHECK;
+/*
+ * cf_store_tmp_free() - close @t and, unless committed, remove its file. A crash before
+ * this leaves at most a named temporary file in the local store's tmp/, which no reader
+ * lists and a later writer removes once it is a day old. NULL is a no-op.
+ */
+void cf_store_tmp_free(struct cf_store_tmp *t);
 
 #endif

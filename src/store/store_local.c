@@ -10,25 +10,34 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../base/base.h"
 #include "../crypto/crypto.h"
 #include "store.h"
 
-#define GENESIS     "chain/0000000000000000"
-#define TMP_DIR     "tmp"
-#define RAND_BYTES  ((size_t)16)
-#define REL_MAX     (sizeof("snapshots/") + 3 + CF_OBJ_NAME_MAX + 8)
-#define OPEN_DIR_FL (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+#define GENESIS      "chain/0000000000000000"
+#define TMP_DIR      "tmp"
+#define RAND_BYTES   ((size_t)16)
+#define REL_MAX      (sizeof("snapshots/") + 3 + CF_OBJ_NAME_MAX + 8)
+#define OPEN_DIR_FL  (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+#define TMP_NAME_MAX (sizeof(TMP_DIR) + 2 * RAND_BYTES + sizeof(".tmp"))
+#define TMP_STALE_S  ((time_t)24 * 60 * 60)
+
+static_assert(TMP_NAME_MAX <= CF_STORE_TMP_NAME_MAX, "temporary name fits cf_store_tmp");
 
 struct local {
-	int dfd;    /* the repository directory */
-	char *path; /* as the user named it, for messages */
+	int dfd;           /* the repository directory */
+	char *path;        /* as the user named it, for messages */
+	atomic_bool swept; /* stale temporary files were removed (by the first writer) */
 };
+
+static DIR *open_dir(const struct local *l, const char *rel);
 
 /* The subdirectories made by create, in the order they are made. */
 static const char *const repo_dirs[] = {"chain",    "keys",    "packs", "index", "snapshots",
@@ -130,42 +139,181 @@ ensure_fanout(const struct local *l, const char *dir)
 	return fsync_dirat(l, "packs");
 }
 
+/*
+ * Give the durable temporary file @tmp its object name, then drop the temporary name and
+ * make the new entry durable. On failure @tmp is left for the caller to remove.
+ */
 static int
-local_put(void *ctx, enum cf_obj_kind kind, const char *name, const uint8_t *p, size_t len)
+commit_tmp(const struct local *l, enum cf_obj_kind kind, const char *name, const char *tmp)
 {
-	const struct local *l = ctx;
 	char rel[REL_MAX];
 	char dir[REL_MAX];
-	char tmp[sizeof(TMP_DIR) + 2 * RAND_BYTES + 8];
-	uint8_t rnd[RAND_BYTES];
-	char hex[2 * RAND_BYTES + 1];
 	int rc;
 
 	if ((rc = obj_rel(rel, kind, name)) != 0)
 		return rc;
 	rel_dir(dir, rel);
-	cf_random(rnd, sizeof(rnd));
-	cf_hex(hex, rnd, sizeof(rnd));
-	(void)snprintf(tmp, sizeof(tmp), "%s/%s.tmp", TMP_DIR, hex);
-	if ((rc = write_tmp(l, tmp, p, len)) != 0)
-		return rc;
 	if (kind == CF_OBJ_PACK && (rc = ensure_fanout(l, dir)) != 0)
-		goto out;
+		return rc;
 	/* link() never replaces an existing name: this is what makes objects write-once. */
 	if (linkat(l->dfd, tmp, l->dfd, rel, 0) != 0) {
 		if (errno == EEXIST)
-			rc = cf_err_set(CF_EEXIST, "object '%s/%s' already exists",
-			                cf_obj_kind_dir(kind), name);
-		else
-			rc = cf_err_set(CF_ESYS, "cannot write '%s/%s'", l->path, rel);
-		goto out;
+			return cf_err_set(CF_EEXIST, "object '%s/%s' already exists",
+			                  cf_obj_kind_dir(kind), name);
+		return cf_err_set(CF_ESYS, "cannot write '%s/%s'", l->path, rel);
 	}
 	(void)unlinkat(l->dfd, tmp, 0);
 	return fsync_dirat(l, dir);
-out:
-	/* A temporary file left by a crash is harmless: nothing lists tmp/. */
-	(void)unlinkat(l->dfd, tmp, 0);
+}
+
+/* A fresh name tmp/<random>.tmp into @buf of TMP_NAME_MAX. */
+static void
+tmp_name(char *buf)
+{
+	uint8_t rnd[RAND_BYTES];
+	char hex[2 * RAND_BYTES + 1];
+
+	cf_random(rnd, sizeof(rnd));
+	cf_hex(hex, rnd, sizeof(rnd));
+	(void)snprintf(buf, TMP_NAME_MAX, "%s/%s.tmp", TMP_DIR, hex);
+}
+
+static int
+local_put(void *ctx, enum cf_obj_kind kind, const char *name, const uint8_t *p, size_t len)
+{
+	const struct local *l = ctx;
+	char rel[REL_MAX];
+	char tmp[TMP_NAME_MAX];
+	int rc;
+
+	if ((rc = obj_rel(rel, kind, name)) != 0)
+		return rc;
+	tmp_name(tmp);
+	if ((rc = write_tmp(l, tmp, p, len)) != 0)
+		return rc;
+	if ((rc = commit_tmp(l, kind, name, tmp)) != 0)
+		(void)unlinkat(l->dfd, tmp, 0);
 	return rc;
+}
+
+/* A request for a lock of @type on a whole file. */
+static void
+whole_file_lock(struct flock *fl, short type)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = 0;
+	fl->l_len = 0;
+}
+
+/* Whether a process holds a lock on the open file @fd (on error: assume it does). */
+static bool
+tmp_locked(int fd)
+{
+	struct flock fl;
+
+	whole_file_lock(&fl, F_WRLCK);
+	return fcntl(fd, F_GETLK, &fl) != 0 || fl.l_type != F_UNLCK;
+}
+
+/*
+ * Whether tmp/@name is a temporary file that no live process holds (see local_tmp_open())
+ * and nobody has written for a day.
+ */
+static bool
+tmp_stale(int dfd, const char *name, time_t now)
+{
+	size_t n = strlen(name);
+	struct stat st;
+	bool stale;
+	int fd;
+
+	if (n < sizeof(".tmp") || strcmp(name + n - 4, ".tmp") != 0)
+		return false;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	stale = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < now - TMP_STALE_S &&
+	        !tmp_locked(fd);
+	(void)close(fd);
+	return stale;
+}
+
+/*
+ * Remove temporary files that a crashed writer left in tmp/. Best effort: tmp/ is never
+ * listed, so a leftover only costs disk space. Runs before this store makes a temporary
+ * file of its own, so closing a candidate cannot drop one of our own locks.
+ */
+static void
+sweep_tmp(const struct local *l)
+{
+	time_t now = time(NULL);
+	DIR *d = NULL;
+	struct dirent *de;
+
+	if ((d = open_dir(l, TMP_DIR)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) { /* NOLINT(concurrency-mt-unsafe): stream is ours */
+		if (tmp_stale(dirfd(d), de->d_name, now))
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	(void)closedir(d);
+}
+
+/*
+ * A pack file may stay open for as long as a backup runs without adding to it, so besides
+ * its age a sweeper checks the write lock taken here, which other processes see until this
+ * one ends, crash or not. It is only a hint (without locks the age alone decides): if the
+ * file goes anyway, its commit fails cleanly.
+ */
+static int
+local_tmp_open(void *ctx, struct cf_store_tmp *t)
+{
+	struct local *l = ctx;
+	size_t n = strlen(l->path) + 1 + TMP_NAME_MAX;
+	struct flock fl;
+
+	if (!atomic_exchange(&l->swept, true))
+		sweep_tmp(l);
+	if ((t->where = cf_malloc(n)) == NULL)
+		return CF_ENOMEM;
+	tmp_name(t->name);
+	(void)snprintf(t->where, n, "%s/%s", l->path, t->name);
+	t->fd = openat(l->dfd, t->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (t->fd < 0) {
+		t->name[0] = '\0';
+		return cf_err_set(CF_ESYS, "cannot create '%s'", t->where);
+	}
+	whole_file_lock(&fl, F_WRLCK);
+	(void)fcntl(t->fd, F_SETLK, &fl);
+	return 0;
+}
+
+/* The bytes are in the file already: make them durable and link the file into place. */
+static int
+local_put_tmp(void *ctx, enum cf_obj_kind kind, const char *name, struct cf_store_tmp *t,
+              const uint8_t sha256[static 32])
+{
+	const struct local *l = ctx;
+	int rc;
+
+	(void)sha256;
+	if (fsync(t->fd) != 0)
+		return cf_err_set(CF_ESYS, "cannot write '%s'", t->where);
+	if ((rc = commit_tmp(l, kind, name, t->name)) != 0)
+		return rc;
+	t->name[0] = '\0'; /* commit_tmp() removed the temporary name */
+	return 0;
+}
+
+static void
+local_tmp_drop(void *ctx, struct cf_store_tmp *t)
+{
+	const struct local *l = ctx;
+
+	(void)unlinkat(l->dfd, t->name, 0);
+	t->name[0] = '\0';
 }
 
 static int
@@ -482,6 +630,9 @@ static const struct cf_store_ops local_ops = {
         .list = local_list,
         .del = local_del,
         .free = local_free,
+        .tmp_open = local_tmp_open,
+        .put_tmp = local_put_tmp,
+        .tmp_drop = local_tmp_drop,
 };
 
 /*
@@ -657,6 +808,7 @@ cf_store_open_local(const char *path, bool create, struct cf_store **out)
 	if (l == NULL)
 		return CF_ENOMEM;
 	l->dfd = -1;
+	atomic_init(&l->swept, false);
 	l->path = cf_strdup(path);
 	if (l->path == NULL) {
 		rc = CF_ENOMEM;

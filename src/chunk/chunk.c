@@ -3,6 +3,8 @@
  */
 #include "chunk.h"
 
+#include <string.h>
+
 #include "../base/base.h"
 #include "../crypto/crypto.h"
 
@@ -148,4 +150,30 @@ cf_chunker_cut(const struct cf_chunker *c, const uint8_t *data, size_t len)
 	if ((n = scan(c->gear, data, mid, end, c->mask_l, &h)) != 0)
 		return n;
 	return end;
+}
+
+size_t
+cf_chunker_cut_more(const struct cf_chunker *c, const uint8_t *data, size_t len, bool eof,
+                    struct cf_cut_state *st)
+{
+	bool final = eof || len >= c->p.max;
+	size_t end = len < c->p.max ? len : c->p.max;
+	size_t mid = c->p.avg; /* the mask changes here, wherever the data ends */
+	size_t i = st->pos > c->p.min ? st->pos : c->p.min;
+	uint64_t h = st->pos > c->p.min ? st->h : 0;
+	size_t n = 0;
+
+	if (len <= c->p.min)
+		return final ? len : 0;
+	if (i < mid && i < end)
+		n = scan(c->gear, data, i, mid < end ? mid : end, c->mask_s, &h);
+	if (n == 0 && end > mid)
+		n = scan(c->gear, data, i > mid ? i : mid, end, c->mask_l, &h);
+	if (n != 0 || final) {
+		memset(st, 0, sizeof(*st));
+		return n != 0 ? n : end;
+	}
+	st->pos = end;
+	st->h = h;
+	return 0;
 }

@@ -4,6 +4,7 @@
 #ifndef CF_CHUNK_H
 #define CF_CHUNK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,25 @@ void cf_chunker_free(struct cf_chunker *c);
  * value in [1, min(len, max)] for len > 0, 0 for len == 0. Pure and thread-safe.
  */
 size_t cf_chunker_cut(const struct cf_chunker *c, const uint8_t *data, size_t len);
+
+/*
+ * Where an undecided cut left off (cf_chunker_cut_more). Zero it before each new chunk; the
+ * cut returned resets it.
+ */
+struct cf_cut_state {
+	size_t pos; /* bytes of the chunk already scanned */
+	uint64_t h; /* the gear hash at pos */
+};
+
+/*
+ * cf_chunker_cut_more() - cf_chunker_cut() for a stream that arrives in pieces: @data[0..@len)
+ * is the chunk's data so far, @eof says whether the stream ends there. Returns the chunk's
+ * length, exactly as cf_chunker_cut() on the whole stream would, or 0 when that needs more
+ * data (only when !@eof and @len < params.max). Scans each byte once: @st remembers where the
+ * previous undecided call stopped. Pure and thread-safe.
+ */
+size_t cf_chunker_cut_more(const struct cf_chunker *c, const uint8_t *data, size_t len, bool eof,
+                           struct cf_cut_state *st);
 
 /* cf_chunker_max() - the chunker's maximum chunk size. */
 size_t cf_chunker_max(const struct cf_chunker *c);

@@ -146,9 +146,20 @@ cf_fcache_entry_release(struct cf_fcache_entry *e)
 }
 
 void
-cf_fcache_key(uint8_t key[static CF_FCACHE_KEY_BYTES], const uint8_t *path, size_t len)
+cf_fcache_key(struct cf_fcache_key *key, const uint8_t *path, size_t len)
 {
-	cf_hash(key, path, len);
+	size_t slash = len;
+
+	while (slash > 0 && path[slash - 1] != '/')
+		slash--;
+	cf_hash(key->b, path, slash); /* the directory with its '/' */
+	if (len - slash <= CF_FCACHE_KEY_MAX - CF_HASH_BYTES) {
+		memcpy(key->b + CF_HASH_BYTES, path + slash, len - slash);
+		key->len = CF_HASH_BYTES + (len - slash);
+	} else { /* longer than any file system allows a name: its hash */
+		cf_hash(key->b + CF_HASH_BYTES, path + slash, len - slash);
+		key->len = 2 * CF_HASH_BYTES;
+	}
 }
 
 /* ---- the LMDB file ---- */
@@ -321,10 +332,10 @@ read_txn(struct cf_fcache *fc, MDB_txn **t)
 }
 
 int
-cf_fcache_get(struct cf_fcache *fc, const uint8_t key[static CF_FCACHE_KEY_BYTES],
-              struct cf_fcache_entry *e, bool *found)
+cf_fcache_get(struct cf_fcache *fc, const struct cf_fcache_key *key, struct cf_fcache_entry *e,
+              bool *found)
 {
-	MDB_val k = mval(key, CF_FCACHE_KEY_BYTES);
+	MDB_val k = mval(key->b, key->len);
 	MDB_val v;
 	MDB_txn *t = NULL;
 	int mrc;
@@ -348,10 +359,10 @@ cf_fcache_get(struct cf_fcache *fc, const uint8_t key[static CF_FCACHE_KEY_BYTES
 }
 
 int
-cf_fcache_put(struct cf_fcache *fc, const uint8_t key[static CF_FCACHE_KEY_BYTES],
+cf_fcache_put(struct cf_fcache *fc, const struct cf_fcache_key *key,
               const struct cf_fcache_entry *e)
 {
-	MDB_val k = mval(key, CF_FCACHE_KEY_BYTES);
+	MDB_val k = mval(key->b, key->len);
 	MDB_val v;
 	int mrc;
 	int rc;

@@ -15,7 +15,7 @@
 #include "../buf/buf.h"
 #include "../tree/tree.h"
 
-#define CF_FCACHE_KEY_BYTES 32
+#define CF_FCACHE_KEY_MAX   (32 + 255) /* H(directory) || file name */
 #define CF_FCACHE_PARTS_MAX (1u << 20)
 #define CF_FCACHE_HEAD      60 /* ino, size, mtime, ctime, seen, done, nparts */
 #define CF_FCACHE_PART      41 /* hole u8 | len u64 | id 32 */
@@ -42,8 +42,9 @@ struct cf_fcache_entry {
 int cf_fcache_encode(const struct cf_fcache_entry *e, struct cf_buf *out) CF_MUST_CHECK;
 /*
  * cf_fcache_decode() - parse an entry exactly (no trailing bytes; part lengths >= 1, holes
- * with zero ids, parts adding up to done <= size, no holes when done < size). *@e's parts are allocated (release with
- * cf_fcache_entry_release). Returns 0, CF_EFORMAT, CF_ETRUNC, CF_ETOOBIG or CF_ENOMEM.
+ * with zero ids, parts adding up to done <= size, no holes when done < size). *@e's parts are
+ * allocated (release with cf_fcache_entry_release). Returns 0, CF_EFORMAT, CF_ETRUNC, CF_ETOOBIG or
+ * CF_ENOMEM.
  */
 int cf_fcache_decode(const uint8_t *p, size_t len, struct cf_fcache_entry *e) CF_MUST_CHECK;
 void cf_fcache_entry_release(struct cf_fcache_entry *e);
@@ -57,16 +58,25 @@ struct cf_fcache;
  */
 int cf_fcache_open(const char *path, const uint8_t repo_id[static 32],
                    struct cf_fcache **out) CF_MUST_CHECK;
-/* cf_fcache_key() - the key of an absolute path: H(path). */
-void cf_fcache_key(uint8_t key[static CF_FCACHE_KEY_BYTES], const uint8_t *path, size_t len);
+/*
+ * The key of a file: H(its directory's absolute path) || its name, so the entries of one
+ * directory sit together and a commit rewrites few pages.
+ */
+struct cf_fcache_key {
+	uint8_t b[CF_FCACHE_KEY_MAX];
+	size_t len;
+};
+
+/* cf_fcache_key() - the key of the absolute path @path (@len bytes). */
+void cf_fcache_key(struct cf_fcache_key *key, const uint8_t *path, size_t len);
 /*
  * cf_fcache_get() - the entry under @key, *@found false when there is none or it does not
  * parse. Sees entries put and not yet committed.
  */
-int cf_fcache_get(struct cf_fcache *fc, const uint8_t key[static CF_FCACHE_KEY_BYTES],
-                  struct cf_fcache_entry *e, bool *found) CF_MUST_CHECK;
+int cf_fcache_get(struct cf_fcache *fc, const struct cf_fcache_key *key, struct cf_fcache_entry *e,
+                  bool *found) CF_MUST_CHECK;
 /* cf_fcache_put() - add or replace an entry in the open write (committed by commit). */
-int cf_fcache_put(struct cf_fcache *fc, const uint8_t key[static CF_FCACHE_KEY_BYTES],
+int cf_fcache_put(struct cf_fcache *fc, const struct cf_fcache_key *key,
                   const struct cf_fcache_entry *e) CF_MUST_CHECK;
 /* cf_fcache_pending() - entries put since the last commit. */
 size_t cf_fcache_pending(const struct cf_fcache *fc);

@@ -1,5 +1,5 @@
 /*
- * fs.c - Linux specifics: extended attributes, SEEK_DATA/SEEK_HOLE, O_NOATIME.
+ * fs.c - Linux specifics: extended attributes, SEEK_DATA/SEEK_HOLE, O_NOATIME, O_DIRECT.
  * _GNU_SOURCE is defined here only, because these calls are Linux's, not POSIX's.
  */
 #define _GNU_SOURCE 1
@@ -198,4 +198,62 @@ cf_fs_group_name(uint32_t gid, char *out, size_t cap)
 	out[0] = '\0';
 	if (getgrgid_r((gid_t)gid, &gr, buf, sizeof(buf), &res) == 0 && res != NULL)
 		(void)snprintf(out, cap, "%s", res->gr_name);
+}
+
+int
+cf_fs_set_direct(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -1;
+	return fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT);
+}
+
+int
+cf_fs_open_anon(const char *dir)
+{
+	static const char tmpl[] = "/coffer-XXXXXX";
+	size_t n = strlen(dir);
+	char *path = NULL;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	if ((path = cf_malloc(n + sizeof(tmpl))) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(path, dir, n);
+	memcpy(path + n, tmpl, sizeof(tmpl));
+	if ((fd = mkostemp(path, O_CLOEXEC)) >= 0)
+		(void)unlink(path);
+	cf_free(path);
+	return fd;
+}
+
+static void
+whole_file(struct flock *fl)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = F_WRLCK;
+	fl->l_whence = SEEK_SET;
+}
+
+int
+cf_fs_lock_ofd(int fd)
+{
+	struct flock fl;
+
+	whole_file(&fl);
+	return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+bool
+cf_fs_locked_ofd(int fd)
+{
+	struct flock fl;
+
+	whole_file(&fl);
+	return fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type != F_UNLCK;
 }

@@ -30,6 +30,23 @@ int cf_fs_xattrs_dup(const struct cf_xattr *x, size_t n, struct cf_xattr **out) 
  */
 int cf_fs_write_xattrs(int fd, const struct cf_xattr *x, size_t n) CF_MUST_CHECK;
 
+/*
+ * cf_fs_set_direct() - turn O_DIRECT on or off for @fd (writes past the page cache, whole
+ * aligned blocks only). Returns 0, or -1 with errno when the file system refuses.
+ */
+int cf_fs_set_direct(int fd, bool on);
+/*
+ * cf_fs_open_anon() - an anonymous file (O_TMPFILE; else a mkostemp() name removed at once)
+ * in @dir, read-write, close-on-exec, mode 0600. Returns the fd or -1 with errno.
+ */
+int cf_fs_open_anon(const char *dir);
+/*
+ * cf_fs_lock_ofd() / cf_fs_locked_ofd() - an open-file-description write lock on the whole of
+ * @fd's file, which closing other descriptors of the file (even in this process) does not
+ * drop; whether anyone else, in this process or another, holds a lock on it (true on error).
+ */
+int cf_fs_lock_ofd(int fd);
+bool cf_fs_locked_ofd(int fd);
 /* cf_fs_open_noatime() - openat(@dfd, @name, O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_NOATIME), retrying
  * without O_NOATIME when not permitted. Returns the fd or -1 with errno set. */
 int cf_fs_open_noatime(int dfd, const char *name);

@@ -18,6 +18,9 @@
 #include "../fs/fs.h"
 #include "../retention/policy.h"
 
+/* Bytes read at a time beyond the largest chunk: the read buffer is max + READ_STEP. */
+#define READ_STEP (1u << 20)
+
 #define EXCLUDE_FILE_MAX (1u << 20)
 
 struct cf_backup_result {
@@ -387,7 +390,7 @@ bk_init(struct bk *b, struct cf_repo *r, const struct cf_opts *o, cf_event_fn *f
 	b->ev.arg = arg;
 	b->dry_run = cf_opts_flag(o, "dry-run");
 	b->one_fs = cf_opts_flag(o, "one-file-system");
-	b->rcap = 2 * cf_chunker_max(r->chunker);
+	b->rcap = cf_chunker_max(r->chunker) + READ_STEP;
 	b->cache_trees = cf_repo_can_read(r) != 0 && !b->dry_run;
 	cf_err_clear();
 	if (r->role == CF_ROLE_RECOVERY)
@@ -451,12 +454,8 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	if (b->pipe != NULL) {
 		int frc = cf_pipe_finish(b->pipe);
 
-		char saved[1024];
-
 		rc = rc != 0 ? rc : frc;
-		cf_err_copy(saved, sizeof(saved));
 		cf_bk_fc_flush(b, true); /* after a failure too: what was stored before it */
-		cf_err_restore(saved);
 	}
 	if (rc != 0)
 		goto out;

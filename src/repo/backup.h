@@ -84,8 +84,9 @@ struct bk {
 	struct cf_zctx *z;        /* for reading the parent's trees */
 	struct cf_path path;
 	struct hl_map hl;
-	uint8_t *rbuf;
+	uint8_t *rbuf; /* file data read ahead of the chunker: max chunk + READ_STEP */
 	size_t rcap;
+	struct cf_cut_state cut; /* the chunker's progress on the undecided tail of rbuf */
 	bool dry_run;
 	bool fatal;       /* the pipeline failed: stop, write no snapshot */
 	bool cache_trees; /* backup-only: keep our trees locally, we cannot read them back */

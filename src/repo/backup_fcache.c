@@ -22,7 +22,7 @@
 
 /* A file read in full, waiting until the pipe has stored every job up to @dep. */
 struct fc_wait {
-	uint8_t key[CF_FCACHE_KEY_BYTES];
+	struct cf_fcache_key key;
 	struct cf_fcache_entry e;
 	uint64_t dep;
 };
@@ -77,7 +77,11 @@ same_id(const struct cf_fcache_id *a, const struct stat *st)
 	       a->mtime_ns == b.mtime_ns && a->ctime_s == b.ctime_s && a->ctime_ns == b.ctime_ns;
 }
 
-/* Every chunk is live in the repository or queued by this run. */
+/*
+ * Every chunk is live in the repository or queued by this run. Never skip this: it is what
+ * makes an entry safe whatever happened to the repository (a prune) or to the run that
+ * wrote it, and it costs one index lookup per chunk.
+ */
 static bool
 chunks_known(const struct bk *b, const struct cf_fcache_entry *e)
 {
@@ -116,8 +120,7 @@ static int wait_push(struct bk *b, const struct fc_wait *w);
 /* An entry used but not written for a third of its life is written again (nothing to wait
  * for: its chunks are stored), so the sweep keeps it. */
 static void
-refresh(struct bk *b, const uint8_t key[static CF_FCACHE_KEY_BYTES],
-        const struct cf_fcache_entry *e)
+refresh(struct bk *b, const struct cf_fcache_key *key, const struct cf_fcache_entry *e)
 {
 	uint64_t now = (uint64_t)time(NULL);
 	struct fc_wait w;
@@ -125,9 +128,10 @@ refresh(struct bk *b, const uint8_t key[static CF_FCACHE_KEY_BYTES],
 	if (b->pipe == NULL || e->seen > now || now - e->seen < MAX_AGE / 3)
 		return;
 	memset(&w, 0, sizeof(w));
-	memcpy(w.key, key, CF_FCACHE_KEY_BYTES);
+	w.key = *key;
 	w.e = *e;
 	w.e.seen = now;
+	w.dep = cf_pipe_submitted(b->pipe); /* a chunk may be live only as queued by this run */
 	if (e->nparts > 0 &&
 	    (w.e.parts = cf_memdup(e->parts, e->nparts * sizeof(*e->parts))) == NULL)
 		return;
@@ -153,7 +157,7 @@ cf_bk_fc_lookup(struct bk *b, int dfd, const char *name, const struct stat *st, 
                 bool *hit, uint64_t *from)
 {
 	struct cf_fcache_entry e;
-	uint8_t key[CF_FCACHE_KEY_BYTES];
+	struct cf_fcache_key key;
 	bool found = false;
 	int rc;
 
@@ -161,8 +165,8 @@ cf_bk_fc_lookup(struct bk *b, int dfd, const char *name, const struct stat *st, 
 	*from = 0;
 	if (b->fc == NULL)
 		return 0;
-	cf_fcache_key(key, b->path.p, b->path.len);
-	if ((rc = cf_fcache_get(b->fc, key, &e, &found)) != 0) {
+	cf_fcache_key(&key, b->path.p, b->path.len);
+	if ((rc = cf_fcache_get(b->fc, &key, &e, &found)) != 0) {
 		fc_disable(b);
 		return rc == CF_ENOMEM ? rc : 0;
 	}
@@ -176,7 +180,7 @@ cf_bk_fc_lookup(struct bk *b, int dfd, const char *name, const struct stat *st, 
 	}
 	if (same_id(&e.id, st) && chunks_known(b, &e) &&
 	    (rc = attrs_if_same(b, dfd, name, &e, n, hit)) == 0 && *hit) {
-		refresh(b, key, &e);
+		refresh(b, &key, &e);
 		n->size = e.id.size;
 		n->parts = e.parts;
 		n->nparts = e.nparts;
@@ -226,7 +230,7 @@ cf_bk_fc_note(struct bk *b, const struct stat *st, const struct cf_node *n,
 	if (b->fc == NULL || b->pipe == NULL || racy(st, t0))
 		return;
 	memset(&w, 0, sizeof(w));
-	cf_fcache_key(w.key, b->path.p, b->path.len);
+	cf_fcache_key(&w.key, b->path.p, b->path.len);
 	fill_id(&w.e.id, st);
 	w.e.seen = (uint64_t)time(NULL);
 	w.e.done = (uint64_t)st->st_size;
@@ -248,7 +252,7 @@ put_ready(struct bk *b, uint64_t durable)
 	int rc = 0;
 
 	while (i < b->fcw_n && b->fcw[i].dep <= durable &&
-	       (rc = cf_fcache_put(b->fc, b->fcw[i].key, &b->fcw[i].e)) == 0)
+	       (rc = cf_fcache_put(b->fc, &b->fcw[i].key, &b->fcw[i].e)) == 0)
 		cf_fcache_entry_release(&b->fcw[i++].e);
 	if (i > 0) {
 		memmove(b->fcw, b->fcw + i, (b->fcw_n - i) * sizeof(*b->fcw));
@@ -281,7 +285,7 @@ put_partial(struct bk *b, uint64_t durable)
 {
 	struct fc_cur *c = &b->fcur;
 	struct cf_fcache_entry e;
-	uint8_t key[CF_FCACHE_KEY_BYTES];
+	struct cf_fcache_key key;
 	uint64_t done = 0;
 	size_t k = 0;
 	int rc;
@@ -298,8 +302,8 @@ put_partial(struct bk *b, uint64_t durable)
 	e.done = done;
 	e.parts = c->n->parts;
 	e.nparts = k;
-	cf_fcache_key(key, b->path.p, b->path.len);
-	if ((rc = cf_fcache_put(b->fc, key, &e)) == 0)
+	cf_fcache_key(&key, b->path.p, b->path.len);
+	if ((rc = cf_fcache_put(b->fc, &key, &e)) == 0)
 		c->written = done;
 	return rc;
 }
@@ -307,6 +311,7 @@ put_partial(struct bk *b, uint64_t durable)
 void
 cf_bk_fc_flush(struct bk *b, bool all)
 {
+	char saved[1024];
 	uint64_t durable;
 	uint64_t now;
 
@@ -316,9 +321,11 @@ cf_bk_fc_flush(struct bk *b, bool all)
 	if (!all && b->fcw_n < COMMIT_ENTRIES && now - b->fc_commit_ns < COMMIT_NS)
 		return;
 	durable = cf_pipe_durable(b->pipe);
+	cf_err_copy(saved, sizeof(saved)); /* a failing cache must not wipe the caller's error */
 	if (put_ready(b, durable) != 0 || put_partial(b, durable) != 0 ||
 	    cf_fcache_commit(b->fc) != 0) {
 		fc_disable(b);
+		cf_err_restore(saved);
 		return;
 	}
 	b->fc_commit_ns = now;

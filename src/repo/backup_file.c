@@ -82,18 +82,23 @@ add_part(struct cf_node *n, size_t *cap, bool hole, const uint8_t *id, uint64_t 
 	return 0;
 }
 
-/* Cut what is buffered into chunks; keep a tail shorter than max unless at the end. */
+/*
+ * Cut what is buffered into chunks. A tail whose cut needs more data stays (shorter than the
+ * chunker's max; b->cut remembers how far it was scanned) unless at the end.
+ */
 static int
 cut_chunks(struct bk *b, struct cf_node *n, size_t *cap, size_t *have, bool eof)
 {
-	size_t max = cf_chunker_max(b->r->chunker);
 	size_t pos = 0;
 	uint8_t id[CF_ID_BYTES];
 	int rc;
 
-	while (*have - pos > 0 && (eof || *have - pos >= max)) {
-		size_t c = cf_chunker_cut(b->r->chunker, b->rbuf + pos, *have - pos);
+	while (*have - pos > 0) {
+		size_t c = cf_chunker_cut_more(b->r->chunker, b->rbuf + pos, *have - pos, eof,
+		                               &b->cut);
 
+		if (c == 0)
+			break;
 		if ((rc = cf_bk_store_blob(b, CF_BLOB_DATA, b->rbuf + pos, c, id)) != 0 ||
 		    (rc = add_part(n, cap, false, id, c)) != 0)
 			return rc;
@@ -117,6 +122,7 @@ read_region(struct bk *b, int fd, uint64_t start, uint64_t end, struct cf_node *
 	bool eof = false;
 	int rc;
 
+	memset(&b->cut, 0, sizeof(b->cut)); /* a region starts a chunk */
 	while (!eof) {
 		size_t want = b->rcap - have;
 		ssize_t got;
@@ -318,6 +324,26 @@ changed_while_read(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_nsec != b->st_ctim.tv_nsec;
 }
 
+/* The opened file is the one the walk saw: same inode, size and times. */
+static bool
+same_opened(int fd, const struct stat *st)
+{
+	struct stat cur;
+
+	return fstat(fd, &cur) == 0 && cur.st_ino == st->st_ino && !changed_while_read(st, &cur);
+}
+
+/* Drop the chunks a partial files cache entry gave @n: its first @from bytes. */
+static void
+forget_prefix(struct bk *b, struct cf_node *n, uint64_t from)
+{
+	cf_free(n->parts);
+	n->parts = NULL;
+	n->nparts = 0;
+	n->size = 0;
+	b->bytes_done -= from;
+}
+
 /*
  * Open, read and chunk the file from @from (0, or where the parts @n already has end); @n
  * gets its parts, size and attributes.
@@ -336,6 +362,11 @@ read_file(struct bk *b, int dfd, const char *name, const struct stat *st, struct
 	(void)clock_gettime(CLOCK_REALTIME, &t0);
 	if ((fd = cf_fs_open_noatime(dfd, name)) < 0)
 		return cf_err_set(CF_ESYS, "cannot open '%s'", cf_path_cstr(&b->path));
+	if (from > 0 && !same_opened(fd, st)) {
+		forget_prefix(b, n, from); /* the path names another file now: read it all */
+		from = 0;
+		cap = 0;
+	}
 	if ((rc = cf_fs_read_xattrs(fd, &n->xattrs, &n->nxattrs)) != 0) {
 		rc = cf_err_wrap(rc, "'%s'", cf_path_cstr(&b->path));
 		goto out;

@@ -11,7 +11,7 @@
 #include "../compress/compress.h"
 #include "backup.h"
 
-#define QUEUE_PER_WORKER 2
+#define QUEUE_PER_WORKER 1
 #define MAX_WORKERS      16
 #define STORE_THREADS    3
 #define STORE_QUEUE      4 /* finished packs waiting for the disk (in temporary files) */
@@ -69,6 +69,7 @@ struct bk_pipe {
 	struct bk_store_arg store_arg[STORE_THREADS];
 	uint64_t store_seq[STORE_THREADS]; /* min_seq of the pack each store thread holds */
 	uint64_t submitted;                /* data jobs numbered so far */
+	uint64_t durable_cap;              /* after a failure: durable when it happened */
 	atomic_int err;
 	char errmsg[1024];
 };
@@ -90,6 +91,12 @@ static void *
 queue_slot(struct bk_queue *q, size_t i)
 {
 	return (uint8_t *)q->items + ((q->head + i) % q->cap) * q->size;
+}
+
+static const void *
+queue_slot_c(const struct bk_queue *q, size_t i)
+{
+	return (const uint8_t *)q->items + ((q->head + i) % q->cap) * q->size;
 }
 
 /* Append @item (copied); waits while full. False when the pipe failed first. Lock held. */
@@ -143,13 +150,48 @@ queue_release(struct bk_queue *q)
 	q->items = NULL;
 }
 
-/* Record the first error; later ones are dropped. Wakes every waiter. */
+/* The lowest of @lo and @seq, where 0 means "nothing held". */
+static uint64_t
+lowest(uint64_t lo, uint64_t seq)
+{
+	return seq != 0 && seq < lo ? seq : lo;
+}
+
+/*
+ * Every data job still somewhere in the pipe is in the job queue (oldest first), is a
+ * worker's current job or in its open data pack, in a finished pack waiting for the store,
+ * or in the pack a store thread is writing. The lowest of those, less one, is durable.
+ */
+static uint64_t
+durable_locked(const struct bk_pipe *p)
+{
+	uint64_t lo = p->submitted + 1;
+
+	for (size_t i = 0; i < p->jobs.count; i++)
+		lo = lowest(lo, ((const struct bk_job *)queue_slot_c(&p->jobs, i))->seq);
+	for (int i = 0; i < p->nworkers; i++) {
+		lo = lowest(lo, p->workers[i].cur_seq);
+		lo = lowest(lo, p->workers[i].pack_seq);
+	}
+	for (size_t i = 0; i < p->done.count; i++)
+		lo = lowest(lo, ((const struct bk_done *)queue_slot_c(&p->done, i))->min_seq);
+	for (int i = 0; i < STORE_THREADS; i++)
+		lo = lowest(lo, p->store_seq[i]);
+	return lo - 1;
+}
+
+/*
+ * Record the first error; later ones are dropped. Wakes every waiter. What is durable stops
+ * here: every job the failure may lose is still held where cf_pipe_durable() looks, and the
+ * threads go on popping (and dropping) work, which must not count as stored.
+ */
 static void
 pipe_fail(struct bk_pipe *p, int rc)
 {
 	pthread_mutex_lock(&p->mu);
 	if (p->err == 0) {
 		p->err = rc;
+		p->durable_cap = durable_locked(p);
 		cf_err_copy(p->errmsg, sizeof(p->errmsg));
 	}
 	pthread_cond_broadcast(&p->jobs.not_full);
@@ -194,10 +236,9 @@ store_main(void *arg)
 		done_release(&d);
 		if (rc != 0)
 			pipe_fail(p, rc);
-		else {
+		else { /* stored, or dropped after a failure (durable_cap holds then) */
 			pthread_mutex_lock(&p->mu);
-			p->store_seq[slot] =
-			        0; /* a failed pack stays: nothing after it is durable */
+			p->store_seq[slot] = 0;
 			pthread_mutex_unlock(&p->mu);
 		}
 	}
@@ -260,7 +301,8 @@ flush_writer(struct bk_worker *wk, int slot)
 	wk->tmp[slot] = NULL;
 	if (d.tmp == NULL || cf_pack_writer_count(w) == 0)
 		goto out;
-	if ((rc = cf_pack_writer_finish_stream(w, &d.ip.len, d.ip.id)) != 0)
+	if ((rc = cf_pack_writer_finish_stream(w, &d.ip.len, d.ip.id)) != 0 ||
+	    (rc = cf_store_tmp_finish(d.tmp)) != 0)
 		goto out;
 	ents = cf_pack_writer_entries(w, &d.ip.count);
 	if ((d.ip.entries = cf_memdup(ents, d.ip.count * sizeof(*ents))) == NULL) {
@@ -268,11 +310,11 @@ flush_writer(struct bk_worker *wk, int slot)
 		goto out;
 	}
 	pthread_mutex_lock(&wk->p->mu);
-	if (slot == 0) {
+	if (slot == 0)
 		d.min_seq = wk->pack_seq;
-		wk->pack_seq = 0;
-	}
 	queued = queue_push(wk->p, &wk->p->done, &d);
+	if (queued && slot == 0)
+		wk->pack_seq = 0; /* the pack holds them now; until here they were the worker's */
 	pthread_mutex_unlock(&wk->p->mu);
 out:
 	if (!queued)
@@ -353,14 +395,11 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		if (!got)
 			break;
-		/* after a failure cur_seq stays set: nothing from here on is durable */
-		rc = p->err == 0 ? process(wk, &j) : CF_EINTERNAL;
+		/* after a failure jobs are dropped; durable_cap keeps them from counting */
+		rc = p->err == 0 ? process(wk, &j) : 0;
 		cf_free_wipe(j.data, j.len);
-		if (rc != 0) {
-			if (p->err == 0)
-				pipe_fail(p, rc);
-			continue;
-		}
+		if (rc != 0)
+			pipe_fail(p, rc); /* before cur_seq is cleared: the cap sees this job */
 		pthread_mutex_lock(&p->mu);
 		wk->cur_seq = 0;
 		pthread_mutex_unlock(&p->mu);
@@ -469,37 +508,17 @@ cf_pipe_submitted(struct bk_pipe *p)
 	return n;
 }
 
-/* The lowest of @lo and @seq, where 0 means "nothing held". */
-static uint64_t
-lowest(uint64_t lo, uint64_t seq)
-{
-	return seq != 0 && seq < lo ? seq : lo;
-}
-
-/*
- * Every data job still somewhere in the pipe is in the job queue (oldest first), is a
- * worker's current job or in its open data pack, in a finished pack waiting for the store,
- * or in the pack a store thread is writing. The lowest of those, less one, is durable.
- */
 uint64_t
 cf_pipe_durable(struct bk_pipe *p)
 {
-	uint64_t lo;
+	uint64_t d;
 
 	pthread_mutex_lock(&p->mu);
-	lo = p->submitted + 1;
-	for (size_t i = 0; i < p->jobs.count; i++)
-		lo = lowest(lo, ((const struct bk_job *)queue_slot(&p->jobs, i))->seq);
-	for (int i = 0; i < p->nworkers; i++) {
-		lo = lowest(lo, p->workers[i].cur_seq);
-		lo = lowest(lo, p->workers[i].pack_seq);
-	}
-	for (size_t i = 0; i < p->done.count; i++)
-		lo = lowest(lo, ((const struct bk_done *)queue_slot(&p->done, i))->min_seq);
-	for (int i = 0; i < STORE_THREADS; i++)
-		lo = lowest(lo, p->store_seq[i]);
+	d = durable_locked(p);
+	if (p->err != 0 && p->durable_cap < d)
+		d = p->durable_cap;
 	pthread_mutex_unlock(&p->mu);
-	return lo - 1;
+	return d;
 }
 
 int

@@ -6,23 +6,31 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../base/base.h"
+#include "../fs/fs.h"
 
 /* Where anonymous temporary files go without $TMPDIR: disk, not memory, on most systems. */
 #define TMPDIR_DEFAULT "/var/tmp"
-#define TMP_TEMPLATE   "/coffer-XXXXXX"
 #define LOAD_STEP      ((size_t)1 << 20)
+#define DIRECT_ALIGN   ((size_t)4096)
+#define DIRECT_STAGE   ((size_t)1 << 20)
+#define STAGE_POOL     8
 
 struct cf_store {
 	struct cf_store_ops ops;
 	void *ctx;
 	char *location;
 	char *tmpdir; /* $TMPDIR at open, or NULL */
+	/* Stages for direct I/O, kept for the next temporary file: fresh memory costs faults. */
+	pthread_mutex_t stage_mu;
+	uint8_t *stages[STAGE_POOL];
+	size_t nstages;
 };
 
 /* The list callback wrapper: drops names that no implementation may hand out. */
@@ -117,6 +125,7 @@ cf_store_new(const struct cf_store_ops *ops, void *ctx, const char *location, st
 	}
 	s->ops = *ops;
 	s->ctx = ctx;
+	pthread_mutex_init(&s->stage_mu, NULL);
 	*out = s;
 	return 0;
 }
@@ -128,6 +137,9 @@ cf_store_free(struct cf_store *s)
 		return;
 	if (s->ops.free != NULL)
 		s->ops.free(s->ctx);
+	for (size_t i = 0; i < s->nstages; i++)
+		free(s->stages[i]);
+	pthread_mutex_destroy(&s->stage_mu);
 	cf_free(s->location);
 	cf_free(s->tmpdir);
 	cf_free(s);
@@ -207,29 +219,19 @@ cf_store_delete(struct cf_store *s, enum cf_obj_kind kind, const char *name)
 }
 
 /*
- * An anonymous temporary file in @dir: made with mkstemp() and unlinked at once, so the
- * system frees its space when it is closed, even after a crash.
+ * An anonymous temporary file in @dir (O_TMPFILE, or a name removed at once), so the system
+ * frees its space when it is closed, even after a crash.
  */
 static int
 anon_open(const char *dir, struct cf_store_tmp *t)
 {
-	size_t n = strlen(dir);
-	char *path = NULL;
+	size_t n = strlen(dir) + 1;
 
-	if ((path = cf_malloc(n + sizeof(TMP_TEMPLATE))) == NULL)
+	if ((t->where = cf_malloc(n)) == NULL)
 		return CF_ENOMEM;
-	memcpy(path, dir, n);
-	memcpy(path + n, TMP_TEMPLATE, sizeof(TMP_TEMPLATE));
-	t->fd = mkstemp(path);
-	if (t->fd < 0) {
-		int rc = cf_err_set(CF_ESYS, "cannot create a temporary file in '%s'", dir);
-
-		cf_free(path);
-		return rc;
-	}
-	(void)unlink(path);
-	(void)fcntl(t->fd, F_SETFD, FD_CLOEXEC);
-	t->where = path;
+	memcpy(t->where, dir, n);
+	if ((t->fd = cf_fs_open_anon(dir)) < 0)
+		return cf_err_set(CF_ESYS, "cannot create a temporary file in '%s'", dir);
 	return 0;
 }
 
@@ -260,12 +262,147 @@ cf_store_tmp_new(struct cf_store *s, struct cf_store_tmp **out)
 	return 0;
 }
 
+static uint8_t *
+stage_get(struct cf_store *s)
+{
+	void *p = NULL;
+
+	pthread_mutex_lock(&s->stage_mu);
+	if (s->nstages > 0)
+		p = s->stages[--s->nstages];
+	pthread_mutex_unlock(&s->stage_mu);
+	if (p == NULL && posix_memalign(&p, DIRECT_ALIGN, DIRECT_STAGE) != 0)
+		p = NULL;
+	return p;
+}
+
+/* Hand @t's stage back to its store (or free it when the pool is full). */
+static void
+stage_put(struct cf_store_tmp *t)
+{
+	struct cf_store *s = t->s;
+
+	if (t->stage == NULL)
+		return;
+	pthread_mutex_lock(&s->stage_mu);
+	if (s->nstages < STAGE_POOL) {
+		s->stages[s->nstages++] = t->stage;
+		t->stage = NULL;
+	}
+	pthread_mutex_unlock(&s->stage_mu);
+	free(t->stage);
+	t->stage = NULL;
+	t->staged = 0;
+}
+
+void
+cf_store_tmp_direct(struct cf_store_tmp *t)
+{
+	uint8_t *stage = stage_get(t->s);
+
+	if (stage == NULL)
+		return;
+	if (cf_fs_set_direct(t->fd, true) != 0) {
+		t->stage = stage;
+		stage_put(t);
+		return;
+	}
+	t->stage = stage;
+	t->direct = true;
+}
+
+/* Back to writes through the page cache, for a tail that is not a whole block. */
+static void
+drop_direct(struct cf_store_tmp *t)
+{
+	(void)cf_fs_set_direct(t->fd, false);
+	t->direct = false;
+}
+
+/*
+ * Write @len staged bytes. A file system that refuses a direct write (EINVAL), or writes
+ * part of a block, gets the rest through the page cache.
+ */
+static int
+write_staged(struct cf_store_tmp *t, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(t->fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EINVAL && t->direct) {
+			drop_direct(t);
+			continue;
+		}
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		if (t->direct && (size_t)n % DIRECT_ALIGN != 0)
+			drop_direct(t);
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Write what is staged: the whole blocks directly, a tail through the page cache. */
+static int
+flush_stage(struct cf_store_tmp *t)
+{
+	size_t whole = t->staged & ~(DIRECT_ALIGN - 1);
+
+	if (t->staged == 0)
+		return 0;
+	if (whole > 0 && write_staged(t, t->stage, whole) != 0)
+		goto fail;
+	if (whole < t->staged) {
+		drop_direct(t);
+		if (cf_write_all(t->fd, t->stage + whole, t->staged - whole) != 0)
+			goto fail;
+	}
+	t->staged = 0;
+	return 0;
+fail:
+	t->failed = true;
+	return cf_err_set(CF_ESYS, "cannot write '%s'", t->where);
+}
+
+int
+cf_store_tmp_finish(struct cf_store_tmp *t)
+{
+	int rc;
+
+	if (t->failed || t->committed)
+		return 0; /* the put says why */
+	if ((rc = flush_stage(t)) != 0)
+		return rc;
+	if (t->direct)
+		drop_direct(t); /* readers of the file (an upload) need no alignment */
+	stage_put(t);
+	return 0;
+}
+
 int
 cf_store_tmp_write(struct cf_store_tmp *t, const uint8_t *p, size_t len)
 {
 	if (t->failed || t->committed)
 		return cf_err_set(CF_EINVAL, "'%s' cannot be written any more", t->where);
-	if (cf_write_all(t->fd, p, len) != 0) {
+	while (t->stage != NULL && len > 0) {
+		size_t n = DIRECT_STAGE - t->staged < len ? DIRECT_STAGE - t->staged : len;
+		int rc;
+
+		memcpy(t->stage + t->staged, p, n);
+		t->staged += n;
+		t->len += n;
+		p += n;
+		len -= n;
+		if (t->staged == DIRECT_STAGE && (rc = flush_stage(t)) != 0)
+			return rc;
+	}
+	if (len > 0 && cf_write_all(t->fd, p, len) != 0) {
 		t->failed = true;
 		return cf_err_set(CF_ESYS, "cannot write '%s'", t->where);
 	}
@@ -274,13 +411,16 @@ cf_store_tmp_write(struct cf_store_tmp *t, const uint8_t *p, size_t len)
 }
 
 int
-cf_store_tmp_load(const struct cf_store_tmp *t, uint8_t **out)
+cf_store_tmp_load(struct cf_store_tmp *t, uint8_t **out)
 {
 	uint8_t *buf = NULL;
+	int rc;
 	size_t len;
 	size_t got = 0;
 
 	*out = NULL;
+	if ((rc = cf_store_tmp_finish(t)) != 0)
+		return rc;
 	if (t->len > SIZE_MAX - 1)
 		return CF_ETOOBIG;
 	len = (size_t)t->len;
@@ -293,8 +433,8 @@ cf_store_tmp_load(const struct cf_store_tmp *t, uint8_t **out)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			int rc = n == 0 ? cf_err_set(CF_ETRUNC, "'%s' shrank", t->where)
-			                : cf_err_set(CF_ESYS, "cannot read '%s'", t->where);
+			rc = n == 0 ? cf_err_set(CF_ETRUNC, "'%s' shrank", t->where)
+			            : cf_err_set(CF_ESYS, "cannot read '%s'", t->where);
 
 			cf_free(buf);
 			return rc;
@@ -307,8 +447,7 @@ cf_store_tmp_load(const struct cf_store_tmp *t, uint8_t **out)
 
 /* For a store that cannot put from a file: read it back and put the bytes. */
 static int
-put_loaded(struct cf_store *s, enum cf_obj_kind kind, const char *name,
-           const struct cf_store_tmp *t)
+put_loaded(struct cf_store *s, enum cf_obj_kind kind, const char *name, struct cf_store_tmp *t)
 {
 	uint8_t *buf = NULL;
 	int rc;
@@ -333,6 +472,8 @@ cf_store_put_tmp(struct cf_store *s, enum cf_obj_kind kind, const char *name,
 	if (t->failed || t->committed)
 		return cf_err_set(CF_EINVAL, "'%s' %s", t->where,
 		                  t->failed ? "was not written completely" : "is already stored");
+	if ((rc = cf_store_tmp_finish(t)) != 0)
+		return rc;
 	if (s->ops.put_tmp != NULL)
 		rc = s->ops.put_tmp(s->ctx, kind, name, t, sha256);
 	else
@@ -351,6 +492,7 @@ cf_store_tmp_free(struct cf_store_tmp *t)
 		t->s->ops.tmp_drop(t->s->ctx, t);
 	if (t->fd >= 0)
 		(void)close(t->fd);
+	stage_put(t);
 	cf_free(t->where);
 	cf_free(t);
 }

@@ -54,6 +54,11 @@ struct cf_store_tmp {
 	bool committed;                   /* stored under its object name */
 	char name[CF_STORE_TMP_NAME_MAX]; /* the implementation's name for it; "" when none */
 	char *where;                      /* the file, for messages */
+	/* Direct I/O (cf_store_tmp_direct): bytes gather in an aligned buffer and go to the file
+	 * in whole aligned blocks, past the page cache; the tail when the object is put. */
+	bool direct;
+	uint8_t *stage;
+	size_t staged;
 };
 
 struct cf_store_ops {
@@ -135,6 +140,18 @@ int cf_store_delete(struct cf_store *s, enum cf_obj_kind kind, const char *name)
  */
 int cf_store_tmp_new(struct cf_store *s, struct cf_store_tmp **out) CF_MUST_CHECK;
 /*
+ * cf_store_tmp_direct() - for a store's tmp_open: write @t's file with O_DIRECT when the file
+ * system takes it (else, silently, through the page cache as before). Writing an object
+ * once, never reading it back soon, through the page cache only costs memory and copies.
+ */
+void cf_store_tmp_direct(struct cf_store_tmp *t);
+/*
+ * cf_store_tmp_finish() - every byte is written: write out what waits in the direct I/O
+ * stage and give the stage back. cf_store_put_tmp() does it too; call it early to hold the
+ * stage no longer than the writing. Returns 0 or CF_ESYS (the file is then failed).
+ */
+int cf_store_tmp_finish(struct cf_store_tmp *t) CF_MUST_CHECK;
+/*
  * cf_store_tmp_write() - append @len bytes. Returns 0, CF_ESYS (the file is then failed:
  * no more writes and no put), or CF_EINVAL (failed or committed before).
  */
@@ -153,7 +170,7 @@ int cf_store_put_tmp(struct cf_store *s, enum cf_obj_kind kind, const char *name
  * stores that cannot put from a file. Returns 0, CF_ETOOBIG (over SIZE_MAX), CF_ESYS,
  * CF_ETRUNC (the file shrank) or CF_ENOMEM.
  */
-int cf_store_tmp_load(const struct cf_store_tmp *t, uint8_t **out) CF_MUST_CHECK;
+int cf_store_tmp_load(struct cf_store_tmp *t, uint8_t **out) CF_MUST_CHECK;
 /*
  * cf_store_tmp_free() - close @t and, unless committed, remove its file. A crash before
  * this leaves at most a named temporary file in the local store's tmp/, which no reader

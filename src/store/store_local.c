@@ -19,6 +19,7 @@
 
 #include "../base/base.h"
 #include "../crypto/crypto.h"
+#include "../fs/fs.h"
 #include "store.h"
 
 #define GENESIS      "chain/0000000000000000"
@@ -196,27 +197,6 @@ local_put(void *ctx, enum cf_obj_kind kind, const char *name, const uint8_t *p, 
 	return rc;
 }
 
-/* A request for a lock of @type on a whole file. */
-static void
-whole_file_lock(struct flock *fl, short type)
-{
-	memset(fl, 0, sizeof(*fl));
-	fl->l_type = type;
-	fl->l_whence = SEEK_SET;
-	fl->l_start = 0;
-	fl->l_len = 0;
-}
-
-/* Whether a process holds a lock on the open file @fd (on error: assume it does). */
-static bool
-tmp_locked(int fd)
-{
-	struct flock fl;
-
-	whole_file_lock(&fl, F_WRLCK);
-	return fcntl(fd, F_GETLK, &fl) != 0 || fl.l_type != F_UNLCK;
-}
-
 /*
  * Whether tmp/@name is a temporary file that no live process holds (see local_tmp_open())
  * and nobody has written for a day.
@@ -231,19 +211,23 @@ tmp_stale(int dfd, const char *name, time_t now)
 
 	if (n < sizeof(".tmp") || strcmp(name + n - 4, ".tmp") != 0)
 		return false;
+	/* a young file is never opened: nothing to learn, and no lock to disturb */
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_mtime >= now - TMP_STALE_S)
+		return false;
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	stale = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < now - TMP_STALE_S &&
-	        !tmp_locked(fd);
+	        !cf_fs_locked_ofd(fd);
 	(void)close(fd);
 	return stale;
 }
 
 /*
  * Remove temporary files that a crashed writer left in tmp/. Best effort: tmp/ is never
- * listed, so a leftover only costs disk space. Runs before this store makes a temporary
- * file of its own, so closing a candidate cannot drop one of our own locks.
+ * listed, so a leftover only costs disk space. Writers hold open-file-description locks,
+ * which closing a candidate here cannot drop, even one of this process's own.
  */
 static void
 sweep_tmp(const struct local *l)
@@ -272,7 +256,6 @@ local_tmp_open(void *ctx, struct cf_store_tmp *t)
 {
 	struct local *l = ctx;
 	size_t n = strlen(l->path) + 1 + TMP_NAME_MAX;
-	struct flock fl;
 
 	if (!atomic_exchange(&l->swept, true))
 		sweep_tmp(l);
@@ -285,8 +268,8 @@ local_tmp_open(void *ctx, struct cf_store_tmp *t)
 		t->name[0] = '\0';
 		return cf_err_set(CF_ESYS, "cannot create '%s'", t->where);
 	}
-	whole_file_lock(&fl, F_WRLCK);
-	(void)fcntl(t->fd, F_SETLK, &fl);
+	(void)cf_fs_lock_ofd(t->fd);
+	cf_store_tmp_direct(t);
 	return 0;
 }
 

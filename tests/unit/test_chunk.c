@@ -314,3 +314,71 @@ CF_TEST(generate)
 	gen_record(&small, "chacha20", 1u << 20);
 	gen_record(&tiny, "chacha20", 1u << 16);
 }
+
+/*
+ * Cut @data as a stream arriving in random pieces (1 byte to 1.5 max), each undecided cut
+ * resumed with more data: the same chunks as cut_all() on the whole, for random data with
+ * runs of zeros (cuts only at max) and small parameters (many decisions near every edge).
+ */
+static size_t
+cut_streamed(const struct cf_chunker *c, const uint8_t *data, size_t len, size_t *cuts, size_t max)
+{
+	struct cf_cut_state st;
+	size_t n = 0;
+	size_t start = 0; /* of the current chunk */
+	size_t have = 0;  /* bytes arrived so far */
+
+	memset(&st, 0, sizeof(st));
+	while (start < len && n < max) {
+		size_t l = cf_chunker_cut_more(c, data + start, have - start, have == len, &st);
+
+		if (l == 0) {
+			size_t piece = 1 + (size_t)(th_rand() % (3 * cf_chunker_max(c) / 2));
+
+			have = len - have < piece ? len : have + piece;
+			continue;
+		}
+		cuts[n++] = l;
+		start += l;
+	}
+	return n;
+}
+
+static void
+streamed_matches(const struct cf_chunk_params *p, size_t len)
+{
+	static size_t a[MAX_CUTS];
+	static size_t b[MAX_CUTS];
+	uint8_t ck[32];
+	uint8_t key[32];
+	struct cf_chunker *c = NULL;
+	uint8_t *d = NULL;
+	size_t na;
+	size_t nb;
+
+	th_randbuf(ck, sizeof(ck));
+	th_randbuf(key, sizeof(key));
+	CHECK((c = chunker_for(ck, p)) != NULL);
+	CHECK((d = make_input(key, len)) != NULL);
+	if (c == NULL || d == NULL)
+		goto out;
+	/* a run of zeros longer than max: no cut inside it but at max */
+	memset(d + len / 3, 0, len / 4);
+	na = cut_all(c, d, len, a, MAX_CUTS);
+	nb = cut_streamed(c, d, len, b, MAX_CUTS);
+	CHECK_EQ(na, nb);
+	CHECK(na == nb && memcmp(a, b, na * sizeof(*a)) == 0);
+out:
+	free(d);
+	cf_chunker_free(c);
+}
+
+CF_TEST(cut_more_equals_cut_whole)
+{
+	static const struct cf_chunk_params small = {64, 256, 1024};
+
+	for (int i = 0; i < 4; i++)
+		streamed_matches(&defaults, (size_t)(40u << 20) + (size_t)(th_rand() % 4096));
+	for (int i = 0; i < 50; i++)
+		streamed_matches(&small, 1 + (size_t)(th_rand() % 200000));
+}

@@ -12,6 +12,7 @@
 
 #include "base/base.h"
 #include "buf/buf.h"
+#include "crypto/crypto.h"
 #include "fcache/fcache.h"
 #include "harness.h"
 
@@ -248,6 +249,30 @@ CF_TEST(entry_rejects_a_trailing_byte)
 	free(p);
 }
 
+CF_TEST(key_is_directory_hash_and_name)
+{
+	struct cf_fcache_key a;
+	struct cf_fcache_key b;
+	struct cf_fcache_key r;
+	uint8_t h[32];
+	char longname[300];
+
+	cf_fcache_key(&a, (const uint8_t *)"/x/y", 4);
+	cf_hash(h, "/x/", 3);
+	CHECK(a.len == 33 && memcmp(a.b, h, 32) == 0 && a.b[32] == 'y');
+	cf_fcache_key(&b, (const uint8_t *)"/x/zz", 5);
+	CHECK(b.len == 34 && memcmp(a.b, b.b, 32) == 0); /* siblings share the prefix */
+	cf_fcache_key(&r, (const uint8_t *)"y", 1);      /* not "/y": another directory */
+	cf_hash(h, "", 0);
+	CHECK(r.len == 33 && memcmp(r.b, h, 32) == 0);
+	cf_fcache_key(&b, (const uint8_t *)"/y", 2);
+	CHECK(memcmp(r.b, b.b, 32) != 0);
+	longname[0] = '/';
+	memset(longname + 1, 'n', sizeof(longname) - 1);
+	cf_fcache_key(&r, (const uint8_t *)longname, sizeof(longname));
+	CHECK(r.len == 64); /* a name too long for any file system: hashed */
+}
+
 /* ---------------------------------------------------------------- the file */
 
 static char *
@@ -276,7 +301,7 @@ remove_tmp(const char *path)
 }
 
 static bool
-has(struct cf_fcache *fc, const uint8_t key[32])
+has(struct cf_fcache *fc, const struct cf_fcache_key *key)
 {
 	struct cf_fcache_entry e;
 	bool found = false;
@@ -294,30 +319,30 @@ CF_TEST(file_keeps_committed_entries_only)
 	struct cf_fcache *fc = NULL;
 	uint8_t repo[32];
 	uint8_t other[32];
-	uint8_t k1[32];
-	uint8_t k2[32];
+	struct cf_fcache_key k1;
+	struct cf_fcache_key k2;
 
 	fill(repo, 32, 1);
 	fill(other, 32, 2);
-	cf_fcache_key(k1, (const uint8_t *)"/a", 2);
-	cf_fcache_key(k2, (const uint8_t *)"/b", 2);
+	cf_fcache_key(&k1, (const uint8_t *)"/a", 2);
+	cf_fcache_key(&k2, (const uint8_t *)"/b", 2);
 	sample(&e, parts);
 	CHECK(cf_fcache_open(path, repo, &fc) == 0);
-	CHECK(!has(fc, k1));
-	CHECK(cf_fcache_put(fc, k1, &e) == 0);
-	CHECK(has(fc, k1)); /* seen before the commit */
+	CHECK(!has(fc, &k1));
+	CHECK(cf_fcache_put(fc, &k1, &e) == 0);
+	CHECK(has(fc, &k1)); /* seen before the commit */
 	CHECK(cf_fcache_commit(fc) == 0);
-	CHECK(cf_fcache_put(fc, k2, &e) == 0);
+	CHECK(cf_fcache_put(fc, &k2, &e) == 0);
 	CHECK(cf_fcache_pending(fc) == 1);
 	cf_fcache_close(fc); /* k2 never committed */
 
 	CHECK(cf_fcache_open(path, repo, &fc) == 0);
-	CHECK(has(fc, k1) && !has(fc, k2));
+	CHECK(has(fc, &k1) && !has(fc, &k2));
 	cf_fcache_close(fc);
 
 	/* another repository's file is emptied, not used */
 	CHECK(cf_fcache_open(path, other, &fc) == 0);
-	CHECK(!has(fc, k1));
+	CHECK(!has(fc, &k1));
 	cf_fcache_close(fc);
 	remove_tmp(path);
 }
@@ -328,7 +353,7 @@ CF_TEST(file_garbage_is_replaced)
 	struct cf_fcache *fc = NULL;
 	uint8_t repo[32];
 	uint8_t junk[8192];
-	uint8_t k[32];
+	struct cf_fcache_key k;
 	FILE *f = fopen(path, "wb");
 
 	CHECK(f != NULL);
@@ -336,9 +361,9 @@ CF_TEST(file_garbage_is_replaced)
 	CHECK(fwrite(junk, 1, sizeof(junk), f) == sizeof(junk));
 	CHECK(fclose(f) == 0);
 	fill(repo, 32, 1);
-	cf_fcache_key(k, (const uint8_t *)"/a", 2);
+	cf_fcache_key(&k, (const uint8_t *)"/a", 2);
 	CHECK(cf_fcache_open(path, repo, &fc) == 0);
-	CHECK(!has(fc, k));
+	CHECK(!has(fc, &k));
 	cf_fcache_close(fc);
 	remove_tmp(path);
 }
@@ -350,27 +375,27 @@ CF_TEST(file_sweep_removes_old_entries_once_a_day)
 	struct cf_part parts[2];
 	struct cf_fcache *fc = NULL;
 	uint8_t repo[32];
-	uint8_t k_old[32];
-	uint8_t k_new[32];
+	struct cf_fcache_key k_old;
+	struct cf_fcache_key k_new;
 	uint64_t now = 1769860800;
 	size_t removed = 99;
 
 	fill(repo, 32, 1);
-	cf_fcache_key(k_old, (const uint8_t *)"/old", 4);
-	cf_fcache_key(k_new, (const uint8_t *)"/new", 4);
+	cf_fcache_key(&k_old, (const uint8_t *)"/old", 4);
+	cf_fcache_key(&k_new, (const uint8_t *)"/new", 4);
 	sample(&e, parts);
 	CHECK(cf_fcache_open(path, repo, &fc) == 0);
 	e.seen = now - 1000;
-	CHECK(cf_fcache_put(fc, k_new, &e) == 0);
+	CHECK(cf_fcache_put(fc, &k_new, &e) == 0);
 	e.seen = now - 100000;
-	CHECK(cf_fcache_put(fc, k_old, &e) == 0);
+	CHECK(cf_fcache_put(fc, &k_old, &e) == 0);
 	CHECK(cf_fcache_sweep(fc, now, 50000, &removed) == 0);
 	CHECK(removed == 1);
-	CHECK(has(fc, k_new) && !has(fc, k_old));
+	CHECK(has(fc, &k_new) && !has(fc, &k_old));
 	/* the next sweep within a day does nothing */
-	CHECK(cf_fcache_put(fc, k_old, &e) == 0);
+	CHECK(cf_fcache_put(fc, &k_old, &e) == 0);
 	CHECK(cf_fcache_sweep(fc, now + 3600, 50000, &removed) == 0);
-	CHECK(removed == 0 && has(fc, k_old));
+	CHECK(removed == 0 && has(fc, &k_old));
 	CHECK(cf_fcache_sweep(fc, now + 90000, 50000, &removed) == 0);
 	CHECK(removed == 2); /* a day later: k_old, and k_new is now too old as well */
 	cf_fcache_close(fc);

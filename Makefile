@@ -26,7 +26,7 @@ tsan: deps
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target coffer prop_pipeline
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		ctest --output-on-failure \
-		-R '^(prop_pipeline|system_test_(restore_workers|roundtrip|crash))$$'
+		-R '^(prop_pipeline|system_test_(restore_workers|roundtrip|crash|resume))$$'
 
 lint: deps
 	tools/lint.sh

@@ -10,7 +10,11 @@
  *   - backed up again into one repository with the other worker counts (under other host
  *     names, so there is no parent and every file is read and chunked again): the same tree,
  *     and nothing added: no data blob, no pack, no index object;
- *   - every snapshot restores byte-identical to the source.
+ *   - every snapshot restores byte-identical to the source;
+ *   - backups that fail at a random fsync() (packs, index objects, directories) leave files
+ *     cache entries (docs/format.md 13) that name only blobs the index objects hold: the
+ *     pipeline never reports a job stored that the failure lost (without the cap on
+ *     cf_pipe_durable() after a failure, every seed fails this).
  * "The same tree" is the tree of the directory holding the sources, which covers their own
  * metadata and everything below. The root tree is left out: it holds the metadata of
  * "/tmp", which other programs change at any time, so a backup may add its own new root
@@ -21,7 +25,9 @@
  * (hence the chunk boundaries) and the scheduler's own timing are new in every run.
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
+#include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -37,16 +43,18 @@
 
 #include "base/base.h"
 #include "compress/compress.h"
+#include "fcache/fcache.h"
 #include "harness.h"
 #include "repo/repo.h"
 
-#define ROUNDS     3
-#define NWORKERS   4
-#define FILES_MIN  24
-#define FILES_MAX  48
-#define DIRS_MAX   8
-#define TOTAL_MAX  (32u << 20) /* bytes of file content per tree, about */
-#define PATH_BYTES 512
+#define ROUNDS      3
+#define ROUNDS_FAIL 12
+#define NWORKERS    4
+#define FILES_MIN   24
+#define FILES_MAX   48
+#define DIRS_MAX    8
+#define TOTAL_MAX   (32u << 20) /* bytes of file content per tree, about */
+#define PATH_BYTES  512
 
 static const int worker_counts[NWORKERS] = {1, 2, 4, 8};
 
@@ -61,6 +69,8 @@ static atomic_int jitter_on;
 static atomic_uint_fast64_t jitter_ctr;
 static atomic_uint_fast64_t jitter_calls; /* interposed calls seen, jittered or not */
 static uint64_t jitter_seed;              /* set before any thread starts */
+static atomic_int fsync_fail_at;          /* fail the n-th fsync() from now on; 0: none */
+static atomic_int fsync_seen;
 
 static void *
 next_symbol(const char *name)
@@ -116,7 +126,13 @@ jitter(void)
 int
 fsync(int fd)
 {
+	int at = atomic_load(&fsync_fail_at);
+
 	jitter();
+	if (at > 0 && atomic_fetch_add(&fsync_seen, 1) + 1 == at) {
+		errno = EIO;
+		return -1;
+	}
 	return real_fsync(fd);
 }
 
@@ -712,5 +728,123 @@ CF_TEST(thread_count_does_not_change_the_snapshot)
 	       (unsigned long long)atomic_load(&jitter_calls),
 	       (unsigned long long)atomic_load(&jitter_ctr));
 	CHECK(atomic_load(&jitter_calls) > 0);
+	run_cmd("rm -rf %s %s", sroot, wroot);
+}
+
+/* ---- a backup that fails part-way leaves no files cache entry for data it lost ---- */
+
+/* COFFER_CACHE/<fingerprint>/files.lmdb under @dir/cache, or "" when there is none. */
+static void
+fcache_path(const char *dir, char *out, size_t cap)
+{
+	char cache[PATH_BYTES + 32];
+	struct dirent *de;
+	DIR *d;
+
+	out[0] = '\0';
+	snprintf(cache, sizeof(cache), "%s/cache", dir);
+	if ((d = opendir(cache)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && strlen(de->d_name) < 80)
+			snprintf(out, cap, "%s/%.80s/files.lmdb", cache, de->d_name);
+	closedir(d);
+}
+
+/* Every entry of a file below @path names only blobs of @bs; *@n counts the entries. */
+static void
+check_entries(struct cf_fcache *fc, const struct blob_set *bs, const char *path, size_t *n)
+{
+	struct dirent *de;
+	DIR *d = opendir(path);
+
+	CHECK(d != NULL);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char sub[PATH_BYTES];
+		struct cf_fcache_entry e;
+		struct cf_fcache_key key;
+		struct stat st;
+		bool found = false;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (lstat(sub, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			check_entries(fc, bs, sub, n);
+			continue;
+		}
+		cf_fcache_key(&key, (const uint8_t *)sub, strlen(sub));
+		CHECK(cf_fcache_get(fc, &key, &e, &found) == 0);
+		for (size_t i = 0; found && i < e.nparts; i++)
+			CHECK(e.parts[i].hole || blob_set_has(bs, e.parts[i].id));
+		*n += found;
+		cf_fcache_entry_release(&e);
+	}
+	if (d != NULL)
+		closedir(d);
+}
+
+/*
+ * Backups that fail at a random fsync() (a pack, an index object, a directory), with 1 to 8
+ * workers: whatever the files cache recorded names only blobs the repository's index
+ * objects hold (the pipeline reports nothing as stored that the failure lost).
+ */
+CF_TEST(failed_backup_caches_only_stored_files)
+{
+	size_t entries = 0;
+	int failed = 0;
+
+	snprintf(sroot, sizeof(sroot), "/tmp/cf-prop-fail-src-XXXXXX");
+	snprintf(wroot, sizeof(wroot), "/tmp/cf-prop-fail-XXXXXX");
+	CHECK(mkdtemp(sroot) != NULL && mkdtemp(wroot) != NULL);
+	for (int round = 0; round < ROUNDS_FAIL; round++) {
+		struct cf_backup_result *res = NULL;
+		struct cf_fcache *fc = NULL;
+		struct cf_repo *r = NULL;
+		struct cf_opts *o = NULL;
+		struct blob_set bs;
+		char src[PATH_BYTES];
+		char dir[PATH_BYTES];
+		char fpath[PATH_BYTES + 200];
+		struct timespec pause = {0, 60000000}; /* past the racy-entry margin */
+		size_t n = 0;
+		int rc;
+
+		snprintf(src, sizeof(src), "%s/f%d", sroot, round);
+		snprintf(dir, sizeof(dir), "%s/r%d", wroot, round);
+		(void)make_tree(src);
+		(void)nanosleep(&pause, NULL);
+		make_template(dir);
+		o = opts_for(dir, "fail", 1 + (int)rnd(8));
+		rc = cf_repo_open(o, &r);
+		report("opening the repository", rc);
+		CHECK(rc == 0);
+		if (rc != 0 || cf_opts_add(o, "path", src) != 0) {
+			cf_opts_free(o);
+			continue;
+		}
+		atomic_store(&fsync_seen, 0);
+		atomic_store(&fsync_fail_at, 4 + (int)rnd(40));
+		rc = cf_backup(r, o, NULL, NULL, &res);
+		atomic_store(&fsync_fail_at, 0);
+		failed += rc != 0;
+		cf_err_clear();
+		cf_backup_result_free(res);
+		blob_set_load(r, &bs);
+		fcache_path(dir, fpath, sizeof(fpath));
+		if (fpath[0] != '\0' && cf_fcache_open(fpath, r->chain->repo_id, &fc) == 0) {
+			check_entries(fc, &bs, src, &n);
+			cf_fcache_close(fc);
+		}
+		entries += n;
+		cf_free(bs.v);
+		cf_repo_free(r);
+		cf_opts_free(o);
+	}
+	printf("%d of %d backups failed; %zu files cache entries checked\n", failed, ROUNDS_FAIL,
+	       entries);
+	CHECK(failed > 0);
 	run_cmd("rm -rf %s %s", sroot, wroot);
 }

@@ -13,11 +13,11 @@
 #include "../base/base.h"
 #include "../chunk/chunk.h"
 #include "../crypto/crypto.h"
+#include "../lmdbx/lmdbx.h"
 #include "../reader/reader.h"
 
 #define VERSION    1u
 #define META_BYTES (4 + 32)
-#define MAP_BYTES  ((size_t)(sizeof(size_t) >= 8 ? (64ull << 30) : (1ull << 30)))
 #define SWEEP_GAP  (24u * 3600u)
 
 struct cf_fcache {
@@ -164,16 +164,6 @@ cf_fcache_key(struct cf_fcache_key *key, const uint8_t *path, size_t len)
 
 /* ---- the LMDB file ---- */
 
-static MDB_val
-mval(const void *p, size_t n)
-{
-	MDB_val v;
-
-	v.mv_size = n;
-	v.mv_data = (void *)(uintptr_t)p; /* LMDB only reads keys and values it is given */
-	return v;
-}
-
 static int
 db_err(const struct cf_fcache *fc, int mrc, const char *what)
 {
@@ -183,30 +173,6 @@ db_err(const struct cf_fcache *fc, int mrc, const char *what)
 	if (mrc > 0)
 		return cf_err_set(CF_ESYS, "files cache '%s': %s", fc->path, what);
 	return cf_err_set(CF_ESYS, "files cache '%s': %s: %s", fc->path, what, mdb_strerror(mrc));
-}
-
-static bool
-damaged(int mrc)
-{
-	return mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH || mrc == MDB_CORRUPTED ||
-	       mrc == MDB_PAGE_NOTFOUND;
-}
-
-/* A file shorter than the last page its meta names would fault when read there. */
-static int
-check_size(MDB_env *env)
-{
-	MDB_envinfo info;
-	MDB_stat st;
-	struct stat sb;
-	int fd = -1;
-
-	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0 ||
-	    mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &sb) != 0 || sb.st_size < 0)
-		return MDB_INVALID;
-	if ((uint64_t)sb.st_size < ((uint64_t)info.me_last_pgno + 1) * st.ms_psize)
-		return MDB_INVALID;
-	return 0;
 }
 
 static void
@@ -221,7 +187,7 @@ static int
 open_dbis(struct cf_fcache *fc, const uint8_t repo_id[static 32])
 {
 	uint8_t want[META_BYTES];
-	MDB_val key = mval("coffer", 6);
+	MDB_val key = cf_mdb_val("coffer", 6);
 	MDB_val val;
 	MDB_txn *t = NULL;
 	int mrc;
@@ -238,7 +204,7 @@ open_dbis(struct cf_fcache *fc, const uint8_t repo_id[static 32])
 	if ((mrc != 0 && mrc != MDB_NOTFOUND) || (mrc = mdb_drop(t, fc->files, 0)) != 0 ||
 	    (mrc = mdb_drop(t, fc->meta, 0)) != 0)
 		goto fail;
-	val = mval(want, sizeof(want));
+	val = cf_mdb_val(want, sizeof(want));
 	if ((mrc = mdb_put(t, fc->meta, &key, &val, 0)) != 0)
 		goto fail;
 	return mdb_txn_commit(t);
@@ -257,10 +223,10 @@ env_start(struct cf_fcache *fc, const uint8_t repo_id[static 32])
 		fc->env = NULL;
 		return mrc;
 	}
-	if ((mrc = mdb_env_set_mapsize(fc->env, MAP_BYTES)) != 0 ||
+	if ((mrc = mdb_env_set_mapsize(fc->env, CF_MDB_MAP_BYTES)) != 0 ||
 	    (mrc = mdb_env_set_maxdbs(fc->env, 2)) != 0 ||
 	    (mrc = mdb_env_open(fc->env, fc->path, flags, 0600)) != 0 ||
-	    (mrc = check_size(fc->env)) != 0 || (mrc = open_dbis(fc, repo_id)) != 0 ||
+	    (mrc = cf_mdb_check_size(fc->env)) != 0 || (mrc = open_dbis(fc, repo_id)) != 0 ||
 	    (mrc = mdb_txn_begin(fc->env, NULL, MDB_RDONLY, &fc->rd)) != 0) {
 		mdb_env_close(fc->env);
 		fc->env = NULL;
@@ -269,20 +235,6 @@ env_start(struct cf_fcache *fc, const uint8_t repo_id[static 32])
 	}
 	mdb_txn_reset(fc->rd);
 	return 0;
-}
-
-static void
-remove_files(const char *path)
-{
-	size_t n = strlen(path) + sizeof("-lock");
-	char *lock = cf_malloc(n);
-
-	(void)unlink(path);
-	if (lock != NULL) {
-		(void)snprintf(lock, n, "%s-lock", path);
-		(void)unlink(lock);
-	}
-	cf_free(lock);
 }
 
 int
@@ -301,8 +253,8 @@ cf_fcache_open(const char *path, const uint8_t repo_id[static 32], struct cf_fca
 	cf_buf_init(&fc->enc,
 	            (size_t)CF_FCACHE_HEAD + (size_t)CF_FCACHE_PARTS_MAX * CF_FCACHE_PART);
 	mrc = env_start(fc, repo_id);
-	if (damaged(mrc)) {
-		remove_files(path); /* a cache: start empty */
+	if (cf_mdb_damaged(mrc)) {
+		cf_mdb_remove(path); /* a cache: start empty */
 		mrc = env_start(fc, repo_id);
 	}
 	if (mrc != 0) {
@@ -335,7 +287,7 @@ int
 cf_fcache_get(struct cf_fcache *fc, const struct cf_fcache_key *key, struct cf_fcache_entry *e,
               bool *found)
 {
-	MDB_val k = mval(key->b, key->len);
+	MDB_val k = cf_mdb_val(key->b, key->len);
 	MDB_val v;
 	MDB_txn *t = NULL;
 	int mrc;
@@ -362,7 +314,7 @@ int
 cf_fcache_put(struct cf_fcache *fc, const struct cf_fcache_key *key,
               const struct cf_fcache_entry *e)
 {
-	MDB_val k = mval(key->b, key->len);
+	MDB_val k = cf_mdb_val(key->b, key->len);
 	MDB_val v;
 	int mrc;
 	int rc;
@@ -374,7 +326,7 @@ cf_fcache_put(struct cf_fcache *fc, const struct cf_fcache_key *key,
 		fc->wr = NULL;
 		return db_err(fc, mrc, "cannot begin a write");
 	}
-	v = mval(fc->enc.p, fc->enc.len);
+	v = cf_mdb_val(fc->enc.p, fc->enc.len);
 	if ((mrc = mdb_put(fc->wr, fc->files, &k, &v, 0)) != 0)
 		return db_err(fc, mrc, "cannot write");
 	fc->pending++;
@@ -428,7 +380,7 @@ sweep_old(struct cf_fcache *fc, uint64_t cutoff, size_t *removed)
 int
 cf_fcache_sweep(struct cf_fcache *fc, uint64_t now, uint64_t max_age, size_t *removed)
 {
-	MDB_val key = mval("swept", 5);
+	MDB_val key = cf_mdb_val("swept", 5);
 	uint8_t stamp[8];
 	MDB_val v;
 	int mrc;
@@ -454,7 +406,7 @@ cf_fcache_sweep(struct cf_fcache *fc, uint64_t now, uint64_t max_age, size_t *re
 		return rc;
 	}
 	cf_put_u64be(stamp, now);
-	v = mval(stamp, sizeof(stamp));
+	v = cf_mdb_val(stamp, sizeof(stamp));
 	if ((mrc = mdb_put(fc->wr, fc->meta, &key, &v, 0)) != 0) {
 		mdb_txn_abort(fc->wr);
 		fc->wr = NULL;

@@ -167,8 +167,8 @@ cf_ixdb_wr_steps(struct wr *w, size_t n)
 int
 cf_ixdb_wr_put(struct wr *w, MDB_dbi dbi, const void *k, size_t klen, const void *v, size_t vlen)
 {
-	MDB_val key = mval(k, klen);
-	MDB_val val = mval(v, vlen);
+	MDB_val key = cf_mdb_val(k, klen);
+	MDB_val val = cf_mdb_val(v, vlen);
 	int mrc = mdb_put(w->t, dbi, &key, &val, 0);
 
 	/* an identical location already present (another index object names it) */
@@ -216,7 +216,7 @@ next_pack_number(struct wr *w, uint32_t *num)
 int
 cf_ixdb_intern(struct wr *w, const uint8_t pack[static CF_ID_BYTES], uint32_t *num)
 {
-	MDB_val key = mval(pack, CF_ID_BYTES);
+	MDB_val key = cf_mdb_val(pack, CF_ID_BYTES);
 	MDB_val val;
 	uint8_t nb[4];
 	int mrc = mdb_get(w->t, w->e->packs, &key, &val);
@@ -274,7 +274,7 @@ prefix_cmp(const void *a, const void *b)
 static int
 put_prefixes(struct wr *w, const uint8_t key[static NAMED_BYTES], const struct cf_index_pack *p)
 {
-	MDB_val k = mval(key, NAMED_BYTES);
+	MDB_val k = cf_mdb_val(key, NAMED_BYTES);
 	MDB_val old;
 	uint8_t *v = NULL;
 	size_t n = 0;
@@ -325,8 +325,8 @@ names_alike(struct wr *w, const uint8_t *obj, const uint8_t named[static NAMED_B
             bool *alike)
 {
 	MDB_cursor *c = NULL;
-	MDB_val k = mval(obj, CF_ID_BYTES);
-	MDB_val v = mval(named, NAMED_BYTES);
+	MDB_val k = cf_mdb_val(obj, CF_ID_BYTES);
+	MDB_val v = cf_mdb_val(named, NAMED_BYTES);
 	int mrc;
 
 	*alike = false;
@@ -335,7 +335,7 @@ names_alike(struct wr *w, const uint8_t *obj, const uint8_t named[static NAMED_B
 	mrc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH);
 	mdb_cursor_close(c);
 	if (mrc == 0 && done) {
-		k = mval(obj, CF_ID_BYTES);
+		k = cf_mdb_val(obj, CF_ID_BYTES);
 		if ((mrc = mdb_get(w->t, w->e->objs, &k, &v)) == 0 && v.mv_size != OBJ_BYTES)
 			mrc = MDB_CORRUPTED;
 		*alike = mrc == 0 && ((const uint8_t *)v.mv_data)[0] == STATE_DONE;
@@ -350,7 +350,7 @@ cf_ixdb_namers(struct wr *w, const uint8_t named[static NAMED_BYTES], bool done,
                bool *alike)
 {
 	MDB_cursor *c = NULL;
-	MDB_val key = mval(named, 4);
+	MDB_val key = cf_mdb_val(named, 4);
 	MDB_val val;
 	int mrc;
 	int rc = 0;

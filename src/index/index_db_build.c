@@ -139,8 +139,8 @@ append_recs(struct wr *w, const struct collect *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		bool dup = i > 0 && memcmp(c->v[i].id, c->v[i - 1].id, CF_ID_BYTES) == 0;
-		MDB_val key = mval(c->v[i].id, CF_ID_BYTES);
-		MDB_val val = mval(c->v[i].val, VAL_BYTES);
+		MDB_val key = cf_mdb_val(c->v[i].id, CF_ID_BYTES);
+		MDB_val val = cf_mdb_val(c->v[i].val, VAL_BYTES);
 		int mrc;
 		int rc;
 

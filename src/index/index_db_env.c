@@ -21,7 +21,6 @@
 #include "index_db_impl.h"
 
 /* 64 GiB of address space (about 600 million locations); a full map falls back to memory. */
-#define MAP_BYTES ((size_t)(sizeof(size_t) >= 8 ? (64ull << 30) : (1ull << 30)))
 
 static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct env *envs;
@@ -54,7 +53,7 @@ cf_ixdb_trim_map(const struct env *e)
 void
 cf_ixdb_find_map(struct env *e)
 {
-	MDB_val key = mval("coffer", 6);
+	MDB_val key = cf_mdb_val("coffer", 6);
 	MDB_envinfo info;
 	MDB_txn *t = NULL;
 	MDB_stat st;
@@ -75,30 +74,6 @@ cf_ixdb_find_map(struct env *e)
 }
 
 /* ---- the environment ---- */
-
-/* A file LMDB cannot use, or shorter than its last page (reading there would fault). */
-static bool
-damaged(int mrc)
-{
-	return mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH || mrc == MDB_CORRUPTED ||
-	       mrc == MDB_PAGE_NOTFOUND;
-}
-
-static int
-check_size(MDB_env *env)
-{
-	MDB_envinfo info;
-	MDB_stat st;
-	struct stat sb;
-	int fd = -1;
-
-	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0 ||
-	    mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &sb) != 0 || sb.st_size < 0)
-		return MDB_INVALID;
-	if ((uint64_t)sb.st_size < ((uint64_t)info.me_last_pgno + 1) * st.ms_psize)
-		return MDB_INVALID;
-	return 0;
-}
 
 static int
 open_dbis(struct env *e)
@@ -135,29 +110,14 @@ env_start(struct env *e, unsigned flags)
 		return mrc;
 	}
 	/* MDB_NORDAHEAD: lookups are random; read-ahead would only fill memory */
-	if ((mrc = mdb_env_set_mapsize(e->env, MAP_BYTES)) != 0 ||
+	if ((mrc = mdb_env_set_mapsize(e->env, CF_MDB_MAP_BYTES)) != 0 ||
 	    (mrc = mdb_env_set_maxdbs(e->env, NDBS)) != 0 ||
 	    (mrc = mdb_env_open(e->env, e->path, all, 0600)) != 0 ||
-	    (mrc = check_size(e->env)) != 0 || (mrc = open_dbis(e)) != 0) {
+	    (mrc = cf_mdb_check_size(e->env)) != 0 || (mrc = open_dbis(e)) != 0) {
 		mdb_env_close(e->env);
 		e->env = NULL;
 	}
 	return mrc;
-}
-
-static void
-remove_files(const struct env *e)
-{
-	size_t n = strlen(e->path) + sizeof("-lock");
-	char *lock = cf_malloc(n);
-
-	(void)unlink(e->path);
-	if (lock != NULL) {
-		memcpy(lock, e->path, n - sizeof("-lock"));
-		memcpy(lock + n - sizeof("-lock"), "-lock", sizeof("-lock"));
-		(void)unlink(lock);
-	}
-	cf_free(lock);
 }
 
 /* Open the file once per process; a damaged one is replaced, a read-only one read. */
@@ -181,8 +141,8 @@ env_open(struct env *e)
 			e->nolock = true;
 			mrc = env_start(e, MDB_RDONLY | MDB_NOLOCK);
 		}
-	} else if (damaged(mrc)) {
-		remove_files(e); /* a cache: rebuilt below */
+	} else if (cf_mdb_damaged(mrc)) {
+		cf_mdb_remove(e->path); /* a cache: rebuilt below */
 		mrc = env_start(e, 0);
 	}
 	if (mrc != 0)

@@ -46,6 +46,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../lmdbx/lmdbx.h"
 #include "index.h"
 
 #define VAL_BYTES    18
@@ -136,16 +137,6 @@ struct wr {
 	size_t pending;
 	unsigned ops; /* writes since the last cf_ixdb_trim_map() */
 };
-
-static inline MDB_val
-mval(const void *p, size_t n)
-{
-	MDB_val v;
-
-	v.mv_size = n;
-	v.mv_data = (void *)(uintptr_t)p; /* LMDB only reads keys and values it is given */
-	return v;
-}
 
 static inline void
 put_be32(uint8_t *p, uint32_t x)

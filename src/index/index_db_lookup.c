@@ -53,7 +53,7 @@ disk_loc(struct cf_ixdb *db, const MDB_val *val, struct cf_blob_loc *loc)
 	if (val->mv_size != VAL_BYTES)
 		return MDB_CORRUPTED;
 	put_be32(nb, cf_ixdb_decode_val(val->mv_data, &loc->e));
-	key = mval(nb, sizeof(nb));
+	key = cf_mdb_val(nb, sizeof(nb));
 	if ((mrc = mdb_get(db->txn, db->e->packids, &key, &pid)) != 0)
 		return mrc == MDB_NOTFOUND ? MDB_CORRUPTED : mrc;
 	if (pid.mv_size != CF_ID_BYTES)
@@ -66,7 +66,7 @@ int
 cf_ixdb_locs(struct cf_ixdb *db, const uint8_t id[static CF_ID_BYTES], struct cf_blob_loc *v,
              size_t cap, size_t *n)
 {
-	MDB_val key = mval(id, CF_ID_BYTES);
+	MDB_val key = cf_mdb_val(id, CF_ID_BYTES);
 	MDB_val val;
 	int mrc;
 

@@ -23,8 +23,8 @@
 static int
 del_pair(struct wr *w, MDB_dbi dbi, const void *key, size_t klen, const void *val, size_t vlen)
 {
-	MDB_val k = mval(key, klen);
-	MDB_val v = mval(val, vlen);
+	MDB_val k = cf_mdb_val(key, klen);
+	MDB_val v = cf_mdb_val(val, vlen);
 	int mrc = mdb_del(w->t, dbi, &k, val != NULL ? &v : NULL);
 
 	if (mrc != 0 && mrc != MDB_NOTFOUND)
@@ -75,8 +75,8 @@ drop_blob_locs(struct wr *w, const uint8_t id[static CF_ID_BYTES], const uint8_t
 	memset(lo, 0, sizeof(lo));
 	memcpy(lo, nb, 4);
 	for (;;) {
-		MDB_val key = mval(id, CF_ID_BYTES);
-		MDB_val val = mval(lo, sizeof(lo));
+		MDB_val key = cf_mdb_val(id, CF_ID_BYTES);
+		MDB_val val = cf_mdb_val(lo, sizeof(lo));
 		int mrc;
 		int rc;
 
@@ -117,7 +117,7 @@ drop_prefix(struct wr *w, const uint8_t prefix[static PREFIX_BYTES], const uint8
 	memset(id, 0, sizeof(id));
 	memcpy(id, prefix, PREFIX_BYTES);
 	do {
-		MDB_val key = mval(id, CF_ID_BYTES);
+		MDB_val key = cf_mdb_val(id, CF_ID_BYTES);
 		MDB_val val;
 		int mrc;
 		int rc;
@@ -149,7 +149,7 @@ first_prefixes(struct wr *w, const uint8_t nb[static 4], uint8_t key[static NAME
                uint8_t **v, size_t *n)
 {
 	MDB_cursor *c = NULL;
-	MDB_val k = mval(key, NAMED_BYTES);
+	MDB_val k = cf_mdb_val(key, NAMED_BYTES);
 	MDB_val val;
 	int mrc;
 
@@ -207,7 +207,8 @@ drop_pack(struct wr *w, const uint8_t nb[static 4])
 	int rc;
 
 	if ((rc = drop_pack_locs(w, nb)) != 0 ||
-	    (rc = first_value(w, w->e->packids, mval(nb, 4), pack, sizeof(pack), &found)) != 0)
+	    (rc = first_value(w, w->e->packids, cf_mdb_val(nb, 4), pack, sizeof(pack), &found)) !=
+	            0)
 		return rc;
 	if (found && (rc = del_pair(w, w->e->packs, pack, sizeof(pack), NULL, 0)) != 0)
 		return rc;
@@ -240,8 +241,8 @@ remove_object(struct wr *w, const uint8_t obj[static CF_ID_BYTES], bool *rebuild
 	bool found = false;
 	int rc;
 
-	while ((rc = first_value(w, w->e->objpacks, mval(obj, CF_ID_BYTES), named, sizeof(named),
-	                         &found)) == 0 &&
+	while ((rc = first_value(w, w->e->objpacks, cf_mdb_val(obj, CF_ID_BYTES), named,
+	                         sizeof(named), &found)) == 0 &&
 	       found) {
 		if ((rc = unname_pack(w, obj, named, rebuild)) != 0 || *rebuild)
 			return rc;

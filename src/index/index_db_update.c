@@ -96,7 +96,7 @@ static bool
 meta_ok(const struct env *e, MDB_txn *t, const uint8_t repo_id[static 32])
 {
 	uint8_t want[META_BYTES];
-	MDB_val key = mval("coffer", 6);
+	MDB_val key = cf_mdb_val("coffer", 6);
 	MDB_val val;
 
 	cf_ixdb_encode_meta(want, repo_id);

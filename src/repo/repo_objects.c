@@ -110,26 +110,6 @@ src_read(void *arg, const char *name, struct cf_index_pack **packs, size_t *npac
 	return rc;
 }
 
-/* COFFER_CACHE/<fingerprint>/index.lmdb, its directory created; NULL when that fails. */
-static char *
-index_cache_path(const struct cf_repo *r)
-{
-	char fp[2 * CF_HASH_BYTES + 1];
-	size_t n = strlen(r->cache) + sizeof(fp) + sizeof("/index.lmdb") + 1;
-	char *p = cf_malloc(n);
-
-	if (p == NULL)
-		return NULL;
-	cf_hex(fp, r->chain->fingerprint, CF_HASH_BYTES);
-	(void)snprintf(p, n, "%s/%s", r->cache, fp);
-	if (cf_mkdir_p(p, 0700) != 0) {
-		cf_free(p);
-		return NULL;
-	}
-	(void)snprintf(p, n, "%s/%s/index.lmdb", r->cache, fp);
-	return p;
-}
-
 static int
 load_index(struct cf_repo *r, bool skipping)
 {
@@ -142,7 +122,7 @@ load_index(struct cf_repo *r, bool skipping)
 		return 0;
 	if ((rc = cf_repo_load_records(r)) != 0)
 		return rc;
-	if ((path = index_cache_path(r)) != NULL) {
+	if ((path = cf_cache_file(r, "index.lmdb")) != NULL) {
 		rc = cf_ixdb_open(path, r->chain->repo_id, &src, &r->ixdb);
 		cf_free(path);
 		if (rc == 0 || rc == CF_ENOMEM || s.rc != 0)

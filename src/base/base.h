@@ -56,6 +56,8 @@ void cf_err_restore(const char *msg);
  * Returns 0, or -1 with errno set (EIO when write() made no progress).
  */
 int cf_write_all(int fd, const uint8_t *p, size_t len) CF_MUST_CHECK;
+/* cf_mono_ns() - CLOCK_MONOTONIC in nanoseconds: for intervals, never for dates. */
+uint64_t cf_mono_ns(void);
 
 /* Hex of non-secret bytes: @out must hold 2*len+1 chars. */
 void cf_hex(char *out, const uint8_t *in, size_t len);

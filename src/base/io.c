@@ -2,6 +2,7 @@
  * io.c - the one loop that writes a whole buffer to a file descriptor.
  */
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base.h"
@@ -23,4 +24,13 @@ cf_write_all(int fd, const uint8_t *p, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+uint64_t
+cf_mono_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }

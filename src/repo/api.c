@@ -128,13 +128,11 @@ void
 cf_emit_progress(const struct cf_events *ev, struct cf_progress *p, bool force)
 {
 	struct cf_event e;
-	struct timespec ts;
 	uint64_t t;
 
 	if (ev == NULL || ev->fn == NULL)
 		return;
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	t = cf_mono_ns();
 	if (!force && t - p->last_ns < PROGRESS_INTERVAL_NS)
 		return;
 	p->last_ns = t;

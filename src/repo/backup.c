@@ -276,15 +276,6 @@ lock_device(const struct cf_repo *r, int *fd)
 	return 0;
 }
 
-static uint64_t
-wall_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void
 host_name(const struct cf_opts *o, char *out, size_t cap)
 {
@@ -435,7 +426,7 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	uint8_t ptree[CF_ID_BYTES];
 	bool has_parent = false;
 	char host[256];
-	uint64_t t0 = wall_ns();
+	uint64_t t0 = cf_mono_ns();
 	int rc;
 
 	host_name(b->o, host, sizeof(host));
@@ -460,7 +451,7 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	if (rc != 0)
 		goto out;
 	cf_bk_fc_close(b, !b->dry_run);
-	b->st.duration_ns = wall_ns() - t0;
+	b->st.duration_ns = cf_mono_ns() - t0;
 	s->stats = b->st;
 	cf_bk_progress(b, true);
 	if (!b->dry_run &&

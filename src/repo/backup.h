@@ -118,6 +118,8 @@ struct bk {
 /* backup_file.c */
 int cf_bk_file(struct bk *b, int dfd, const char *name, const struct stat *st,
                const struct cf_node *prev, struct cf_node *n) CF_MUST_CHECK;
+/* cf_bk_parts_live() - every chunk of @parts is live in the repository or queued now. */
+bool cf_bk_parts_live(const struct bk *b, const struct cf_part *parts, size_t n);
 int cf_bk_store_blob(struct bk *b, uint8_t type, const uint8_t *data, size_t len,
                      uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
 void cf_bk_progress(struct bk *b, bool force);

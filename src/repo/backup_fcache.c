@@ -27,15 +27,6 @@ struct fc_wait {
 	uint64_t dep;
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void
 fc_disable(struct bk *b)
 {
@@ -53,7 +44,7 @@ cf_bk_fc_open(struct bk *b)
 		b->fc = NULL;
 	cf_free(path);
 	cf_err_clear();
-	b->fc_commit_ns = mono_ns();
+	b->fc_commit_ns = cf_mono_ns();
 }
 
 static void
@@ -75,23 +66,6 @@ same_id(const struct cf_fcache_id *a, const struct stat *st)
 	fill_id(&b, st);
 	return a->ino == b.ino && a->size == b.size && a->mtime_s == b.mtime_s &&
 	       a->mtime_ns == b.mtime_ns && a->ctime_s == b.ctime_s && a->ctime_ns == b.ctime_ns;
-}
-
-/*
- * Every chunk is live in the repository or queued by this run. Never skip this: it is what
- * makes an entry safe whatever happened to the repository (a prune) or to the run that
- * wrote it, and it costs one index lookup per chunk.
- */
-static bool
-chunks_known(const struct bk *b, const struct cf_fcache_entry *e)
-{
-	for (size_t i = 0; i < e->nparts; i++) {
-		const struct cf_part *p = &e->parts[i];
-
-		if (!p->hole && !cf_repo_has_live(b->r, p->id) && !cf_index_has(b->pending, p->id))
-			return false;
-	}
-	return true;
 }
 
 /* Open the file to read its attributes and check, on the descriptor, that it is the one. */
@@ -173,12 +147,12 @@ cf_bk_fc_lookup(struct bk *b, int dfd, const char *name, const struct stat *st, 
 	if (!found)
 		return 0;
 	if (e.done < e.id.size) {
-		if (same_id(&e.id, st) && e.nparts > 0 && chunks_known(b, &e))
+		if (same_id(&e.id, st) && e.nparts > 0 && cf_bk_parts_live(b, e.parts, e.nparts))
 			take_prefix(b, &e, n, from);
 		cf_fcache_entry_release(&e);
 		return 0;
 	}
-	if (same_id(&e.id, st) && chunks_known(b, &e) &&
+	if (same_id(&e.id, st) && cf_bk_parts_live(b, e.parts, e.nparts) &&
 	    (rc = attrs_if_same(b, dfd, name, &e, n, hit)) == 0 && *hit) {
 		refresh(b, &key, &e);
 		n->size = e.id.size;
@@ -317,7 +291,7 @@ cf_bk_fc_flush(struct bk *b, bool all)
 
 	if (b->fc == NULL || b->pipe == NULL)
 		return;
-	now = mono_ns();
+	now = cf_mono_ns();
 	if (!all && b->fcw_n < COMMIT_ENTRIES && now - b->fc_commit_ns < COMMIT_NS)
 		return;
 	durable = cf_pipe_durable(b->pipe);

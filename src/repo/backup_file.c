@@ -182,14 +182,15 @@ same_file(const struct stat *st, const struct cf_node *prev)
 }
 
 /*
- * Reuse only what the repository still has: a parent (or a cached tree) may name chunks
- * that were pruned since; such a file is read again.
+ * Reuse only what the repository still has: a parent, a cached tree or a files cache entry
+ * may name chunks that were pruned since (or, for the files cache, never stored: a backup
+ * that failed); such a file is read again. Never skip this: one index lookup per chunk.
  */
-static bool
-parts_known(const struct bk *b, const struct cf_node *prev)
+bool
+cf_bk_parts_live(const struct bk *b, const struct cf_part *parts, size_t n)
 {
-	for (size_t i = 0; i < prev->nparts; i++) {
-		const struct cf_part *p = &prev->parts[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct cf_part *p = &parts[i];
 
 		if (!p->hole && !cf_repo_has_live(b->r, p->id) && !cf_index_has(b->pending, p->id))
 			return false;
@@ -408,7 +409,7 @@ cf_bk_file(struct bk *b, int dfd, const char *name, const struct stat *st,
 		n->size = h->size;
 		return copy_content(n, h->parts, h->nparts, h->xattrs, h->nxattrs);
 	}
-	if (same_file(st, prev) && parts_known(b, prev)) {
+	if (same_file(st, prev) && cf_bk_parts_live(b, prev->parts, prev->nparts)) {
 		b->st.files_unmodified++;
 		b->bytes_done += (uint64_t)st->st_size;
 		n->size = prev->size;

@@ -153,13 +153,8 @@ cf_fcache_key(struct cf_fcache_key *key, const uint8_t *path, size_t len)
 	while (slash > 0 && path[slash - 1] != '/')
 		slash--;
 	cf_hash(key->b, path, slash); /* the directory with its '/' */
-	if (len - slash <= CF_FCACHE_KEY_MAX - CF_HASH_BYTES) {
-		memcpy(key->b + CF_HASH_BYTES, path + slash, len - slash);
-		key->len = CF_HASH_BYTES + (len - slash);
-	} else { /* longer than any file system allows a name: its hash */
-		cf_hash(key->b + CF_HASH_BYTES, path + slash, len - slash);
-		key->len = 2 * CF_HASH_BYTES;
-	}
+	cf_hash(key->b + CF_HASH_BYTES, path + slash, len - slash);
+	key->len = 2 * CF_HASH_BYTES;
 }
 
 /* ---- the LMDB file ---- */

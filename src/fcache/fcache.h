@@ -15,7 +15,7 @@
 #include "../buf/buf.h"
 #include "../tree/tree.h"
 
-#define CF_FCACHE_KEY_MAX   (32 + 255) /* H(directory) || file name */
+#define CF_FCACHE_KEY_MAX   64 /* H(directory) || H(file name) */
 #define CF_FCACHE_PARTS_MAX (1u << 20)
 #define CF_FCACHE_HEAD      60 /* ino, size, mtime, ctime, seen, done, nparts */
 #define CF_FCACHE_PART      41 /* hole u8 | len u64 | id 32 */
@@ -59,8 +59,8 @@ struct cf_fcache;
 int cf_fcache_open(const char *path, const uint8_t repo_id[static 32],
                    struct cf_fcache **out) CF_MUST_CHECK;
 /*
- * The key of a file: H(its directory's absolute path) || its name, so the entries of one
- * directory sit together and a commit rewrites few pages.
+ * The key of a file: H(its directory's absolute path) || H(its name), so the entries of one
+ * directory sit together and a commit rewrites few pages, and no name is stored in clear.
  */
 struct cf_fcache_key {
 	uint8_t b[CF_FCACHE_KEY_MAX];

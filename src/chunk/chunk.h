@@ -12,8 +12,8 @@
 
 struct cf_key;
 
-#define CF_CHUNK_MIN_DEFAULT (512u * 1024)
-#define CF_CHUNK_AVG_DEFAULT (1024u * 1024)
+#define CF_CHUNK_MIN_DEFAULT (256u * 1024)
+#define CF_CHUNK_AVG_DEFAULT (512u * 1024)
 #define CF_CHUNK_MAX_DEFAULT (8u * 1024 * 1024)
 /* Hard limit on any chunk's size, whatever the genesis entry says. */
 #define CF_CHUNK_MAX_LIMIT (8u * 1024 * 1024)

@@ -33,6 +33,8 @@ struct seq_list {
 	size_t cap;
 	uint64_t problems;
 	char first[1024];
+	uint8_t *seen; /* the seen file, read before anything is listed; NULL: none */
+	size_t nseen;
 };
 
 static void seq_problem(struct seq_list *l, const char *fmt, ...) CF_PRINTF(2, 3);
@@ -259,39 +261,46 @@ check_recorded(struct seq_list *l, char *line)
 		            (unsigned long long)seq);
 }
 
+/*
+ * The seen file is read before the listings: a snapshot another process of this device
+ * writes (and records as seen) meanwhile is then neither listed nor expected, instead of
+ * expected and not listed (a false "gone").
+ */
 static int
-check_against_seen(struct seq_list *l)
+read_seen(struct seq_list *l)
 {
 	char *path = seqs_path(l->r);
-	uint8_t *file = NULL;
-	size_t len = 0;
 	int rc;
 
 	if (path == NULL)
 		return CF_ENOMEM;
-	rc = cf_read_file(path, SEQS_FILE_MAX, &file, &len);
+	rc = cf_read_file(path, SEQS_FILE_MAX, &l->seen, &l->nseen);
 	cf_free(path);
 	if (rc == CF_ENOENT) {
 		cf_err_clear();
+		l->seen = NULL;
+		l->nseen = 0;
 		return 0;
 	}
-	if (rc != 0)
-		return rc;
-	for (size_t s = 0; s < len;) {
+	return rc;
+}
+
+static void
+check_against_seen(struct seq_list *l)
+{
+	for (size_t s = 0; l->seen != NULL && s < l->nseen;) {
 		size_t e = s;
 		char line[256];
 
-		while (e < len && file[e] != '\n')
+		while (e < l->nseen && l->seen[e] != '\n')
 			e++;
 		if (e - s < sizeof(line)) {
-			memcpy(line, file + s, e - s);
+			memcpy(line, l->seen + s, e - s);
 			line[e - s] = '\0';
 			check_recorded(l, line);
 		}
 		s = e + 1;
 	}
-	cf_free(file);
-	return 0;
 }
 
 /* Record the newest snapshot of every device as seen. */
@@ -395,8 +404,9 @@ cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 	memset(&l, 0, sizeof(l));
 	l.r = r;
 	l.ev = ev;
-	/* heads first, records after: a snapshot deleted meanwhile was recorded before */
-	if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, collect_head, &l)) != 0 ||
+	/* seen, then heads, then records: a snapshot deleted meanwhile was recorded before */
+	if ((rc = read_seen(&l)) != 0 ||
+	    (rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, collect_head, &l)) != 0 ||
 	    (rc = cf_repo_reload_records(r)) != 0 || (rc = add_forgotten(&l)) != 0)
 		goto out;
 	if (l.n > 1)
@@ -407,8 +417,7 @@ cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 			j++;
 		check_run(&l, i, j);
 	}
-	if ((rc = check_against_seen(&l)) != 0)
-		goto out;
+	check_against_seen(&l);
 	if (l.problems > 0) {
 		rc = cf_err_set(CF_EINTEGRITY, "%s", l.first);
 		goto out;
@@ -416,6 +425,7 @@ cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 	if ((rc = record_seen(&l)) == 0 && (rc = keep_newest(&l)) == 0)
 		note_own(&l);
 out:
+	cf_free(l.seen);
 	cf_free(l.v);
 	return rc;
 }

@@ -232,26 +232,55 @@ find_rec(const struct seq_list *l, const uint8_t device[static CF_ID_BYTES], uin
 	return NULL;
 }
 
-/* One recorded line "<device hex> <seq> <hash hex>": is it still there, unchanged? */
-static void
-check_recorded(struct seq_list *l, char *line)
+/* A line "<device hex> <seq> <hash hex>" of the seen file (@line is changed); false if bad. */
+static bool
+parse_seen(char *line, uint8_t device[static CF_ID_BYTES], uint64_t *seq,
+           uint8_t hash[static CF_HASH_BYTES])
 {
-	uint8_t device[CF_ID_BYTES];
-	uint8_t hash[CF_HASH_BYTES];
-	const struct seq_rec *rec = NULL;
 	char *sp1 = strchr(line, ' ');
 	char *sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
-	uint64_t seq = 0;
-	char dev[128];
 
 	if (sp2 == NULL)
-		return;
+		return false;
 	*sp1 = '\0';
 	*sp2 = '\0';
-	if (cf_unhex(device, sizeof(device), line, strlen(line)) != 0 ||
-	    cf_parse_u64(sp1 + 1, 1, UINT64_MAX, &seq) != 0 ||
-	    cf_unhex(hash, sizeof(hash), sp2 + 1, strlen(sp2 + 1)) != 0)
-		return;
+	return cf_unhex(device, CF_ID_BYTES, line, strlen(line)) == 0 &&
+	       cf_parse_u64(sp1 + 1, 1, UINT64_MAX, seq) == 0 &&
+	       cf_unhex(hash, CF_HASH_BYTES, sp2 + 1, strlen(sp2 + 1)) == 0;
+}
+
+/* Call @fn for every well-formed line of the seen file @file. */
+static void
+each_seen(const uint8_t *file, size_t len,
+          void (*fn)(void *, const uint8_t *, uint64_t, const uint8_t *), void *arg)
+{
+	for (size_t s = 0; file != NULL && s < len;) {
+		uint8_t device[CF_ID_BYTES];
+		uint8_t hash[CF_HASH_BYTES];
+		uint64_t seq = 0;
+		size_t e = s;
+		char line[256];
+
+		while (e < len && file[e] != '\n')
+			e++;
+		if (e - s < sizeof(line)) {
+			memcpy(line, file + s, e - s);
+			line[e - s] = '\0';
+			if (parse_seen(line, device, &seq, hash))
+				fn(arg, device, seq, hash);
+		}
+		s = e + 1;
+	}
+}
+
+/* One recorded head: is it still there, unchanged? */
+static void
+check_recorded(void *arg, const uint8_t *device, uint64_t seq, const uint8_t *hash)
+{
+	struct seq_list *l = arg;
+	const struct seq_rec *rec = NULL;
+	char dev[128];
+
 	who(l->r, device, dev, sizeof(dev));
 	if ((rec = find_rec(l, device, seq)) == NULL)
 		seq_problem(l, "%s: snapshot %llu, seen before, is gone (rollback or deletion)",
@@ -288,44 +317,106 @@ read_seen(struct seq_list *l)
 static void
 check_against_seen(struct seq_list *l)
 {
-	for (size_t s = 0; l->seen != NULL && s < l->nseen;) {
-		size_t e = s;
-		char line[256];
-
-		while (e < l->nseen && l->seen[e] != '\n')
-			e++;
-		if (e - s < sizeof(line)) {
-			memcpy(line, l->seen + s, e - s);
-			line[e - s] = '\0';
-			check_recorded(l, line);
-		}
-		s = e + 1;
-	}
+	each_seen(l->seen, l->nseen, check_recorded, l);
 }
 
-/* Record the newest snapshot of every device as seen. */
+/* The heads to record, and the file's own lines that are newer than ours. */
+struct seen_merge {
+	const struct seq_list *l;
+	struct cf_buf *b;
+	int rc;
+};
+
+static int
+put_seen(struct cf_buf *b, const uint8_t *device, uint64_t seq, const uint8_t *hash)
+{
+	char dev[2 * CF_ID_BYTES + 1];
+	char hx[2 * CF_HASH_BYTES + 1];
+	char line[256];
+
+	cf_hex(dev, device, CF_ID_BYTES);
+	cf_hex(hx, hash, CF_HASH_BYTES);
+	(void)snprintf(line, sizeof(line), "%s %llu %s\n", dev, (unsigned long long)seq, hx);
+	return cf_buf_put(b, line, strlen(line));
+}
+
+/* The newest head of @device in the list, or NULL. */
+static const struct seq_rec *
+newest_of(const struct seq_list *l, const uint8_t *device)
+{
+	const struct seq_rec *best = NULL;
+
+	for (size_t k = 0; k < l->n; k++)
+		if (memcmp(l->v[k].device, device, CF_ID_BYTES) == 0)
+			best = &l->v[k]; /* sorted by seq within a device */
+	return best;
+}
+
+/* A head another process recorded meanwhile, newer than what we saw, stays. */
+static void
+keep_newer(void *arg, const uint8_t *device, uint64_t seq, const uint8_t *hash)
+{
+	struct seen_merge *m = arg;
+	const struct seq_rec *ours = newest_of(m->l, device);
+
+	if (m->rc == 0 && (ours == NULL || ours->seq < seq))
+		m->rc = put_seen(m->b, device, seq, hash);
+}
+
+/* The highest seq the file records for one device. */
+struct file_head {
+	const uint8_t *device;
+	uint64_t seq;
+};
+
+static void
+file_seq(void *arg, const uint8_t *device, uint64_t seq, const uint8_t *hash)
+{
+	struct file_head *fh = arg;
+
+	(void)hash;
+	if (memcmp(device, fh->device, CF_ID_BYTES) == 0 && seq > fh->seq)
+		fh->seq = seq;
+}
+
+/*
+ * Record the newest snapshot of every device as seen. Another process of this device may have
+ * recorded newer heads since we read the file: those are kept, so a head never goes back.
+ */
 static int
 record_seen(struct seq_list *l)
 {
 	char *path = seqs_path(l->r);
-	char dev[2 * CF_ID_BYTES + 1];
-	char hash[2 * CF_HASH_BYTES + 1];
+	uint8_t *cur = NULL;
+	size_t ncur = 0;
+	struct seen_merge m;
 	struct cf_buf b;
-	char line[256];
 	int rc = 0;
 
 	if (path == NULL)
 		return CF_ENOMEM;
+	if (cf_read_file(path, SEQS_FILE_MAX, &cur, &ncur) != 0) {
+		cf_err_clear(); /* none yet, or unreadable: ours alone */
+		cur = NULL;
+		ncur = 0;
+	}
 	cf_buf_init(&b, SEQS_FILE_MAX);
+	m.l = l;
+	m.b = &b;
+	m.rc = 0;
+	each_seen(cur, ncur, keep_newer, &m);
+	rc = m.rc;
 	for (size_t k = 0; k < l->n && rc == 0; k++) {
+		struct file_head fh = {l->v[k].device, 0};
+
 		if (k + 1 < l->n && memcmp(l->v[k].device, l->v[k + 1].device, CF_ID_BYTES) == 0)
 			continue; /* not the newest of its device */
-		cf_hex(dev, l->v[k].device, CF_ID_BYTES);
-		cf_hex(hash, l->v[k].hash, CF_HASH_BYTES);
-		(void)snprintf(line, sizeof(line), "%s %llu %s\n", dev,
-		               (unsigned long long)l->v[k].seq, hash);
-		rc = cf_buf_put(&b, line, strlen(line));
+		each_seen(cur, ncur, file_seq, &fh);
+		if (fh.seq > l->v[k].seq)
+			continue; /* the file's newer head was kept above */
+		rc = put_seen(&b, l->v[k].device, l->v[k].seq, l->v[k].hash);
 	}
+	cf_free(cur);
 	if (rc == 0)
 		rc = cf_write_file_atomic(path, b.p != NULL ? b.p : (const uint8_t *)"", b.len,
 		                          0600);

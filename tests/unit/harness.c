@@ -3,9 +3,12 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/base.h"
 
@@ -224,4 +227,51 @@ main(void)
 	}
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
+}
+
+static void
+rm_tree_at(int dfd, const char *name)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (unlinkat(dfd, name, 0) == 0)
+		return;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			rm_tree_at(dirfd(d), de->d_name);
+	}
+	closedir(d);
+	(void)unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void
+th_rm_tree(const char *path)
+{
+	rm_tree_at(AT_FDCWD, path);
+}
+
+char *
+th_scratch(const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+	char tmpl[512];
+	char *p;
+
+	snprintf(tmpl, sizeof(tmpl), "%s/cf_%s_XXXXXX", base != NULL ? base : "/tmp", tag);
+	p = mkdtemp(tmpl);
+	if (p == NULL) {
+		fprintf(stderr, "harness: cannot make a scratch directory in %s\n", tmpl);
+		abort();
+	}
+	return strdup(p);
 }

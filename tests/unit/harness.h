@@ -52,6 +52,10 @@ bool th_vec_next(FILE *f, struct th_vec *v);
 int th_vec_each(const char *name, void (*fn)(const struct th_vec *v));
 /* th_print_hex() - "key = <hex>\n" on stdout, for the vector generators (CF_GEN_VECTORS=1). */
 void th_print_hex(const char *key, const void *p, size_t n);
+/* th_scratch() - a fresh directory $TMPDIR/cf_<tag>_XXXXXX (default /tmp); free() the path. */
+char *th_scratch(const char *tag);
+/* th_rm_tree() - remove the tree at @path; no symlink is followed. */
+void th_rm_tree(const char *path);
 /* th_vec_get() - the value of @key in @v, or NULL. */
 const char *th_vec_get(const struct th_vec *v, const char *key);
 void th_vec_clear(struct th_vec *v);

@@ -17,50 +17,10 @@
 #define NTHREADS 4
 #define NNAMES   40
 
-/* Remove the tree at @name below @dfd (tests only; no symlink is followed). */
-static void
-rm_tree_at(int dfd, const char *name)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	if (unlinkat(dfd, name, 0) == 0)
-		return;
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			rm_tree_at(dirfd(d), de->d_name);
-	}
-	closedir(d);
-	(void)unlinkat(dfd, name, AT_REMOVEDIR);
-}
-
-/* A fresh scratch directory; the caller frees the string and removes the tree. */
-static char *
-scratch(void)
-{
-	const char *base = getenv("TMPDIR");
-	char tmpl[512];
-	char *p;
-
-	snprintf(tmpl, sizeof(tmpl), "%s/cf_store_XXXXXX", base != NULL ? base : "/tmp");
-	p = mkdtemp(tmpl);
-	CF_ASSERT(p != NULL);
-	return strdup(p);
-}
-
 static void
 scratch_done(char *dir)
 {
-	rm_tree_at(AT_FDCWD, dir);
+	th_rm_tree(dir);
 	free(dir);
 }
 
@@ -118,7 +78,7 @@ count_entries(const char *dir, const char *name)
 static char *
 new_repo(struct cf_store **s)
 {
-	char *dir = scratch();
+	char *dir = th_scratch("store");
 	char *repo = join(dir, "repo");
 
 	free(dir);
@@ -175,7 +135,7 @@ CF_TEST(test_kind_and_name)
 CF_TEST(test_create_open)
 {
 	struct cf_store *s = NULL;
-	char *dir = scratch();
+	char *dir = th_scratch("store");
 	char *repo = join(dir, "repo");
 	struct stat st;
 
@@ -214,7 +174,7 @@ CF_TEST(test_create_open)
 CF_TEST(test_create_over_directory)
 {
 	struct cf_store *s = NULL;
-	char *dir = scratch();
+	char *dir = th_scratch("store");
 	char *chain = join(dir, "chain");
 
 	/* An unrelated non-empty directory is fine. */

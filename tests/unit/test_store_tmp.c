@@ -30,46 +30,6 @@
 #define NREQ     4
 #define HEAD_MAX 4096
 
-/* ---- helpers ---- */
-
-static void
-rm_tree_at(int dfd, const char *name)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	if (unlinkat(dfd, name, 0) == 0)
-		return;
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			rm_tree_at(dirfd(d), de->d_name);
-	}
-	closedir(d);
-	(void)unlinkat(dfd, name, AT_REMOVEDIR);
-}
-
-static char *
-scratch(void)
-{
-	const char *base = getenv("TMPDIR");
-	char tmpl[512];
-	char *p;
-
-	snprintf(tmpl, sizeof(tmpl), "%s/cf_stmp_XXXXXX", base != NULL ? base : "/tmp");
-	p = mkdtemp(tmpl);
-	CF_ASSERT(p != NULL);
-	return strdup(p);
-}
-
 static char *
 join(const char *a, const char *b)
 {
@@ -132,7 +92,7 @@ new_repo(struct cf_store **s, char **dir)
 {
 	char *repo = NULL;
 
-	*dir = scratch();
+	*dir = th_scratch("stmp");
 	repo = join(*dir, "repo");
 	CHECK_EQ(cf_store_open_local(repo, true, s), 0);
 	CHECK_EQ(cf_store_put(*s, CF_OBJ_CHAIN, "0000000000000000", (const uint8_t *)"g", 1), 0);
@@ -143,7 +103,7 @@ static void
 repo_done(struct cf_store *s, char *repo, char *dir)
 {
 	cf_store_free(s);
-	rm_tree_at(AT_FDCWD, dir);
+	th_rm_tree(dir);
 	free(repo);
 	free(dir);
 }
@@ -535,7 +495,7 @@ CF_TEST(generic_anonymous)
 	struct cf_store_tmp *t = NULL;
 	const char *old = getenv("TMPDIR");
 	char *saved = old != NULL ? strdup(old) : NULL;
-	char *dir = scratch();
+	char *dir = th_scratch("stmp");
 	uint8_t data[50000];
 	uint8_t sha[32];
 	char name[65];
@@ -571,7 +531,7 @@ CF_TEST(generic_anonymous)
 out:
 	cf_store_tmp_free(t);
 	cf_store_free(s);
-	rm_tree_at(AT_FDCWD, dir);
+	th_rm_tree(dir);
 	free(dir);
 	free(saved);
 }

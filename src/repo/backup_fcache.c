@@ -113,16 +113,15 @@ refresh(struct bk *b, const struct cf_fcache_key *key, const struct cf_fcache_en
 		cf_fcache_entry_release(&w.e);
 }
 
-/* Take a partial entry's chunks: the file is read on from where they end. */
+/* Move an entry's chunks into @n: the whole file, or the first e->done bytes of it. */
 static void
-take_prefix(struct bk *b, struct cf_fcache_entry *e, struct cf_node *n, uint64_t *from)
+take_parts(struct bk *b, struct cf_fcache_entry *e, struct cf_node *n)
 {
 	n->parts = e->parts;
 	n->nparts = e->nparts;
 	n->size = e->done;
 	e->parts = NULL;
 	e->nparts = 0;
-	*from = e->done;
 	b->bytes_done += e->done;
 }
 
@@ -146,33 +145,34 @@ cf_bk_fc_lookup(struct bk *b, int dfd, const char *name, const struct stat *st, 
 	}
 	if (!found)
 		return 0;
-	if (e.done < e.id.size) {
-		if (same_id(&e.id, st) && e.nparts > 0 && cf_bk_parts_live(b, e.parts, e.nparts))
-			take_prefix(b, &e, n, from);
-		cf_fcache_entry_release(&e);
-		return 0;
-	}
-	if (same_id(&e.id, st) && cf_bk_parts_live(b, e.parts, e.nparts) &&
-	    (rc = attrs_if_same(b, dfd, name, &e, n, hit)) == 0 && *hit) {
-		refresh(b, &key, &e);
-		n->size = e.id.size;
-		n->parts = e.parts;
-		n->nparts = e.nparts;
-		e.parts = NULL;
-		b->files_cached++;
-		b->bytes_done += e.id.size;
+	if (same_id(&e.id, st) && cf_bk_parts_live(b, e.parts, e.nparts)) {
+		if (e.done < e.id.size && e.nparts > 0) { /* partial: read on from its end */
+			take_parts(b, &e, n);
+			*from = n->size;
+		} else if (e.done == e.id.size &&
+		           (rc = attrs_if_same(b, dfd, name, &e, n, hit)) == 0 && *hit) {
+			refresh(b, &key, &e);
+			take_parts(b, &e, n);
+			b->files_cached++;
+		}
 	}
 	cf_fcache_entry_release(&e);
 	return rc;
+}
+
+static int64_t
+ts_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000ll + ts->tv_nsec;
 }
 
 /* Changed within a timestamp tick of when the read began: a later change could hide. */
 static bool
 racy(const struct stat *st, const struct timespec *t0)
 {
-	int64_t start = (int64_t)t0->tv_sec * 1000000000ll + t0->tv_nsec;
-	int64_t m = (int64_t)st->st_mtim.tv_sec * 1000000000ll + st->st_mtim.tv_nsec;
-	int64_t c = (int64_t)st->st_ctim.tv_sec * 1000000000ll + st->st_ctim.tv_nsec;
+	int64_t start = ts_ns(t0);
+	int64_t m = ts_ns(&st->st_mtim);
+	int64_t c = ts_ns(&st->st_ctim);
 	int64_t margin =
 	        st->st_mtim.tv_nsec == 0 && st->st_ctim.tv_nsec == 0 ? RACY_COARSE_NS : RACY_NS;
 

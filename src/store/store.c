@@ -285,12 +285,11 @@ stage_put(struct cf_store_tmp *t)
 	if (t->stage == NULL)
 		return;
 	pthread_mutex_lock(&s->stage_mu);
-	if (s->nstages < STAGE_POOL) {
+	if (s->nstages < STAGE_POOL)
 		s->stages[s->nstages++] = t->stage;
-		t->stage = NULL;
-	}
+	else
+		free(t->stage);
 	pthread_mutex_unlock(&s->stage_mu);
-	free(t->stage);
 	t->stage = NULL;
 	t->staged = 0;
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -274,4 +275,46 @@ th_scratch(const char *tag)
 		abort();
 	}
 	return strdup(p);
+}
+
+char *
+th_join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *p = malloc(n);
+
+	if (p == NULL)
+		abort();
+	snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+bool
+th_exists(const char *dir, const char *name)
+{
+	char *p = th_join(dir, name);
+	struct stat st;
+	bool r = lstat(p, &st) == 0;
+
+	free(p);
+	return r;
+}
+
+size_t
+th_count_entries(const char *dir, const char *name)
+{
+	char *p = th_join(dir, name);
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d = opendir(p);
+
+	if (d == NULL) {
+		fprintf(stderr, "harness: cannot open directory %s\n", p);
+		abort();
+	}
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	free(p);
+	return n;
 }

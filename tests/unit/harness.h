@@ -54,6 +54,12 @@ int th_vec_each(const char *name, void (*fn)(const struct th_vec *v));
 void th_print_hex(const char *key, const void *p, size_t n);
 /* th_scratch() - a fresh directory $TMPDIR/cf_<tag>_XXXXXX (default /tmp); free() the path. */
 char *th_scratch(const char *tag);
+/* th_join() - "@a/@b" in a new heap string (free()). */
+char *th_join(const char *a, const char *b);
+/* th_exists() - whether @dir/@name exists (lstat). */
+bool th_exists(const char *dir, const char *name);
+/* th_count_entries() - the entries of directory @dir/@name not starting with '.'. */
+size_t th_count_entries(const char *dir, const char *name);
 /* th_rm_tree() - remove the tree at @path; no symlink is followed. */
 void th_rm_tree(const char *path);
 /* th_vec_get() - the value of @key in @v, or NULL. */

@@ -24,21 +24,10 @@ scratch_done(char *dir)
 	free(dir);
 }
 
-static char *
-join(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *p = malloc(n);
-
-	CF_ASSERT(p != NULL);
-	snprintf(p, n, "%s/%s", a, b);
-	return p;
-}
-
 static void
 write_file(const char *dir, const char *name, const char *text)
 {
-	char *p = join(dir, name);
+	char *p = th_join(dir, name);
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	CF_ASSERT(fd >= 0);
@@ -47,39 +36,12 @@ write_file(const char *dir, const char *name, const char *text)
 	free(p);
 }
 
-static bool
-exists(const char *dir, const char *name)
-{
-	char *p = join(dir, name);
-	struct stat st;
-	bool r = lstat(p, &st) == 0;
-
-	free(p);
-	return r;
-}
-
-static size_t
-count_entries(const char *dir, const char *name)
-{
-	char *p = join(dir, name);
-	struct dirent *de;
-	size_t n = 0;
-	DIR *d = opendir(p);
-
-	CF_ASSERT(d != NULL);
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	free(p);
-	return n;
-}
-
 /* A new repository in a scratch directory, with its genesis entry, open in *@s. */
 static char *
 new_repo(struct cf_store **s)
 {
 	char *dir = th_scratch("store");
-	char *repo = join(dir, "repo");
+	char *repo = th_join(dir, "repo");
 
 	free(dir);
 	CHECK_EQ(cf_store_open_local(repo, true, s), 0);
@@ -136,7 +98,7 @@ CF_TEST(test_create_open)
 {
 	struct cf_store *s = NULL;
 	char *dir = th_scratch("store");
-	char *repo = join(dir, "repo");
+	char *repo = th_join(dir, "repo");
 	struct stat st;
 
 	CHECK_EQ(cf_store_open_local(repo, false, &s), CF_ENOREPO);
@@ -149,8 +111,8 @@ CF_TEST(test_create_open)
 	cf_store_free(s);
 	s = NULL;
 	CHECK(stat(repo, &st) == 0 && (st.st_mode & 0777) == 0700);
-	CHECK(exists(repo, "chain") && exists(repo, "keys") && exists(repo, "packs"));
-	CHECK(exists(repo, "index") && exists(repo, "snapshots") && exists(repo, "tmp"));
+	CHECK(th_exists(repo, "chain") && th_exists(repo, "keys") && th_exists(repo, "packs"));
+	CHECK(th_exists(repo, "index") && th_exists(repo, "snapshots") && th_exists(repo, "tmp"));
 	CHECK(stat(repo, &st) == 0 && S_ISDIR(st.st_mode));
 
 	/* Made but no genesis entry yet: not a repository; create can be run again. */
@@ -175,7 +137,7 @@ CF_TEST(test_create_over_directory)
 {
 	struct cf_store *s = NULL;
 	char *dir = th_scratch("store");
-	char *chain = join(dir, "chain");
+	char *chain = th_join(dir, "chain");
 
 	/* An unrelated non-empty directory is fine. */
 	write_file(dir, "notes", "hello");
@@ -189,7 +151,7 @@ CF_TEST(test_create_over_directory)
 	/* A file where the directory should be. */
 	write_file(dir, "plain", "x");
 	free(chain);
-	chain = join(dir, "plain");
+	chain = th_join(dir, "plain");
 	CHECK_EQ(cf_store_open_local(chain, true, &s), CF_ESYS);
 	CHECK(s == NULL);
 	CHECK_EQ(cf_store_open_local(chain, false, &s), CF_ENOREPO);
@@ -209,7 +171,7 @@ CF_TEST(test_put_get)
 
 	th_randbuf(data, sizeof(data));
 	CHECK_EQ(cf_store_put(s, CF_OBJ_PACK, "ab12", data, sizeof(data)), 0);
-	CHECK(exists(repo, "packs/ab/ab12"));
+	CHECK(th_exists(repo, "packs/ab/ab12"));
 	CHECK_EQ(cf_store_get(s, CF_OBJ_PACK, "ab12", 0, SIZE_MAX, sizeof(data), &out, &outlen), 0);
 	CHECK(outlen == sizeof(data) && memcmp(out, data, sizeof(data)) == 0);
 	cf_free(out);
@@ -230,8 +192,8 @@ CF_TEST(test_put_get)
 	cf_free(out);
 	CHECK_EQ(cf_store_put(s, CF_OBJ_KEYS, "ab-00000001", data, 10), 0);
 	CHECK_EQ(cf_store_put(s, CF_OBJ_SNAPSHOT, "ff", data, 10), 0);
-	CHECK(exists(repo, "keys/ab-00000001") && exists(repo, "snapshots/ff"));
-	CHECK(exists(repo, "index/00"));
+	CHECK(th_exists(repo, "keys/ab-00000001") && th_exists(repo, "snapshots/ff"));
+	CHECK(th_exists(repo, "index/00"));
 
 	/* Missing objects name themselves. */
 	CHECK_EQ(cf_store_get(s, CF_OBJ_PACK, "ab13", 0, SIZE_MAX, SIZE_MAX, &out, &outlen),
@@ -239,7 +201,7 @@ CF_TEST(test_put_get)
 	CHECK(out == NULL && outlen == 0);
 	CHECK(strcmp(cf_err_last(), "object 'packs/ab13' not found") == 0);
 	CHECK_EQ(cf_store_size(s, CF_OBJ_SNAPSHOT, "00", &size), CF_ENOENT);
-	CHECK_EQ(count_entries(repo, "tmp"), 0);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 0);
 	repo_done(s, repo);
 }
 
@@ -340,13 +302,13 @@ CF_TEST(test_list)
 	write_file(repo, "packs/notes", "x");
 	write_file(repo, "index/01.tmp", "x");
 	write_file(repo, "index/.hidden", "x");
-	sub = join(repo, "packs/0g");
+	sub = th_join(repo, "packs/0g");
 	CHECK(mkdir(sub, 0700) == 0);
 	free(sub);
-	sub = join(repo, "index/0a");
+	sub = th_join(repo, "index/0a");
 	CHECK(mkdir(sub, 0700) == 0);
 	free(sub);
-	sub = join(repo, "index/02");
+	sub = th_join(repo, "index/02");
 	CHECK(symlink("01", sub) == 0);
 	free(sub);
 
@@ -417,7 +379,7 @@ CF_TEST(test_bad_names)
 	CHECK_EQ(cf_store_put(s, CF_OBJ_PACK, longname, (const uint8_t *)"x", 1), CF_EINVAL);
 	longname[CF_OBJ_NAME_MAX] = '\0';
 	CHECK_EQ(cf_store_put(s, CF_OBJ_PACK, longname, (const uint8_t *)"x", 1), 0);
-	CHECK(exists(repo, "packs/aa"));
+	CHECK(th_exists(repo, "packs/aa"));
 	/* A pack name must fan out by two hex digits. */
 	CHECK_EQ(cf_store_put(s, CF_OBJ_PACK, "a", (const uint8_t *)"x", 1), CF_EINVAL);
 	CHECK_EQ(cf_store_put(s, CF_OBJ_PACK, "-a", (const uint8_t *)"x", 1), CF_EINVAL);
@@ -425,7 +387,7 @@ CF_TEST(test_bad_names)
 	CHECK_EQ(cf_store_put(s, CF_OBJ_INDEX, "a", (const uint8_t *)"x", 1), 0);
 	CHECK_EQ(cf_store_put(s, (enum cf_obj_kind)0, "ab", (const uint8_t *)"x", 1), CF_EINVAL);
 	CHECK_EQ(cf_store_put(s, (enum cf_obj_kind)9, "ab", (const uint8_t *)"x", 1), CF_EINVAL);
-	CHECK_EQ(count_entries(repo, "tmp"), 0);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 0);
 	repo_done(s, repo);
 }
 
@@ -442,7 +404,7 @@ CF_TEST(test_not_regular)
 {
 	struct cf_store *s = NULL;
 	char *repo = new_repo(&s);
-	char *p = join(repo, "snapshots/aa");
+	char *p = th_join(repo, "snapshots/aa");
 	uint8_t *out = NULL;
 	size_t outlen = 0;
 	uint64_t size = 0;
@@ -454,21 +416,21 @@ CF_TEST(test_not_regular)
 	CHECK(out == NULL);
 	CHECK_EQ(cf_store_size(s, CF_OBJ_SNAPSHOT, "aa", &size), CF_ESYS);
 	free(p);
-	p = join(repo, "snapshots/bb");
+	p = th_join(repo, "snapshots/bb");
 	CHECK(mkdir(p, 0700) == 0);
 	CHECK_EQ(cf_store_get(s, CF_OBJ_SNAPSHOT, "bb", 0, SIZE_MAX, 10, &out, &outlen), CF_ESYS);
 	CHECK(strstr(cf_err_last(), "not a regular file") != NULL);
 	CHECK_EQ(cf_store_put(s, CF_OBJ_SNAPSHOT, "bb", (const uint8_t *)"x", 1), CF_EEXIST);
 	free(p);
 	/* A failed link leaves no temporary file behind and names the path. */
-	p = join(repo, "keys");
+	p = th_join(repo, "keys");
 	CHECK(rmdir(p) == 0);
 	CHECK_EQ(cf_store_put(s, CF_OBJ_KEYS, "ab-00000001", (const uint8_t *)"x", 1), CF_ESYS);
 	CHECK(strstr(cf_err_last(), "cannot write '") != NULL);
 	CHECK(strstr(cf_err_last(), "/keys/ab-00000001'") != NULL);
 	CHECK_EQ(cf_store_list(s, CF_OBJ_KEYS, collect_none, NULL), CF_ESYS);
 	free(p);
-	CHECK_EQ(count_entries(repo, "tmp"), 0);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 0);
 	repo_done(s, repo);
 }
 
@@ -570,7 +532,7 @@ CF_TEST(test_concurrent_puts)
 	}
 	for (int i = 0; i < NTHREADS; i++)
 		CHECK_EQ(w[i].failed, 0);
-	CHECK_EQ(count_entries(repo, "tmp"), 0);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 0);
 	repo_done(s, repo);
 }
 
@@ -602,6 +564,6 @@ CF_TEST(test_alloc_failures)
 		s = NULL;
 	}
 	CHECK_EQ(cf_store_open_local(repo, false, &s), 0);
-	CHECK_EQ(count_entries(repo, "tmp"), 0);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 0);
 	repo_done(s, repo);
 }

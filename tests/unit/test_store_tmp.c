@@ -30,38 +30,11 @@
 #define NREQ     4
 #define HEAD_MAX 4096
 
-static char *
-join(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *p = malloc(n);
-
-	CF_ASSERT(p != NULL);
-	snprintf(p, n, "%s/%s", a, b);
-	return p;
-}
-
-static size_t
-count_entries(const char *dir, const char *name)
-{
-	char *p = join(dir, name);
-	struct dirent *de;
-	size_t n = 0;
-	DIR *d = opendir(p);
-
-	CF_ASSERT(d != NULL);
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	free(p);
-	return n;
-}
-
 /* A file @name in @dir whose times are @age seconds in the past. */
 static void
 old_file(const char *dir, const char *name, time_t age)
 {
-	char *p = join(dir, name);
+	char *p = th_join(dir, name);
 	struct timespec ts[2];
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
@@ -75,17 +48,6 @@ old_file(const char *dir, const char *name, time_t age)
 	free(p);
 }
 
-static bool
-exists(const char *dir, const char *name)
-{
-	char *p = join(dir, name);
-	struct stat st;
-	bool r = lstat(p, &st) == 0;
-
-	free(p);
-	return r;
-}
-
 /* A new local repository in a scratch directory; *@dir gets the scratch directory. */
 static char *
 new_repo(struct cf_store **s, char **dir)
@@ -93,7 +55,7 @@ new_repo(struct cf_store **s, char **dir)
 	char *repo = NULL;
 
 	*dir = th_scratch("stmp");
-	repo = join(*dir, "repo");
+	repo = th_join(*dir, "repo");
 	CHECK_EQ(cf_store_open_local(repo, true, s), 0);
 	CHECK_EQ(cf_store_put(*s, CF_OBJ_CHAIN, "0000000000000000", (const uint8_t *)"g", 1), 0);
 	return repo;
@@ -152,13 +114,13 @@ CF_TEST(local_put_tmp)
 	CHECK_EQ(cf_store_tmp_new(s, &t), 0);
 	if (t == NULL)
 		goto out;
-	CHECK_EQ(count_entries(repo, "tmp"), 1);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 1);
 	CHECK(strstr(t->where, "/repo/tmp/") != NULL);
 	CHECK_EQ(write_pieces(t, data, sizeof(data), 7777, sha, name), 0);
 	CHECK_EQ(t->len, sizeof(data));
 	CHECK_EQ(cf_store_put_tmp(s, CF_OBJ_PACK, name, t, sha), 0);
 	CHECK(t->committed);
-	CHECK_EQ(count_entries(repo, "tmp"), 0);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 0);
 	CHECK_EQ(cf_store_get(s, CF_OBJ_PACK, name, 0, SIZE_MAX, SIZE_MAX, &out, &outlen), 0);
 	CHECK(outlen == sizeof(data) && out != NULL && memcmp(out, data, outlen) == 0);
 	/* committed: nothing more to write or put */
@@ -173,10 +135,10 @@ CF_TEST(local_put_tmp)
 	CHECK_EQ(cf_store_tmp_write(t2, (const uint8_t *)"other", 5), 0);
 	CHECK_EQ(cf_store_put_tmp(s, CF_OBJ_PACK, name, t2, sha), CF_EEXIST);
 	CHECK(!t2->committed);
-	CHECK_EQ(count_entries(repo, "tmp"), 1);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 1);
 	cf_store_tmp_free(t2);
 	t2 = NULL;
-	CHECK_EQ(count_entries(repo, "tmp"), 0);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 0);
 	/* other kinds too; an invalid name is refused before anything happens */
 	CHECK_EQ(cf_store_tmp_new(s, &t), 0);
 	if (t == NULL)
@@ -184,7 +146,7 @@ CF_TEST(local_put_tmp)
 	CHECK_EQ(cf_store_tmp_write(t, data, 10), 0);
 	CHECK_EQ(cf_store_put_tmp(s, CF_OBJ_PACK, "../x", t, sha), CF_EINVAL);
 	CHECK_EQ(cf_store_put_tmp(s, CF_OBJ_INDEX, "abcd", t, sha), 0);
-	CHECK(exists(repo, "index/abcd"));
+	CHECK(th_exists(repo, "index/abcd"));
 out:
 	cf_free(out);
 	cf_store_tmp_free(t);
@@ -264,17 +226,17 @@ CF_TEST(local_failed_write)
 	CHECK_EQ(cf_store_tmp_write(t, data, 1), CF_EINVAL);
 	CHECK_EQ(cf_store_put_tmp(s, CF_OBJ_PACK, name, t, sha), CF_EINVAL);
 	CHECK_EQ(cf_store_size(s, CF_OBJ_PACK, name, &size), CF_ENOENT);
-	CHECK_EQ(count_entries(repo, "packs"), 0);
-	CHECK_EQ(count_entries(repo, "tmp"), 1);
+	CHECK_EQ(th_count_entries(repo, "packs"), 0);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 1);
 	cf_store_tmp_free(t);
 	t = NULL;
-	CHECK_EQ(count_entries(repo, "tmp"), 0);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 0);
 	/* abandoned without a failure: removed as well */
 	CHECK_EQ(cf_store_tmp_new(s, &t), 0);
 	CHECK_EQ(cf_store_tmp_write(t, data, 10), 0);
 	cf_store_tmp_free(t);
 	t = NULL;
-	CHECK_EQ(count_entries(repo, "tmp"), 0);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 0);
 out:
 	cf_store_tmp_free(t);
 	repo_done(s, repo, dir);
@@ -325,8 +287,8 @@ CF_TEST(local_sweeps_stale)
 	struct cf_store_tmp *t = NULL;
 	char *dir = NULL;
 	char *repo = new_repo(&s, &dir);
-	char *tmpdir = join(repo, "tmp");
-	char *held = join(tmpdir, "89ab.tmp");
+	char *tmpdir = th_join(repo, "tmp");
+	char *held = th_join(tmpdir, "89ab.tmp");
 	pid_t pid;
 
 	cf_store_free(s);
@@ -338,15 +300,15 @@ CF_TEST(local_sweeps_stale)
 	pid = hold_lock(held);
 	CHECK(pid > 0);
 	CHECK_EQ(cf_store_open_local(repo, false, &s), 0);
-	CHECK_EQ(count_entries(repo, "tmp"), 4); /* opening alone removes nothing */
+	CHECK_EQ(th_count_entries(repo, "tmp"), 4); /* opening alone removes nothing */
 	CHECK_EQ(cf_store_tmp_new(s, &t), 0);
-	CHECK(!exists(tmpdir, "0123.tmp"));
-	CHECK(exists(tmpdir, "4567.tmp"));
-	CHECK(exists(tmpdir, "keep"));
-	CHECK(exists(tmpdir, "89ab.tmp"));
+	CHECK(!th_exists(tmpdir, "0123.tmp"));
+	CHECK(th_exists(tmpdir, "4567.tmp"));
+	CHECK(th_exists(tmpdir, "keep"));
+	CHECK(th_exists(tmpdir, "89ab.tmp"));
 	cf_store_tmp_free(t);
 	t = NULL;
-	CHECK_EQ(count_entries(repo, "tmp"), 3);
+	CHECK_EQ(th_count_entries(repo, "tmp"), 3);
 	cf_store_free(s);
 	s = NULL;
 	/* the holder dies: its file goes at the next store's first temporary file */
@@ -356,7 +318,7 @@ CF_TEST(local_sweeps_stale)
 	}
 	CHECK_EQ(cf_store_open_local(repo, false, &s), 0);
 	CHECK_EQ(cf_store_tmp_new(s, &t), 0);
-	CHECK(!exists(tmpdir, "89ab.tmp"));
+	CHECK(!th_exists(tmpdir, "89ab.tmp"));
 	/* our own file is locked against other processes */
 	if (t != NULL) {
 		struct flock fl;
@@ -445,8 +407,8 @@ CF_TEST(pack_on_tmp)
 	CHECK_EQ(cf_store_put_tmp(s, CF_OBJ_PACK, name, t, pid), CF_EINVAL);
 	cf_store_tmp_free(t);
 	t = NULL;
-	CHECK_EQ(count_entries(repo, "tmp"), 0);
-	CHECK_EQ(count_entries(repo, "packs"), 1); /* the fan-out directory of the good pack */
+	CHECK_EQ(th_count_entries(repo, "tmp"), 0);
+	CHECK_EQ(th_count_entries(repo, "packs"), 1); /* the fan-out directory of the good pack */
 out:
 	cf_free(back);
 	cf_pack_writer_free(w);
@@ -513,7 +475,7 @@ CF_TEST(generic_anonymous)
 	if (t == NULL)
 		goto out;
 	CHECK(strncmp(t->where, dir, strlen(dir)) == 0);
-	CHECK_EQ(count_entries(dir, "."), 0);
+	CHECK_EQ(th_count_entries(dir, "."), 0);
 	CHECK_EQ(write_pieces(t, data, sizeof(data), 4096, sha, name), 0);
 	CHECK_EQ(cf_store_put_tmp(s, CF_OBJ_PACK, name, t, sha), 0);
 	CHECK(m.puts == 1 && m.last_len == sizeof(data) && m.last != NULL &&

@@ -47,6 +47,48 @@ int cf_fs_open_anon(const char *dir);
  */
 int cf_fs_lock_ofd(int fd);
 bool cf_fs_locked_ofd(int fd);
+/*
+ * Direct writes: whole blocks of CF_FS_ALIGN bytes at block boundaries, from a buffer aligned
+ * the same way; a stage holds CF_FS_STAGE bytes.
+ *
+ * cf_fs_stage_new() / cf_fs_stage_free() - an aligned stage (NULL when out of memory); the
+ * free wipes it, since it held file contents.
+ *
+ * cf_fs_pwrite_direct() - write all @len bytes of @p at @off. When *@direct, @fd has O_DIRECT
+ * on; if the file system refuses a direct write (EINVAL) or writes part of a block, O_DIRECT is
+ * turned off, *@direct cleared and the rest written through the page cache. Returns 0, or -1
+ * with errno.
+ */
+#define CF_FS_ALIGN ((size_t)4096)
+#define CF_FS_STAGE ((size_t)1 << 20)
+uint8_t *cf_fs_stage_new(void);
+void cf_fs_stage_free(uint8_t *stage);
+int cf_fs_pwrite_direct(int fd, const uint8_t *p, size_t len, uint64_t off, bool *direct);
+
+/*
+ * struct cf_fs_out - a new file written front to back: data, holes, then its size. With a
+ * stage it is written with O_DIRECT when the file system allows, else through the page cache.
+ * The stage is the caller's and can serve one file after another.
+ *
+ * cf_fs_out_start() - begin writing @fd (empty) at offset 0; @stage may be NULL.
+ * cf_fs_out_write() / cf_fs_out_hole() - the next @len bytes: @p, or a hole (zeros).
+ * cf_fs_out_finish() - write what is staged, set the file's size to @size and turn O_DIRECT
+ * off again.
+ * Each returns 0, or -1 with errno; after a failure the file's contents are undefined.
+ */
+struct cf_fs_out {
+	int fd;
+	bool direct;
+	uint8_t *stage;
+	size_t fill;   /* bytes staged */
+	uint64_t base; /* file offset of the stage's first byte (of the next write, stageless) */
+	uint64_t end;  /* the file's length so far: the end of the last write */
+};
+void cf_fs_out_start(struct cf_fs_out *o, int fd, uint8_t *stage);
+int cf_fs_out_write(struct cf_fs_out *o, const uint8_t *p, size_t len) CF_MUST_CHECK;
+int cf_fs_out_hole(struct cf_fs_out *o, uint64_t len) CF_MUST_CHECK;
+int cf_fs_out_finish(struct cf_fs_out *o, uint64_t size) CF_MUST_CHECK;
+
 /* cf_fs_open_noatime() - openat(@dfd, @name, O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_NOATIME), retrying
  * without O_NOATIME when not permitted. Returns the fd or -1 with errno set. */
 int cf_fs_open_noatime(int dfd, const char *name);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,11 +27,20 @@ struct link_seen {
 	size_t len;
 };
 
+/*
+ * What a thread writing files holds: its decompression context and the direct-I/O stage for
+ * large files (NULL until the first one, or when out of memory: then the page cache).
+ */
+struct rs_wk {
+	struct cf_zctx *z;
+	uint8_t *stage;
+};
+
 struct rs {
 	struct cf_repo *r;
 	const struct cf_opts *o;
 	struct cf_events ev;
-	struct cf_zctx *z;
+	struct rs_wk wk; /* the walking thread's */
 	struct cf_path path;
 	char **inc;
 	bool *inc_hit; /* each --include matched something */
@@ -74,6 +84,12 @@ struct rs_job {
 
 #define RS_QUEUE       64
 #define RS_MAX_WORKERS 8
+/*
+ * Files from this size on are written past the page cache (cf_fs_out): copying into new
+ * page-cache pages was most of a restore's CPU. Smaller ones are not worth a synchronous
+ * device write each.
+ */
+#define RS_DIRECT_MIN ((uint64_t)256 << 10)
 
 struct rs_pool {
 	struct rs *s;
@@ -169,9 +185,11 @@ static int
 set_meta_fd(struct rs *s, int fd, const struct cf_node *n)
 {
 	struct timespec ts[2];
+	struct stat st;
 	int rc = 0;
 
-	if (s->root && fchown(fd, (uid_t)n->uid, (gid_t)n->gid) != 0)
+	if (s->root && (fstat(fd, &st) != 0 || st.st_uid != n->uid || st.st_gid != n->gid) &&
+	    fchown(fd, (uid_t)n->uid, (gid_t)n->gid) != 0)
 		rc = cf_err_set(CF_ESYS, "cannot set owner");
 	if (rc == 0)
 		rc = cf_fs_write_xattrs(fd, n->xattrs, n->nxattrs);
@@ -203,23 +221,6 @@ set_meta_at(struct rs *s, int dfd, const char *name, const struct cf_node *n)
 	return 0;
 }
 
-static int
-write_all_at(int fd, const uint8_t *p, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return CF_ESYS;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* Read back a written chunk and check it against its id (--verify). */
 static int
 verify_chunk(struct rs *s, int fd, const struct cf_part *p, uint64_t off)
@@ -248,39 +249,55 @@ out:
 	return rc;
 }
 
-/* Write each part at its offset; holes are skipped and the size set at the end. */
-static int
-write_content(struct rs *s, struct cf_zctx *z, int fd, const struct cf_node *n)
+/* The stage for @n's contents: large files only, and not when each chunk is read back. */
+static uint8_t *
+stage_for(struct rs *s, struct rs_wk *w, const struct cf_node *n)
 {
+	if (n->size < RS_DIRECT_MIN || s->verify)
+		return NULL;
+	if (w->stage == NULL)
+		w->stage = cf_fs_stage_new();
+	return w->stage;
+}
+
+/* Write the parts front to back, holes as holes, then set the size. */
+static int
+write_content(struct rs *s, struct rs_wk *w, int fd, const struct cf_node *n)
+{
+	struct cf_fs_out out;
 	uint64_t off = 0;
 	uint8_t *data = NULL;
 	size_t len = 0;
 	int rc = 0;
 
+	cf_fs_out_start(&out, fd, stage_for(s, w, n));
 	for (size_t i = 0; i < n->nparts && rc == 0; i++) {
 		const struct cf_part *p = &n->parts[i];
 
-		if (!p->hole) {
-			if ((rc = cf_repo_read_blob(s->r, p->id, z, &data, &len)) != 0)
-				break;
-			if (len != p->len)
-				rc = cf_err_set(CF_EINTEGRITY,
-				                "chunk length differs from the tree");
-			else if (write_all_at(fd, data, len, off) != 0)
+		if (p->hole) {
+			if (cf_fs_out_hole(&out, p->len) != 0)
 				rc = cf_err_set(CF_ESYS, "cannot write");
-			else if (s->verify)
-				rc = verify_chunk(s, fd, p, off);
-			cf_free_wipe(data, len);
-			data = NULL;
-			pthread_mutex_lock(&s->mu);
-			s->progress.bytes += p->len;
-			cf_emit_progress(&s->ev, &s->progress, false);
-			pthread_mutex_unlock(&s->mu);
+			off += p->len;
+			continue;
 		}
+		if ((rc = cf_repo_read_blob(s->r, p->id, w->z, &data, &len)) != 0)
+			break;
+		if (len != p->len)
+			rc = cf_err_set(CF_EINTEGRITY, "chunk length differs from the tree");
+		else if (cf_fs_out_write(&out, data, len) != 0)
+			rc = cf_err_set(CF_ESYS, "cannot write");
+		else if (s->verify)
+			rc = verify_chunk(s, fd, p, off);
+		cf_free_wipe(data, len);
+		data = NULL;
 		off += p->len;
+		pthread_mutex_lock(&s->mu);
+		s->progress.bytes += p->len;
+		cf_emit_progress(&s->ev, &s->progress, false);
+		pthread_mutex_unlock(&s->mu);
 	}
-	if (rc == 0 && ftruncate(fd, (off_t)n->size) != 0)
-		rc = cf_err_set(CF_ESYS, "cannot set the size");
+	if (rc == 0 && cf_fs_out_finish(&out, n->size) != 0)
+		rc = cf_err_set(CF_ESYS, "cannot write or set the size");
 	return rc;
 }
 
@@ -354,22 +371,32 @@ relink(struct rs *s, int dfd, const char *name, const struct cf_node *n)
 	return ok;
 }
 
+/* A new empty file at @name, replacing whatever is there (a fresh target has nothing). */
+static int
+create_file(int dfd, const char *name)
+{
+	const int fl = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	int fd = openat(dfd, name, fl, 0600);
+
+	if (fd < 0 && errno == EEXIST && clear_name(dfd, name) == 0)
+		fd = openat(dfd, name, fl, 0600);
+	return fd;
+}
+
 /* Create and fill one file, then its metadata. Runs on a worker or on the walking thread. */
 static void
-write_file(struct rs *s, struct cf_zctx *z, int dfd, const char *name, const struct cf_node *n,
+write_file(struct rs *s, struct rs_wk *w, int dfd, const char *name, const struct cf_node *n,
            const char *path)
 {
-	int fd = -1;
+	int fd = create_file(dfd, name);
 	int rc;
 
-	if (clear_name(dfd, name) != 0 ||
-	    (fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) <
-	            0) {
+	if (fd < 0) {
 		(void)cf_err_set(CF_ESYS, "cannot create");
 		report_at(s, path, CF_ESYS, "cannot restore");
 		return;
 	}
-	rc = write_content(s, z, fd, n);
+	rc = write_content(s, w, fd, n);
 	if (rc == 0)
 		rc = set_meta_fd(s, fd, n);
 	(void)close(fd);
@@ -398,7 +425,7 @@ restore_file(struct rs *s, struct rs_tree *rt, int dfd, const char *name, const 
 			report(s, CF_ENOMEM, "cannot restore");
 		return;
 	}
-	write_file(s, s->z, dfd, name, n, cf_path_cstr(&s->path));
+	write_file(s, &s->wk, dfd, name, n, cf_path_cstr(&s->path));
 	if (n->nlink > 1 && link_add(s, n) != 0)
 		report(s, CF_ENOMEM, "cannot restore");
 }
@@ -531,7 +558,7 @@ restore_tree(struct rs *s, int dfd, const uint8_t id[static CF_ID_BYTES])
 	struct cf_tree *t = NULL;
 	int rc;
 
-	if ((rc = cf_repo_load_tree(s->r, id, s->z, &t)) != 0) {
+	if ((rc = cf_repo_load_tree(s->r, id, s->wk.z, &t)) != 0) {
 		if (rc != CF_EINTEGRITY)
 			return rc;
 		report(s, rc, "cannot restore directory");
@@ -566,11 +593,11 @@ static void *
 pool_main(void *arg)
 {
 	struct rs_pool *p = arg;
-	struct cf_zctx *z = NULL;
+	struct rs_wk w = {NULL, NULL};
 	struct rs_job j;
 	char name[CF_NAME_MAX + 1];
 
-	if (cf_zctx_new(1, &z) != 0)
+	if (cf_zctx_new(1, &w.z) != 0)
 		return NULL; /* the others carry on; finish() drains what is left */
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
@@ -587,10 +614,11 @@ pool_main(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		memcpy(name, j.n->name, j.n->name_len);
 		name[j.n->name_len] = '\0';
-		write_file(p->s, z, j.dfd, name, j.n, j.path);
+		write_file(p->s, &w, j.dfd, name, j.n, j.path);
 		job_release(&j);
 	}
-	cf_zctx_free(z);
+	cf_zctx_free(w.z);
+	cf_fs_stage_free(w.stage);
 	return NULL;
 }
 
@@ -662,7 +690,7 @@ pool_finish(struct rs *s)
 
 		memcpy(name, j->n->name, j->n->name_len);
 		name[j->n->name_len] = '\0';
-		write_file(s, s->z, j->dfd, name, j->n, j->path);
+		write_file(s, &s->wk, j->dfd, name, j->n, j->path);
 		job_release(j);
 	}
 	pthread_mutex_destroy(&p->mu);
@@ -766,7 +794,7 @@ cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_op
 	}
 	/* the index is loaded before the workers start: they only read it */
 	if ((rc = cf_repo_can_read(r)) != 0 || (rc = cf_repo_load_index(r)) != 0 ||
-	    (rc = collect_includes(&s)) != 0 || (rc = cf_zctx_new(1, &s.z)) != 0 ||
+	    (rc = collect_includes(&s)) != 0 || (rc = cf_zctx_new(1, &s.wk.z)) != 0 ||
 	    (rc = cf_mkdir_p(target, 0700)) != 0)
 		goto out;
 	if ((s.target = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -812,7 +840,8 @@ out:
 	cf_free(s.inc);
 	cf_free(s.inc_hit);
 	cf_path_release(&s.path);
-	cf_zctx_free(s.z);
+	cf_zctx_free(s.wk.z);
+	cf_fs_stage_free(s.wk.stage);
 	pthread_mutex_destroy(&s.mu);
 	return rc;
 }

@@ -18,8 +18,6 @@
 /* Where anonymous temporary files go without $TMPDIR: disk, not memory, on most systems. */
 #define TMPDIR_DEFAULT "/var/tmp"
 #define LOAD_STEP      ((size_t)1 << 20)
-#define DIRECT_ALIGN   ((size_t)4096)
-#define DIRECT_STAGE   ((size_t)1 << 20)
 #define STAGE_POOL     8
 
 struct cf_store {
@@ -138,7 +136,7 @@ cf_store_free(struct cf_store *s)
 	if (s->ops.free != NULL)
 		s->ops.free(s->ctx);
 	for (size_t i = 0; i < s->nstages; i++)
-		free(s->stages[i]);
+		cf_fs_stage_free(s->stages[i]);
 	pthread_mutex_destroy(&s->stage_mu);
 	cf_free(s->location);
 	cf_free(s->tmpdir);
@@ -271,9 +269,7 @@ stage_get(struct cf_store *s)
 	if (s->nstages > 0)
 		p = s->stages[--s->nstages];
 	pthread_mutex_unlock(&s->stage_mu);
-	if (p == NULL && posix_memalign(&p, DIRECT_ALIGN, DIRECT_STAGE) != 0)
-		p = NULL;
-	return p;
+	return p != NULL ? p : cf_fs_stage_new();
 }
 
 /* Hand @t's stage back to its store (or free it when the pool is full). */
@@ -288,7 +284,7 @@ stage_put(struct cf_store_tmp *t)
 	if (s->nstages < STAGE_POOL)
 		s->stages[s->nstages++] = t->stage;
 	else
-		free(t->stage);
+		cf_fs_stage_free(t->stage);
 	pthread_mutex_unlock(&s->stage_mu);
 	t->stage = NULL;
 	t->staged = 0;
@@ -318,48 +314,21 @@ drop_direct(struct cf_store_tmp *t)
 	t->direct = false;
 }
 
-/*
- * Write @len staged bytes. A file system that refuses a direct write (EINVAL), or writes
- * part of a block, gets the rest through the page cache.
- */
-static int
-write_staged(struct cf_store_tmp *t, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(t->fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EINVAL && t->direct) {
-			drop_direct(t);
-			continue;
-		}
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		if (t->direct && (size_t)n % DIRECT_ALIGN != 0)
-			drop_direct(t);
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Write what is staged: the whole blocks directly, a tail through the page cache. */
 static int
 flush_stage(struct cf_store_tmp *t)
 {
-	size_t whole = t->staged & ~(DIRECT_ALIGN - 1);
+	size_t whole = t->staged & ~(CF_FS_ALIGN - 1);
+	uint64_t off = t->len - t->staged;
 
 	if (t->staged == 0)
 		return 0;
-	if (whole > 0 && write_staged(t, t->stage, whole) != 0)
+	if (whole > 0 && cf_fs_pwrite_direct(t->fd, t->stage, whole, off, &t->direct) != 0)
 		goto fail;
 	if (whole < t->staged) {
 		drop_direct(t);
-		if (cf_write_all(t->fd, t->stage + whole, t->staged - whole) != 0)
+		if (cf_fs_pwrite_direct(t->fd, t->stage + whole, t->staged - whole, off + whole,
+		                        &t->direct) != 0)
 			goto fail;
 	}
 	t->staged = 0;
@@ -390,7 +359,7 @@ cf_store_tmp_write(struct cf_store_tmp *t, const uint8_t *p, size_t len)
 	if (t->failed || t->committed)
 		return cf_err_set(CF_EINVAL, "'%s' cannot be written any more", t->where);
 	while (t->stage != NULL && len > 0) {
-		size_t n = DIRECT_STAGE - t->staged < len ? DIRECT_STAGE - t->staged : len;
+		size_t n = CF_FS_STAGE - t->staged < len ? CF_FS_STAGE - t->staged : len;
 		int rc;
 
 		memcpy(t->stage + t->staged, p, n);
@@ -398,10 +367,10 @@ cf_store_tmp_write(struct cf_store_tmp *t, const uint8_t *p, size_t len)
 		t->len += n;
 		p += n;
 		len -= n;
-		if (t->staged == DIRECT_STAGE && (rc = flush_stage(t)) != 0)
+		if (t->staged == CF_FS_STAGE && (rc = flush_stage(t)) != 0)
 			return rc;
 	}
-	if (len > 0 && cf_write_all(t->fd, p, len) != 0) {
+	if (len > 0 && cf_fs_pwrite_direct(t->fd, p, len, t->len, &t->direct) != 0) {
 		t->failed = true;
 		return cf_err_set(CF_ESYS, "cannot write '%s'", t->where);
 	}

@@ -16,6 +16,8 @@ enum sq_stmt {
 	SQ_BEGIN,
 	SQ_COMMIT,
 	SQ_ROLLBACK,
+	SQ_SYNC_NORMAL,
+	SQ_SYNC_FULL,
 	SQ_ACC_INSERT,
 	SQ_ACC_GET,
 	SQ_ACC_BATCH,
@@ -60,6 +62,8 @@ struct sq_meta {
 	sqlite3 *db;
 	pthread_mutex_t lock;
 	sqlite3_stmt *st[SQ_COUNT];
+	bool sync_normal; /* left at synchronous=NORMAL by a nonce: sq_done() sets FULL first */
+	bool in_nonce;    /* committing a nonce: stay at NORMAL */
 };
 
 /* The SQL text of each statement, indexed by enum sq_stmt. */

@@ -199,9 +199,48 @@ bool cf_repo_verify_live_copy(struct cf_repo *r, const uint8_t id[static CF_ID_B
  */
 int cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
                       uint8_t **out, size_t *len) CF_MUST_CHECK;
+/*
+ * Reading blobs in runs: neighbours in a pack, each starting at most CF_RUN_GAP bytes after
+ * the one before, CF_RUN_MAX bytes in all, fetched with one ranged read (one request to
+ * cofferd instead of one per blob). A cache keeps the last CF_CACHE_RUNS runs: each backup
+ * worker writes its own pack, so a file's chunks alternate between packs.
+ *
+ * struct cf_blob_cache - one per reading thread; zero it to start, free it with
+ * cf_blob_cache_release().
+ *
+ * cf_repo_read_blob_run() - cf_repo_read_blob() for @ids[0] (same result, same errors). When
+ * no run of @c holds it, the run from it over those of @ids[1..@n) that follow it in its pack
+ * is fetched in place of the oldest. A blob that fails in a run is read again alone, and its
+ * other copies tried.
+ *
+ * cf_repo_load_tree_win() - cf_repo_load_tree() through @c (NULL: alone), for a walk that
+ * loads many trees in an order (depth first) other than the one they were written in: what is
+ * fetched is a window of CF_RUN_MAX bytes from the CF_RUN_ALIGN boundary before the tree.
+ */
+#define CF_RUN_GAP    ((uint64_t)64 << 10)
+#define CF_RUN_MAX    ((uint64_t)2 << 20)
+#define CF_RUN_ALIGN  ((uint64_t)64 << 10)
+#define CF_CACHE_RUNS 4
+struct cf_blob_run {
+	uint8_t pack[CF_ID_BYTES];
+	uint64_t off; /* of buf[0] in the pack */
+	uint64_t end;
+	uint8_t *buf;
+};
+struct cf_blob_cache {
+	struct cf_blob_run w[CF_CACHE_RUNS];
+	uint64_t sizes[CF_CACHE_RUNS]; /* of each run's pack; 0: not known */
+	size_t next;                   /* the run replaced next */
+};
+void cf_blob_cache_release(struct cf_blob_cache *c);
+int cf_repo_read_blob_run(struct cf_repo *r, struct cf_blob_cache *c, const uint8_t *const *ids,
+                          size_t n, struct cf_zctx *z, uint8_t **out, size_t *len) CF_MUST_CHECK;
 /* cf_repo_load_tree() - read and decode tree @id. */
 int cf_repo_load_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
                       struct cf_tree **out) CF_MUST_CHECK;
+int cf_repo_load_tree_win(struct cf_repo *r, struct cf_blob_cache *c,
+                          const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
+                          struct cf_tree **out) CF_MUST_CHECK;
 /* cf_repo_pack_key() - the unwrapped key of pack @pack (cached). Borrowed; lives with @r. */
 int cf_repo_pack_key(struct cf_repo *r, const uint8_t pack[static CF_ID_BYTES],
                      const struct cf_key **out) CF_MUST_CHECK;

@@ -356,44 +356,64 @@ out:
 	return rc;
 }
 
+/* Fetch bytes [@off, @off + @len) of @loc's pack. */
+static int
+fetch_range(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struct cf_blob_loc *loc,
+            uint64_t off, size_t len, uint8_t **out, size_t *outlen)
+{
+	char idhex[2 * CF_ID_BYTES + 1];
+	char name[2 * CF_ID_BYTES + 1];
+	int rc;
+
+	cf_id_name(name, loc->pack);
+	rc = cf_store_get(r->store, CF_OBJ_PACK, name, off, len, CF_PACK_MAX_BYTES, out, outlen);
+	if (rc == CF_ENOENT || rc == CF_ETRUNC) {
+		cf_id_name(idhex, id);
+		return cf_err_set(CF_EINTEGRITY, "blob %.16s: pack %.16s is missing or truncated",
+		                  idhex, name);
+	}
+	return rc;
+}
+
+/* Decrypt and verify blob @id, stored at @loc, from its @slen stored bytes into a new buffer. */
+static int
+open_stored(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struct cf_blob_loc *loc,
+            const uint8_t *stored, size_t slen, struct cf_zctx *z, uint8_t **out)
+{
+	char idhex[2 * CF_ID_BYTES + 1];
+	char name[2 * CF_ID_BYTES + 1];
+	const struct cf_key *pk = NULL;
+	uint8_t *plain = NULL;
+	int rc;
+
+	if ((rc = cf_repo_pack_key(r, loc->pack, &pk)) != 0)
+		return rc;
+	if ((plain = cf_malloc(loc->e.raw_len)) == NULL)
+		return CF_ENOMEM;
+	if (cf_blob_open(pk, r->chain->repo_id, &loc->e, stored, slen, z, r->k_id, plain) != 0) {
+		cf_free_wipe(plain, loc->e.raw_len);
+		cf_id_name(idhex, id);
+		cf_id_name(name, loc->pack);
+		return cf_err_set(CF_EINTEGRITY, "blob %.16s in pack %.16s is damaged", idhex,
+		                  name);
+	}
+	*out = plain;
+	return 0;
+}
+
 /* Read and verify blob @id at @loc into a new buffer. */
 static int
 read_at(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struct cf_blob_loc *loc,
         struct cf_zctx *z, uint8_t **out)
 {
-	char idhex[2 * CF_ID_BYTES + 1];
-	char name[2 * CF_ID_BYTES + 1];
-	const struct cf_key *pk = NULL;
 	uint8_t *stored = NULL;
-	uint8_t *plain = NULL;
 	size_t slen = 0;
 	int rc;
 
-	cf_id_name(idhex, id);
-	cf_id_name(name, loc->pack);
-	if ((rc = cf_repo_pack_key(r, loc->pack, &pk)) != 0)
+	if ((rc = fetch_range(r, id, loc, loc->e.offset, loc->e.stored_len, &stored, &slen)) != 0)
 		return rc;
-	rc = cf_store_get(r->store, CF_OBJ_PACK, name, loc->e.offset, loc->e.stored_len,
-	                  CF_PACK_MAX_BYTES, &stored, &slen);
-	if (rc == CF_ENOENT || rc == CF_ETRUNC)
-		return cf_err_set(CF_EINTEGRITY, "blob %.16s: pack %.16s is missing or truncated",
-		                  idhex, name);
-	if (rc != 0)
-		return rc;
-	if ((plain = cf_malloc(loc->e.raw_len)) == NULL) {
-		rc = CF_ENOMEM;
-		goto out;
-	}
-	if ((rc = cf_blob_open(pk, r->chain->repo_id, &loc->e, stored, slen, z, r->k_id, plain)) !=
-	    0) {
-		rc = cf_err_set(CF_EINTEGRITY, "blob %.16s in pack %.16s is damaged", idhex, name);
-		goto out;
-	}
-	*out = plain;
-	plain = NULL;
-out:
+	rc = open_stored(r, id, loc, stored, slen, z, out);
 	cf_free(stored);
-	cf_free_wipe(plain, loc->e.raw_len);
 	return rc;
 }
 
@@ -482,17 +502,215 @@ cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struc
 	return rc;
 }
 
+static void
+run_release(struct cf_blob_run *run)
+{
+	cf_free(run->buf);
+	memset(run, 0, sizeof(*run));
+}
+
+void
+cf_blob_cache_release(struct cf_blob_cache *c)
+{
+	for (size_t i = 0; i < CF_CACHE_RUNS; i++)
+		run_release(&c->w[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Where @run's bytes hold all of @loc's blob, the offset of its first byte in them. */
+static bool
+run_holds(const struct cf_blob_run *run, const struct cf_blob_loc *loc, size_t *at)
+{
+	if (run->buf == NULL || memcmp(run->pack, loc->pack, CF_ID_BYTES) != 0 ||
+	    loc->e.offset < run->off || loc->e.offset + (uint64_t)loc->e.stored_len > run->end)
+		return false;
+	*at = (size_t)(loc->e.offset - run->off);
+	return true;
+}
+
+/*
+ * The end of the run from @first over those of @ids that follow it closely in its pack. Blobs
+ * of other packs in between are passed over: each backup worker writes its own pack, so a
+ * file's chunks alternate between them.
+ */
+static uint64_t
+run_end(const struct cf_repo *r, const struct cf_blob_loc *first, const uint8_t *const *ids,
+        size_t n)
+{
+	uint64_t end = first->e.offset + (uint64_t)first->e.stored_len;
+	struct cf_blob_loc loc;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t next_end = 0;
+
+		if (cf_repo_lookup(r, ids[i], &loc) != 0 ||
+		    memcmp(loc.pack, first->pack, CF_ID_BYTES) != 0 || loc.e.offset < end)
+			continue;
+		if (loc.e.offset - end > CF_RUN_GAP)
+			break;
+		next_end = loc.e.offset + (uint64_t)loc.e.stored_len;
+		if (next_end - first->e.offset > CF_RUN_MAX)
+			break;
+		end = next_end;
+	}
+	return end;
+}
+
+/* Fetch bytes [@start, @end) of @loc's pack into @run, which holds blob @id then. */
+static int
+run_fetch(struct cf_repo *r, struct cf_blob_run *run, const struct cf_blob_loc *loc,
+          const uint8_t id[static CF_ID_BYTES], uint64_t start, uint64_t end)
+{
+	uint8_t *buf = NULL;
+	size_t got = 0;
+	int rc;
+
+	run_release(run);
+	if ((rc = fetch_range(r, id, loc, start, (size_t)(end - start), &buf, &got)) == 0 &&
+	    got != end - start)
+		rc = CF_ETRUNC;
+	if (rc != 0) {
+		cf_free(buf);
+		return rc;
+	}
+	memcpy(run->pack, loc->pack, CF_ID_BYTES);
+	run->off = start;
+	run->end = end;
+	run->buf = buf;
+	return 0;
+}
+
+/*
+ * Blob @id at @loc from @run's bytes at @at; when @run is NULL or the blob fails there, read
+ * alone: every failure is decided, and reported, by the one-blob path and its other copies.
+ */
+static int
+open_or_alone(struct cf_repo *r, const struct cf_blob_run *run, size_t at,
+              const struct cf_blob_loc *loc, const uint8_t id[static CF_ID_BYTES],
+              struct cf_zctx *z, uint8_t **out, size_t *len)
+{
+	if (run != NULL && open_stored(r, id, loc, run->buf + at, loc->e.stored_len, z, out) == 0) {
+		*len = loc->e.raw_len;
+		return 0;
+	}
+	cf_err_clear();
+	return cf_repo_read_blob(r, id, z, out, len);
+}
+
+/* Look @id up for a read through a run or window; false: read it alone. */
+static bool
+locate(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_blob_loc *loc)
+{
+	return cf_repo_can_read(r) == 0 && cf_repo_load_index(r) == 0 &&
+	       cf_repo_lookup(r, id, loc) == 0;
+}
+
+/* The run of @c that holds @loc's blob, or NULL. */
+static const struct cf_blob_run *
+cache_find(const struct cf_blob_cache *c, const struct cf_blob_loc *loc, size_t *at)
+{
+	for (size_t i = 0; i < CF_CACHE_RUNS; i++)
+		if (run_holds(&c->w[i], loc, at))
+			return &c->w[i];
+	return NULL;
+}
+
+/*
+ * Fetch [@start, @end) of @loc's pack, of @size bytes (0: not known), in place of @c's oldest
+ * run. The run, or NULL.
+ */
+static const struct cf_blob_run *
+cache_fetch(struct cf_repo *r, struct cf_blob_cache *c, const struct cf_blob_loc *loc,
+            const uint8_t id[static CF_ID_BYTES], uint64_t start, uint64_t end, uint64_t size,
+            size_t *at)
+{
+	size_t i = c->next;
+
+	c->next = (c->next + 1) % CF_CACHE_RUNS;
+	c->sizes[i] = 0;
+	if (run_fetch(r, &c->w[i], loc, id, start, end) != 0 || !run_holds(&c->w[i], loc, at))
+		return NULL;
+	c->sizes[i] = size;
+	return &c->w[i];
+}
+
+int
+cf_repo_read_blob_run(struct cf_repo *r, struct cf_blob_cache *c, const uint8_t *const *ids,
+                      size_t n, struct cf_zctx *z, uint8_t **out, size_t *len)
+{
+	const struct cf_blob_run *w = NULL;
+	struct cf_blob_loc loc;
+	size_t at = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (n == 0)
+		cf_misuse("cf_repo_read_blob_run: no blob");
+	if (locate(r, ids[0], &loc) && (w = cache_find(c, &loc, &at)) == NULL)
+		w = cache_fetch(r, c, &loc, ids[0], loc.e.offset, run_end(r, &loc, ids + 1, n - 1),
+		                0, &at);
+	return open_or_alone(r, w, at, &loc, ids[0], z, out, len);
+}
+
+/* The size of @loc's pack: known from a window on it, else asked of the store. */
+static int
+pack_size(struct cf_repo *r, const struct cf_blob_cache *c, const struct cf_blob_loc *loc,
+          uint64_t *size)
+{
+	char name[2 * CF_ID_BYTES + 1];
+
+	for (size_t i = 0; i < CF_CACHE_RUNS; i++) {
+		if (c->sizes[i] != 0 && memcmp(c->w[i].pack, loc->pack, CF_ID_BYTES) == 0) {
+			*size = c->sizes[i];
+			return 0;
+		}
+	}
+	cf_id_name(name, loc->pack);
+	return cf_store_size(r->store, CF_OBJ_PACK, name, size);
+}
+
+/* The window of @c that holds @loc's blob, fetched in place of the oldest if none does. */
+static const struct cf_blob_run *
+window_for(struct cf_repo *r, struct cf_blob_cache *c, const uint8_t id[static CF_ID_BYTES],
+           const struct cf_blob_loc *loc, size_t *at)
+{
+	uint64_t blob_end = loc->e.offset + (uint64_t)loc->e.stored_len;
+	uint64_t start = loc->e.offset & ~(CF_RUN_ALIGN - 1);
+	const struct cf_blob_run *w = cache_find(c, loc, at);
+	uint64_t size = 0;
+	uint64_t end;
+
+	if (w != NULL || pack_size(r, c, loc, &size) != 0)
+		return w;
+	end = size > start && size - start > CF_RUN_MAX ? start + CF_RUN_MAX : size;
+	if (end < blob_end)
+		end = blob_end; /* a blob past the window, or a pack shorter than its index says */
+	return cache_fetch(r, c, loc, id, start, end, size, at);
+}
+
 int
 cf_repo_load_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
                   struct cf_tree **out)
 {
+	return cf_repo_load_tree_win(r, NULL, id, z, out);
+}
+
+int
+cf_repo_load_tree_win(struct cf_repo *r, struct cf_blob_cache *tw,
+                      const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z, struct cf_tree **out)
+{
 	char idhex[2 * CF_ID_BYTES + 1];
+	const struct cf_blob_run *w = NULL;
+	struct cf_blob_loc loc;
 	uint8_t *p = NULL;
 	size_t len = 0;
+	size_t at = 0;
 	int rc;
 
 	*out = NULL;
-	if ((rc = cf_repo_read_blob(r, id, z, &p, &len)) != 0)
+	if (tw != NULL && locate(r, id, &loc))
+		w = window_for(r, tw, id, &loc, &at);
+	if ((rc = open_or_alone(r, w, at, &loc, id, z, &p, &len)) != 0)
 		return rc;
 	if ((rc = cf_tree_decode(p, len, out)) != 0) {
 		cf_id_name(idhex, id);

@@ -34,13 +34,37 @@ struct link_seen {
 struct rs_wk {
 	struct cf_zctx *z;
 	uint8_t *stage;
+	struct cf_blob_cache runs; /* pack bytes last fetched */
+};
+
+/*
+ * Regular files for a worker: one large file, or up to RS_BATCH small ones in walk order
+ * (several directories), whose chunks are often neighbours in a pack and so come together.
+ * A file that opened its directory again (@owns) holds that descriptor and a reference to the
+ * directory's tree for the files after it in the same directory.
+ */
+#define RS_BATCH       256
+#define RS_BATCH_BYTES ((uint64_t)8 << 20)
+#define RS_ALONE_MIN   ((uint64_t)4 << 20) /* files from this size on: a job of their own */
+struct rs_file {
+	const struct cf_node *n;
+	char *path; /* in the snapshot, for messages */
+	int dfd;
+	bool owns;
+	struct rs_tree *rt;
+};
+struct rs_job {
+	size_t nfiles;
+	uint64_t bytes;
+	struct rs_file f[RS_BATCH];
 };
 
 struct rs {
 	struct cf_repo *r;
 	const struct cf_opts *o;
 	struct cf_events ev;
-	struct rs_wk wk; /* the walking thread's */
+	struct rs_wk wk;            /* the walking thread's */
+	struct cf_blob_cache trees; /* windows of tree packs, for the walk */
 	struct cf_path path;
 	char **inc;
 	bool *inc_hit; /* each --include matched something */
@@ -56,6 +80,7 @@ struct rs {
 	struct cf_progress progress;
 	pthread_mutex_t mu;    /* events, counters and progress, shared with the workers */
 	struct rs_pool *pool;  /* NULL: everything on this thread */
+	struct rs_job batch;   /* small files not yet handed to the pool */
 	struct dir_meta *dirs; /* directories whose metadata waits for their files */
 	size_t ndirs;
 	size_t dirs_cap;
@@ -74,14 +99,6 @@ struct dir_meta {
 	const struct cf_node *n;
 };
 
-/* One regular file for a worker. */
-struct rs_job {
-	struct rs_tree *rt;
-	const struct cf_node *n;
-	int dfd;
-	char *path; /* the file's path in the snapshot, for messages */
-};
-
 #define RS_QUEUE       64
 #define RS_MAX_WORKERS 8
 /*
@@ -90,6 +107,8 @@ struct rs_job {
  * device write each.
  */
 #define RS_DIRECT_MIN ((uint64_t)256 << 10)
+/* Chunk ids looked ahead for a run of neighbours in a pack. */
+#define RS_AHEAD 64
 
 struct rs_pool {
 	struct rs *s;
@@ -260,10 +279,28 @@ stage_for(struct rs *s, struct rs_wk *w, const struct cf_node *n)
 	return w->stage;
 }
 
-/* Write the parts front to back, holes as holes, then set the size. */
-static int
-write_content(struct rs *s, struct rs_wk *w, int fd, const struct cf_node *n)
+/* Up to RS_AHEAD ids of the chunks from part @i of @files[0] on, holes skipped. */
+static size_t
+ids_ahead(const struct rs_file *files, size_t nfiles, size_t i, const uint8_t *ids[static RS_AHEAD])
 {
+	size_t n = 0;
+
+	for (size_t f = 0; f < nfiles && n < RS_AHEAD; f++, i = 0)
+		for (; i < files[f].n->nparts && n < RS_AHEAD; i++)
+			if (!files[f].n->parts[i].hole)
+				ids[n++] = files[f].n->parts[i].id;
+	return n;
+}
+
+/*
+ * Write @files[0]'s parts front to back, holes as holes, then set the size. The files after
+ * it (@nfiles in all) are written next: their chunks may come in the same run.
+ */
+static int
+write_content(struct rs *s, struct rs_wk *w, int fd, const struct rs_file *files, size_t nfiles)
+{
+	const struct cf_node *n = files[0].n;
+	const uint8_t *ids[RS_AHEAD];
 	struct cf_fs_out out;
 	uint64_t off = 0;
 	uint8_t *data = NULL;
@@ -280,7 +317,9 @@ write_content(struct rs *s, struct rs_wk *w, int fd, const struct cf_node *n)
 			off += p->len;
 			continue;
 		}
-		if ((rc = cf_repo_read_blob(s->r, p->id, w->z, &data, &len)) != 0)
+		if ((rc = cf_repo_read_blob_run(s->r, &w->runs, ids,
+		                                ids_ahead(files, nfiles, i, ids), w->z, &data,
+		                                &len)) != 0)
 			break;
 		if (len != p->len)
 			rc = cf_err_set(CF_EINTEGRITY, "chunk length differs from the tree");
@@ -385,18 +424,23 @@ create_file(int dfd, const char *name)
 
 /* Create and fill one file, then its metadata. Runs on a worker or on the walking thread. */
 static void
-write_file(struct rs *s, struct rs_wk *w, int dfd, const char *name, const struct cf_node *n,
-           const char *path)
+write_file(struct rs *s, struct rs_wk *w, const struct rs_file *files, size_t nfiles)
 {
-	int fd = create_file(dfd, name);
+	const struct cf_node *n = files[0].n;
+	const char *path = files[0].path;
+	int dfd = files[0].dfd;
+	char name[CF_NAME_MAX + 1];
+	int fd = -1;
 	int rc;
 
-	if (fd < 0) {
+	memcpy(name, n->name, n->name_len);
+	name[n->name_len] = '\0';
+	if ((fd = create_file(dfd, name)) < 0) {
 		(void)cf_err_set(CF_ESYS, "cannot create");
 		report_at(s, path, CF_ESYS, "cannot restore");
 		return;
 	}
-	rc = write_content(s, w, fd, n);
+	rc = write_content(s, w, fd, files, nfiles);
 	if (rc == 0)
 		rc = set_meta_fd(s, fd, n);
 	(void)close(fd);
@@ -409,11 +453,13 @@ write_file(struct rs *s, struct rs_wk *w, int dfd, const char *name, const struc
 	}
 }
 
-static int pool_submit(struct rs *s, struct rs_tree *rt, int dfd, const struct cf_node *n);
+static int batch_add(struct rs *s, struct rs_tree *rt, int dfd, const struct cf_node *n);
 
 static void
 restore_file(struct rs *s, struct rs_tree *rt, int dfd, const char *name, const struct cf_node *n)
 {
+	struct rs_file one = {0};
+
 	pthread_mutex_lock(&s->mu);
 	s->progress.files++;
 	pthread_mutex_unlock(&s->mu);
@@ -421,11 +467,20 @@ restore_file(struct rs *s, struct rs_tree *rt, int dfd, const char *name, const 
 		return;
 	/* hard links stay on this thread: the first name must exist before the others */
 	if (s->pool != NULL && n->nlink <= 1) {
-		if (pool_submit(s, rt, dfd, n) != 0)
-			report(s, CF_ENOMEM, "cannot restore");
+		int rc = batch_add(s, rt, dfd, n);
+
+		if (rc != 0)
+			report(s, rc, "cannot restore");
 		return;
 	}
-	write_file(s, &s->wk, dfd, name, n, cf_path_cstr(&s->path));
+	one.n = n;
+	one.dfd = dfd;
+	if ((one.path = cf_strdup(cf_path_cstr(&s->path))) == NULL) {
+		report(s, CF_ENOMEM, "cannot restore");
+		return;
+	}
+	write_file(s, &s->wk, &one, 1);
+	cf_free(one.path);
 	if (n->nlink > 1 && link_add(s, n) != 0)
 		report(s, CF_ENOMEM, "cannot restore");
 }
@@ -558,7 +613,7 @@ restore_tree(struct rs *s, int dfd, const uint8_t id[static CF_ID_BYTES])
 	struct cf_tree *t = NULL;
 	int rc;
 
-	if ((rc = cf_repo_load_tree(s->r, id, s->wk.z, &t)) != 0) {
+	if ((rc = cf_repo_load_tree_win(s->r, &s->trees, id, s->wk.z, &t)) != 0) {
 		if (rc != CF_EINTEGRITY)
 			return rc;
 		report(s, rc, "cannot restore directory");
@@ -581,22 +636,84 @@ restore_tree(struct rs *s, int dfd, const uint8_t id[static CF_ID_BYTES])
 static void
 job_release(struct rs_job *j)
 {
-	if (j->dfd >= 0)
-		(void)close(j->dfd);
-	cf_free(j->path);
-	rs_tree_put(j->rt);
+	for (size_t i = 0; i < j->nfiles; i++) {
+		struct rs_file *f = &j->f[i];
+
+		if (f->owns) {
+			(void)close(f->dfd);
+			rs_tree_put(f->rt);
+		}
+		cf_free(f->path);
+	}
 	memset(j, 0, sizeof(*j));
-	j->dfd = -1;
+}
+
+/* A file of a batch and where its first chunk is stored, to write the batch in pack order. */
+struct rs_where {
+	struct cf_blob_loc loc; /* zero: no chunk, or not found (read alone, reported then) */
+	size_t i;
+};
+
+static int
+where_cmp(const void *a, const void *b)
+{
+	const struct rs_where *x = a;
+	const struct rs_where *y = b;
+	int c = memcmp(x->loc.pack, y->loc.pack, CF_ID_BYTES);
+
+	if (c != 0)
+		return c;
+	return x->loc.e.offset < y->loc.e.offset ? -1 : x->loc.e.offset > y->loc.e.offset;
+}
+
+/*
+ * The order to write a batch's files in: by where their first chunks are. The backup wrote
+ * small files into the packs of several workers, so in walk order neighbours in a pack are
+ * rarely neighbours in the batch. Returns the files, reordered, in @out.
+ */
+static void
+order_by_pack(struct rs *s, const struct rs_job *j, struct rs_file out[static RS_BATCH])
+{
+	struct rs_where v[RS_BATCH];
+
+	memset(v, 0, sizeof(v));
+	for (size_t i = 0; i < j->nfiles; i++) {
+		const struct cf_node *n = j->f[i].n;
+
+		v[i].i = i;
+		for (size_t k = 0; k < n->nparts; k++) {
+			if (!n->parts[k].hole) {
+				if (cf_repo_lookup(s->r, n->parts[k].id, &v[i].loc) != 0)
+					memset(&v[i].loc, 0, sizeof(v[i].loc));
+				break;
+			}
+		}
+	}
+	qsort(v, j->nfiles, sizeof(v[0]), where_cmp);
+	for (size_t i = 0; i < j->nfiles; i++)
+		out[i] = j->f[v[i].i];
+}
+
+/* Write a job's files in pack order, each with the ones after it to look ahead into. */
+static void
+job_run(struct rs *s, struct rs_wk *w, struct rs_job *j)
+{
+	struct rs_file order[RS_BATCH];
+
+	order_by_pack(s, j, order);
+	for (size_t i = 0; i < j->nfiles; i++)
+		write_file(s, w, &order[i], j->nfiles - i);
+	job_release(j);
 }
 
 static void *
 pool_main(void *arg)
 {
 	struct rs_pool *p = arg;
-	struct rs_wk w = {NULL, NULL};
+	struct rs_wk w;
 	struct rs_job j;
-	char name[CF_NAME_MAX + 1];
 
+	memset(&w, 0, sizeof(w));
 	if (cf_zctx_new(1, &w.z) != 0)
 		return NULL; /* the others carry on; finish() drains what is left */
 	for (;;) {
@@ -612,38 +729,67 @@ pool_main(void *arg)
 		p->count--;
 		pthread_cond_signal(&p->not_full);
 		pthread_mutex_unlock(&p->mu);
-		memcpy(name, j.n->name, j.n->name_len);
-		name[j.n->name_len] = '\0';
-		write_file(p->s, &w, j.dfd, name, j.n, j.path);
-		job_release(&j);
+		job_run(p->s, &w, &j);
 	}
 	cf_zctx_free(w.z);
 	cf_fs_stage_free(w.stage);
+	cf_blob_cache_release(&w.runs);
 	return NULL;
 }
 
-static int
-pool_submit(struct rs *s, struct rs_tree *rt, int dfd, const struct cf_node *n)
+/* Hand the batch being gathered to the workers. */
+static void
+batch_flush(struct rs *s)
 {
 	struct rs_pool *p = s->pool;
-	struct rs_job j;
 
-	j.rt = rt;
-	j.n = n;
-	j.dfd = dup(dfd);
-	j.path = cf_strdup(cf_path_cstr(&s->path));
-	atomic_fetch_add(&rt->refs, 1);
-	if (j.dfd < 0 || j.path == NULL) {
-		job_release(&j);
-		return CF_ENOMEM;
-	}
+	if (s->batch.nfiles == 0)
+		return;
 	pthread_mutex_lock(&p->mu);
 	while (p->count == RS_QUEUE)
 		pthread_cond_wait(&p->not_full, &p->mu);
-	p->q[(p->head + p->count) % RS_QUEUE] = j;
+	p->q[(p->head + p->count) % RS_QUEUE] = s->batch;
 	p->count++;
 	pthread_cond_signal(&p->not_empty);
 	pthread_mutex_unlock(&p->mu);
+	memset(&s->batch, 0, sizeof(s->batch));
+}
+
+/*
+ * Give @n, in directory @dfd of tree @rt, to the workers: a large file as a job of its own,
+ * small files gathered into a batch until it is full.
+ */
+static int
+batch_add(struct rs *s, struct rs_tree *rt, int dfd, const struct cf_node *n)
+{
+	struct rs_job *b = &s->batch;
+	struct rs_file *f = &b->f[b->nfiles];
+	bool large = n->size >= RS_ALONE_MIN;
+
+	if (b->nfiles > 0 && large) {
+		batch_flush(s);
+		f = &b->f[0];
+	}
+	memset(f, 0, sizeof(*f));
+	if ((f->path = cf_strdup(cf_path_cstr(&s->path))) == NULL)
+		return CF_ENOMEM;
+	if (b->nfiles > 0 && f[-1].rt == rt) {
+		f->dfd = f[-1].dfd; /* the same directory: its descriptor is held */
+		f->rt = rt;
+	} else if ((f->dfd = dup(dfd)) >= 0) {
+		f->owns = true;
+		f->rt = rt;
+		atomic_fetch_add(&rt->refs, 1);
+	} else {
+		cf_free(f->path);
+		f->path = NULL;
+		return cf_err_set(CF_ESYS, "cannot open its directory again");
+	}
+	f->n = n;
+	b->nfiles++;
+	b->bytes += n->size;
+	if (large || b->nfiles == RS_BATCH || b->bytes >= RS_BATCH_BYTES)
+		batch_flush(s);
 	return 0;
 }
 
@@ -675,24 +821,18 @@ static void
 pool_finish(struct rs *s)
 {
 	struct rs_pool *p = s->pool;
-	char name[CF_NAME_MAX + 1];
 
 	if (p == NULL)
 		return;
+	batch_flush(s);
 	pthread_mutex_lock(&p->mu);
 	p->closing = true;
 	pthread_cond_broadcast(&p->not_empty);
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 0; i < p->n; i++)
 		pthread_join(p->th[i], NULL);
-	for (; p->count > 0; p->count--, p->head = (p->head + 1) % RS_QUEUE) {
-		struct rs_job *j = &p->q[p->head];
-
-		memcpy(name, j->n->name, j->n->name_len);
-		name[j->n->name_len] = '\0';
-		write_file(s, &s->wk, j->dfd, name, j->n, j->path);
-		job_release(j);
-	}
+	for (; p->count > 0; p->count--, p->head = (p->head + 1) % RS_QUEUE)
+		job_run(s, &s->wk, &p->q[p->head]);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->not_empty);
 	pthread_cond_destroy(&p->not_full);
@@ -842,6 +982,8 @@ out:
 	cf_path_release(&s.path);
 	cf_zctx_free(s.wk.z);
 	cf_fs_stage_free(s.wk.stage);
+	cf_blob_cache_release(&s.wk.runs);
+	cf_blob_cache_release(&s.trees);
 	pthread_mutex_destroy(&s.mu);
 	return rc;
 }

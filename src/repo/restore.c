@@ -205,14 +205,17 @@ set_meta_fd(struct rs *s, int fd, const struct cf_node *n)
 {
 	struct timespec ts[2];
 	struct stat st;
+	bool known = fstat(fd, &st) == 0;
+	bool chown = s->root && (!known || st.st_uid != n->uid || st.st_gid != n->gid);
 	int rc = 0;
 
-	if (s->root && (fstat(fd, &st) != 0 || st.st_uid != n->uid || st.st_gid != n->gid) &&
-	    fchown(fd, (uid_t)n->uid, (gid_t)n->gid) != 0)
+	if (chown && fchown(fd, (uid_t)n->uid, (gid_t)n->gid) != 0)
 		rc = cf_err_set(CF_ESYS, "cannot set owner");
 	if (rc == 0)
 		rc = cf_fs_write_xattrs(fd, n->xattrs, n->nxattrs);
-	if (rc == 0 && fchmod(fd, (mode_t)n->mode) != 0)
+	/* a chown clears set-id bits; a new file often has its mode already (create_file) */
+	if (rc == 0 && (chown || !known || (st.st_mode & 07777) != (n->mode & 07777)) &&
+	    fchmod(fd, (mode_t)n->mode) != 0)
 		rc = cf_err_set(CF_ESYS, "cannot set mode");
 	ts[0].tv_sec = (time_t)n->mtime_s;
 	ts[0].tv_nsec = (long)n->mtime_ns;
@@ -410,15 +413,19 @@ relink(struct rs *s, int dfd, const char *name, const struct cf_node *n)
 	return ok;
 }
 
-/* A new empty file at @name, replacing whatever is there (a fresh target has nothing). */
+/*
+ * A new empty file at @name, replacing whatever is there (a fresh target has nothing), with
+ * the permission bits of @mode less the umask: those it ends with, so set_meta_fd() seldom
+ * needs a chmod. Set-id bits come only after the owner is set.
+ */
 static int
-create_file(int dfd, const char *name)
+create_file(int dfd, const char *name, uint32_t mode)
 {
 	const int fl = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-	int fd = openat(dfd, name, fl, 0600);
+	int fd = openat(dfd, name, fl, (mode_t)(mode & 0777));
 
 	if (fd < 0 && errno == EEXIST && clear_name(dfd, name) == 0)
-		fd = openat(dfd, name, fl, 0600);
+		fd = openat(dfd, name, fl, (mode_t)(mode & 0777));
 	return fd;
 }
 
@@ -435,7 +442,7 @@ write_file(struct rs *s, struct rs_wk *w, const struct rs_file *files, size_t nf
 
 	memcpy(name, n->name, n->name_len);
 	name[n->name_len] = '\0';
-	if ((fd = create_file(dfd, name)) < 0) {
+	if ((fd = create_file(dfd, name, n->mode)) < 0) {
 		(void)cf_err_set(CF_ESYS, "cannot create");
 		report_at(s, path, CF_ESYS, "cannot restore");
 		return;

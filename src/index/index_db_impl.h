@@ -60,7 +60,8 @@
 #define STATE_ADDING 0
 #define STATE_DONE   1
 #define NDBS         8
-#define TRIM_EVERY   64 /* lookups or writes between two cf_ixdb_trim_map() */
+#define TRIM_EVERY   64                 /* lookups or writes between two cf_ixdb_trim_map() */
+#define TRIM_MIN     ((size_t)32 << 20) /* a smaller database is never trimmed */
 /* A deletion at a random place copies a page of its own: it counts as this many changes. */
 #define RANDOM_DEL_STEPS 8
 

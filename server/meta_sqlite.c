@@ -33,8 +33,6 @@ const char *const sq_sql[SQ_COUNT] = {
         [SQ_BEGIN] = "BEGIN IMMEDIATE",
         [SQ_COMMIT] = "COMMIT",
         [SQ_ROLLBACK] = "ROLLBACK",
-        [SQ_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
-        [SQ_SYNC_FULL] = "PRAGMA synchronous = FULL",
         [SQ_ACC_INSERT] = "INSERT INTO accounts(name, quota, used, token_hash, created) "
                           "VALUES (?1, ?2, 0, ?3, ?4)",
         [SQ_ACC_GET] = "SELECT " ACC_COLS " FROM accounts a WHERE a.name = ?1",
@@ -151,14 +149,43 @@ sq_stmt(struct sq_meta *q, enum sq_stmt i)
 	return s;
 }
 
+/*
+ * PRAGMA synchronous, compiled afresh each time: SQLite applies a pragma's setting when the
+ * statement is prepared, so a kept statement, stepped again, would not set it.
+ */
+static int
+set_sync(struct sq_meta *q, bool full)
+{
+	if (sqlite3_exec(q->db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+	                 NULL, NULL, NULL) != SQLITE_OK)
+		return sq_err(q, "synchronous");
+	return 0;
+}
+
+int
+sq_sync_level(struct cfd_meta *m)
+{
+	struct sq_meta *q = sq_of(m);
+	sqlite3_stmt *s = NULL;
+	int level = -1;
+
+	sq_lock(q);
+	if (sqlite3_prepare_v2(q->db, "PRAGMA synchronous", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		level = sqlite3_column_int(s, 0);
+	(void)sqlite3_finalize(s);
+	sq_unlock(q);
+	return level;
+}
+
 int
 sq_done(struct sq_meta *q, sqlite3_stmt *s)
 {
 	int rc;
 
 	if (q->sync_normal && !q->in_nonce) {
-		if (sqlite3_step(sq_stmt(q, SQ_SYNC_FULL)) != SQLITE_DONE)
-			return sq_err(q, "synchronous = FULL");
+		if ((rc = set_sync(q, true)) != 0)
+			return rc;
 		q->sync_normal = false;
 	}
 	rc = sqlite3_step(s);
@@ -544,7 +571,7 @@ sq_nonce_use(struct cfd_meta *m, const uint8_t id[static CF_ID_BYTES],
 	 */
 	sq_lock(q);
 	q->in_nonce = true;
-	if (!q->sync_normal && (rc = sq_exec(q, SQ_SYNC_NORMAL)) == 0)
+	if (!q->sync_normal && (rc = set_sync(q, false)) == 0)
 		q->sync_normal = true;
 	if (q->sync_normal && (rc = sq_exec(q, SQ_BEGIN)) == 0)
 		rc = sq_tx_end(q, nonce_check_put(q, id, nonce, now, expires));

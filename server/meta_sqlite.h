@@ -16,8 +16,6 @@ enum sq_stmt {
 	SQ_BEGIN,
 	SQ_COMMIT,
 	SQ_ROLLBACK,
-	SQ_SYNC_NORMAL,
-	SQ_SYNC_FULL,
 	SQ_ACC_INSERT,
 	SQ_ACC_GET,
 	SQ_ACC_BATCH,
@@ -79,6 +77,11 @@ void sq_lock(struct sq_meta *q);
 void sq_unlock(struct sq_meta *q);
 /* sq_err() - CF_ESYS with the database's message, prefixed by @what. */
 int sq_err(struct sq_meta *q, const char *what);
+/*
+ * sq_sync_level() - the connection's PRAGMA synchronous as read back (1 NORMAL, 2 FULL), or -1:
+ * for tests (tests/tools/cf_metatest.c), which check that nonces alone are not synced.
+ */
+int sq_sync_level(struct cfd_meta *m);
 /* sq_stmt() - statement @i, reset and with its bindings cleared. */
 sqlite3_stmt *sq_stmt(struct sq_meta *q, enum sq_stmt i);
 /* sq_done() - step a statement that returns no row: 0 or sq_err(). */

@@ -27,6 +27,7 @@
 
 #include "base/base.h"
 #include "meta.h"
+#include "meta_sqlite.h"
 
 #define NOW     INT64_C(1700000000)
 #define THREADS 16
@@ -827,6 +828,36 @@ test_account_delete(struct cfd_meta *m1, struct cfd_meta *m2)
 	CHECK(state_of(m2, &k) == CF_ENOENT);
 }
 
+/*
+ * SQLite: a nonce is committed at synchronous=NORMAL, and the next write is at FULL again
+ * (meta_sqlite.c): an object is durable before its 201 whatever came before it.
+ */
+static void
+test_sync_levels(struct cfd_meta *m)
+{
+	char a[CFD_ACCOUNT_MAX + 1];
+	uint8_t id[CF_ID_BYTES];
+	uint8_t n[CFD_NONCE_BYTES];
+	struct cfd_obj_key k;
+
+	if (g_pg)
+		return;
+	fill(id, sizeof(id), 0x68);
+	for (int round = 0; round < 3; round++) {
+		run_nonce(n, (uint8_t)(0x21 + round));
+		CHECK_RC(m->ops->nonce_use(m, id, n, NOW, NOW + 600), 0);
+		CHECK(sq_sync_level(m) == 1);
+		run_nonce(n, (uint8_t)(0x31 + round));
+		CHECK_RC(m->ops->nonce_use(m, id, n, NOW, NOW + 600), 0);
+		CHECK(sq_sync_level(m) == 1);
+		if (round == 0)
+			CHECK_RC(account_new(m, acct(a, sizeof(a), "sync"), BIG, 1), 0);
+		k = key(a, CF_OBJ_PACK, round == 0 ? "s0" : round == 1 ? "s1" : "s2");
+		CHECK_RC(put(m, &k, 1), 0);
+		CHECK(sq_sync_level(m) == 2);
+	}
+}
+
 static void
 run_all(struct cfd_meta *m1, struct cfd_meta *m2)
 {
@@ -837,6 +868,7 @@ run_all(struct cfd_meta *m1, struct cfd_meta *m2)
 	test_quota_edges(m1, m2);
 	test_races(m1, m2);
 	test_nonces(m1, m2);
+	test_sync_levels(m1);
 	test_expiry(m1, m2);
 	test_listing(m1, m2);
 	test_settings(m1, m2);

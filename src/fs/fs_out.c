@@ -4,7 +4,6 @@
  * kernel CPU per GiB (copying into new page-cache pages), a direct write 0.1 s
  * (docs/benchmarks.md, "Restore and the page cache").
  */
-#define _GNU_SOURCE 1
 
 #include <errno.h>
 #include <stdlib.h>

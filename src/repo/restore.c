@@ -46,6 +46,13 @@ struct rs_wk {
 #define RS_BATCH       256
 #define RS_BATCH_BYTES ((uint64_t)8 << 20)
 #define RS_ALONE_MIN   ((uint64_t)4 << 20) /* files from this size on: a job of their own */
+/*
+ * Directory descriptors the jobs queued and running may hold together, and one batch alone:
+ * far under the usual limit of 1,024 open files, which the walk, the workers' files and
+ * cofferd's connections share.
+ */
+#define RS_DIR_FDS       64
+#define RS_BATCH_DIR_FDS 16
 struct rs_file {
 	const struct cf_node *n;
 	char *path; /* in the snapshot, for messages */
@@ -55,6 +62,7 @@ struct rs_file {
 };
 struct rs_job {
 	size_t nfiles;
+	size_t nowned; /* files with @owns: directory descriptors held */
 	uint64_t bytes;
 	struct rs_file f[RS_BATCH];
 };
@@ -70,6 +78,8 @@ struct rs {
 	bool *inc_hit; /* each --include matched something */
 	size_t ninc;
 	bool root;
+	uid_t euid;
+	gid_t egid;
 	bool verify;
 	int target;
 	struct link_seen *links;
@@ -110,16 +120,23 @@ struct dir_meta {
 /* Chunk ids looked ahead for a run of neighbours in a pack. */
 #define RS_AHEAD 64
 
+struct rs_worker {
+	struct rs_pool *p;
+	pthread_t th;
+	struct rs_wk w;
+};
+
 struct rs_pool {
 	struct rs *s;
 	pthread_mutex_t mu;
 	pthread_cond_t not_empty;
-	pthread_cond_t not_full;
+	pthread_cond_t not_full; /* a queue slot, or directory descriptors, became free */
 	struct rs_job q[RS_QUEUE];
 	size_t head;
 	size_t count;
+	size_t dir_fds; /* held by the jobs queued and running */
 	bool closing;
-	pthread_t th[RS_MAX_WORKERS];
+	struct rs_worker wk[RS_MAX_WORKERS];
 	int n;
 };
 
@@ -206,15 +223,15 @@ set_meta_fd(struct rs *s, int fd, const struct cf_node *n)
 	struct timespec ts[2];
 	struct stat st;
 	bool known = fstat(fd, &st) == 0;
-	bool chown = s->root && (!known || st.st_uid != n->uid || st.st_gid != n->gid);
+	bool owner = s->root && (!known || st.st_uid != n->uid || st.st_gid != n->gid);
 	int rc = 0;
 
-	if (chown && fchown(fd, (uid_t)n->uid, (gid_t)n->gid) != 0)
+	if (owner && fchown(fd, (uid_t)n->uid, (gid_t)n->gid) != 0)
 		rc = cf_err_set(CF_ESYS, "cannot set owner");
 	if (rc == 0)
 		rc = cf_fs_write_xattrs(fd, n->xattrs, n->nxattrs);
 	/* a chown clears set-id bits; a new file often has its mode already (create_file) */
-	if (rc == 0 && (chown || !known || (st.st_mode & 07777) != (n->mode & 07777)) &&
+	if (rc == 0 && (owner || !known || (st.st_mode & 07777) != (n->mode & 07777)) &&
 	    fchmod(fd, (mode_t)n->mode) != 0)
 		rc = cf_err_set(CF_ESYS, "cannot set mode");
 	ts[0].tv_sec = (time_t)n->mtime_s;
@@ -414,18 +431,32 @@ relink(struct rs *s, int dfd, const char *name, const struct cf_node *n)
 }
 
 /*
- * A new empty file at @name, replacing whatever is there (a fresh target has nothing), with
- * the permission bits of @mode less the umask: those it ends with, so set_meta_fd() seldom
- * needs a chmod. Set-id bits come only after the owner is set.
+ * The permission bits to create @n with in @dfd. Its own (less the umask, so set_meta_fd()
+ * seldom needs a chmod) when the new file already has its final owner and group: always
+ * without root, which changes neither; with root, when they are root's and the directory
+ * does not impose its group. Else only the owner's, so that no one else can open the file
+ * while it is written under another owner or group. Set-id bits come after the owner.
  */
+static mode_t
+create_mode(const struct rs *s, int dfd, const struct cf_node *n)
+{
+	struct stat st;
+
+	if (!s->root || (n->uid == s->euid && n->gid == s->egid && fstat(dfd, &st) == 0 &&
+	                 (st.st_mode & S_ISGID) == 0))
+		return (mode_t)(n->mode & 0777);
+	return (mode_t)(n->mode & 0700);
+}
+
+/* A new empty file at @name, replacing whatever is there (a fresh target has nothing). */
 static int
-create_file(int dfd, const char *name, uint32_t mode)
+create_file(int dfd, const char *name, mode_t mode)
 {
 	const int fl = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-	int fd = openat(dfd, name, fl, (mode_t)(mode & 0777));
+	int fd = openat(dfd, name, fl, mode);
 
 	if (fd < 0 && errno == EEXIST && clear_name(dfd, name) == 0)
-		fd = openat(dfd, name, fl, (mode_t)(mode & 0777));
+		fd = openat(dfd, name, fl, mode);
 	return fd;
 }
 
@@ -442,7 +473,7 @@ write_file(struct rs *s, struct rs_wk *w, const struct rs_file *files, size_t nf
 
 	memcpy(name, n->name, n->name_len);
 	name[n->name_len] = '\0';
-	if ((fd = create_file(dfd, name, n->mode)) < 0) {
+	if ((fd = create_file(dfd, name, create_mode(s, dfd, n))) < 0) {
 		(void)cf_err_set(CF_ESYS, "cannot create");
 		report_at(s, path, CF_ESYS, "cannot restore");
 		return;
@@ -713,16 +744,15 @@ job_run(struct rs *s, struct rs_wk *w, struct rs_job *j)
 	job_release(j);
 }
 
+/* A worker: jobs until the queue is closed and empty. */
 static void *
 pool_main(void *arg)
 {
-	struct rs_pool *p = arg;
-	struct rs_wk w;
+	struct rs_worker *wk = arg;
+	struct rs_pool *p = wk->p;
 	struct rs_job j;
+	size_t fds;
 
-	memset(&w, 0, sizeof(w));
-	if (cf_zctx_new(1, &w.z) != 0)
-		return NULL; /* the others carry on; finish() drains what is left */
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		while (p->count == 0 && !p->closing)
@@ -736,11 +766,13 @@ pool_main(void *arg)
 		p->count--;
 		pthread_cond_signal(&p->not_full);
 		pthread_mutex_unlock(&p->mu);
-		job_run(p->s, &w, &j);
+		fds = j.nowned;
+		job_run(p->s, &wk->w, &j);
+		pthread_mutex_lock(&p->mu);
+		p->dir_fds -= fds;
+		pthread_cond_signal(&p->not_full);
+		pthread_mutex_unlock(&p->mu);
 	}
-	cf_zctx_free(w.z);
-	cf_fs_stage_free(w.stage);
-	cf_blob_cache_release(&w.runs);
 	return NULL;
 }
 
@@ -753,10 +785,12 @@ batch_flush(struct rs *s)
 	if (s->batch.nfiles == 0)
 		return;
 	pthread_mutex_lock(&p->mu);
-	while (p->count == RS_QUEUE)
+	while (p->count == RS_QUEUE ||
+	       (p->dir_fds > 0 && p->dir_fds + s->batch.nowned > RS_DIR_FDS))
 		pthread_cond_wait(&p->not_full, &p->mu);
 	p->q[(p->head + p->count) % RS_QUEUE] = s->batch;
 	p->count++;
+	p->dir_fds += s->batch.nowned;
 	pthread_cond_signal(&p->not_empty);
 	pthread_mutex_unlock(&p->mu);
 	memset(&s->batch, 0, sizeof(s->batch));
@@ -787,6 +821,7 @@ batch_add(struct rs *s, struct rs_tree *rt, int dfd, const struct cf_node *n)
 		f->owns = true;
 		f->rt = rt;
 		atomic_fetch_add(&rt->refs, 1);
+		b->nowned++;
 	} else {
 		cf_free(f->path);
 		f->path = NULL;
@@ -795,11 +830,13 @@ batch_add(struct rs *s, struct rs_tree *rt, int dfd, const struct cf_node *n)
 	f->n = n;
 	b->nfiles++;
 	b->bytes += n->size;
-	if (large || b->nfiles == RS_BATCH || b->bytes >= RS_BATCH_BYTES)
+	if (large || b->nfiles == RS_BATCH || b->bytes >= RS_BATCH_BYTES ||
+	    b->nowned == RS_BATCH_DIR_FDS)
 		batch_flush(s);
 	return 0;
 }
 
+/* Start @n workers, each with its context made first: a worker never fails to start. */
 static int
 pool_start(struct rs *s, int n)
 {
@@ -812,14 +849,26 @@ pool_start(struct rs *s, int n)
 	pthread_cond_init(&p->not_empty, NULL);
 	pthread_cond_init(&p->not_full, NULL);
 	for (int i = 0; i < n && i < RS_MAX_WORKERS; i++) {
-		if (pthread_create(&p->th[i], NULL, pool_main, p) != 0)
+		struct rs_worker *wk = &p->wk[p->n];
+
+		wk->p = p;
+		if (cf_zctx_new(1, &wk->w.z) != 0)
 			break;
+		if (pthread_create(&wk->th, NULL, pool_main, wk) != 0) {
+			cf_zctx_free(wk->w.z);
+			wk->w.z = NULL;
+			break;
+		}
 		p->n++;
 	}
-	if (p->n > 0)
+	if (p->n > 0) {
 		s->pool = p;
-	else
-		cf_free(p);
+		return 0;
+	}
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->not_empty);
+	pthread_cond_destroy(&p->not_full);
+	cf_free(p);
 	return 0;
 }
 
@@ -836,8 +885,14 @@ pool_finish(struct rs *s)
 	p->closing = true;
 	pthread_cond_broadcast(&p->not_empty);
 	pthread_mutex_unlock(&p->mu);
-	for (int i = 0; i < p->n; i++)
-		pthread_join(p->th[i], NULL);
+	for (int i = 0; i < p->n; i++) {
+		struct rs_wk *w = &p->wk[i].w;
+
+		pthread_join(p->wk[i].th, NULL);
+		cf_zctx_free(w->z);
+		cf_fs_stage_free(w->stage);
+		cf_blob_cache_release(&w->runs);
+	}
 	for (; p->count > 0; p->count--, p->head = (p->head + 1) % RS_QUEUE)
 		job_run(s, &s->wk, &p->q[p->head]);
 	pthread_mutex_destroy(&p->mu);
@@ -933,6 +988,8 @@ cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_op
 	s.ev.fn = fn;
 	s.ev.arg = arg;
 	s.root = geteuid() == 0;
+	s.euid = geteuid();
+	s.egid = getegid();
 	s.verify = cf_opts_flag(o, "verify");
 	s.target = -1;
 	if (target == NULL || *target == '\0') {

@@ -1,7 +1,9 @@
 #!/bin/bash
 # test_restore_runs.sh - a restore through cofferd fetches neighbouring chunks together: 800
 # small files in 40 directories and three larger files come back identical in a few dozen
-# ranged requests (cofferd's own request counter), not one per chunk and tree. A pack damaged
+# ranged requests (cofferd's own request counter), not one per chunk and tree. Batches of
+# small files across many directories hold few directory descriptors: 600 directories
+# restore with a limit of 128 open files. A pack damaged
 # on the server fails only the files whose chunks it broke (exit 13, each named); the other
 # chunks of the same fetched runs are still restored, and nothing wrong is ever written.
 set -euo pipefail
@@ -98,4 +100,23 @@ if missing == 0 or same == 0:
     sys.exit("expected some files lost and the rest restored: %d lost, %d restored" % (missing, same))
 print("  %d files lost with the damaged chunks, %d restored" % (missing, same))
 PY
+say "600 directories of two files each, restored with at most 128 open files"
+S2=$TMP/dirs
+"$PY" - "$S2" <<'PY'
+import os, sys
+for d in range(600):
+    sub = os.path.join(sys.argv[1], "g%d" % (d // 30), "d%03d" % d)
+    os.makedirs(sub)
+    for f in range(2):
+        with open(os.path.join(sub, "f%d" % f), "w") as o:
+            o.write("%d %d\n" % (d, f))
+PY
+run -r "$URL/runs" backup "$S2"
+expect_rc 0 "backup of the directories"
+rc=0
+(ulimit -n 128 && exec "$COFFER" -r "$URL/runs" restore latest --target "$TMP/r3") \
+	>"$TMP/out" 2>"$TMP/err" || rc=$?
+expect_rc 0 "restore of 600 directories with 128 open files"
+treecmp "$S2" "$TMP/r3$S2"
+
 say "ok"

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -61,6 +62,10 @@ CF_TEST(exact_bytes_around_a_ragged_hole)
 		struct cf_fs_out o;
 
 		cf_fs_out_start(&o, fd, staged ? stage : NULL);
+		if (staged && o.stage == NULL)
+			fprintf(stderr,
+			        "note: %s takes no O_DIRECT: the staged cases ran stageless\n",
+			        dir);
 		CHECK_EQ(cf_fs_out_write(&o, want, 3), 0);
 		CHECK_EQ(cf_fs_out_hole(&o, 5000), 0);
 		CHECK_EQ(cf_fs_out_write(&o, (const uint8_t *)"xyz", 3), 0);
@@ -198,8 +203,12 @@ CF_TEST(a_failed_write_or_size_is_reported)
 	CHECK_EQ(errno, EBADF);
 	/* staged: the failure shows when the stage is written, at the latest at the finish */
 	cf_fs_out_start(&o, fd, stage);
-	CHECK_EQ(cf_fs_out_write(&o, buf, sizeof(buf)), 0);
-	CHECK_EQ(cf_fs_out_finish(&o, sizeof(buf)), -1);
+	if (o.stage != NULL) {
+		CHECK_EQ(cf_fs_out_write(&o, buf, sizeof(buf)), 0);
+		CHECK_EQ(cf_fs_out_finish(&o, sizeof(buf)), -1);
+	} else {
+		CHECK_EQ(cf_fs_out_write(&o, buf, sizeof(buf)), -1);
+	}
 	/* a size that cannot be set */
 	cf_fs_out_start(&o, fd, NULL);
 	CHECK_EQ(cf_fs_out_finish(&o, 10), -1);

@@ -14,6 +14,9 @@
 #   json_get FIELD      print FIELD of the summary line of a `--json backup` run's stdout
 #   treecmp A B [OPT]   compare two trees with lib/treecmp.py, fail on a difference
 #   mkrepo DIR          init a repository at DIR (recovery key in DIR.rk)
+#   serve_cofferd DATA  start `$COFFERD_BIN serve --data DATA` on a free port of 127.0.0.1
+#                       (sets URL and SPID; stderr to $TMP/server.log), wait until it
+#                       answers; it is stopped on exit, or by stop_cofferd
 
 T=$(basename "$0" .sh)
 COFFER=${COFFER_BIN:?COFFER_BIN must name the coffer binary}
@@ -87,6 +90,29 @@ treecmp() {
 			head -20 "$TMP/cmp" | cut -c1-300 >&2
 			fail "restored tree $b differs from $a"
 		}
+}
+
+SPID=""
+stop_cofferd() {
+	if [ -n "$SPID" ]; then
+		kill "$SPID" 2>/dev/null || true
+		wait "$SPID" 2>/dev/null || true
+		SPID=""
+	fi
+}
+
+serve_cofferd() {
+	local port
+	port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	URL=http://127.0.0.1:$port
+	"$COFFERD_BIN" serve --data "$1" --listen "127.0.0.1:$port" 2>>"$TMP/server.log" &
+	SPID=$!
+	trap 'stop_cofferd; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
+	for _ in $(seq 100); do
+		curl -sf "$URL/healthz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "cofferd did not start: $(tail -5 "$TMP/server.log")"
 }
 
 mkrepo() {

@@ -14,10 +14,6 @@ if [ -z "${COFFERD_BIN:-}" ]; then
 	exit 0
 fi
 D=$TMP/server
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-SPID=""
-trap '[ -z "$SPID" ] || { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }; rm -rf "$TMP"' EXIT
 
 requests() { # every request cofferd has answered so far
 	curl -sf "$URL/metrics" | awk '/^cofferd_requests_total/ { n += $2 } END { print n + 0 }'
@@ -42,12 +38,7 @@ PY
 
 "$COFFERD_BIN" init --data "$D" >/dev/null
 TOK=$("$COFFERD_BIN" admin --data "$D" create-account runs --quota 1G)
-"$COFFERD_BIN" serve --data "$D" --listen "127.0.0.1:$PORT" 2>>"$TMP/server.log" &
-SPID=$!
-for _ in $(seq 100); do
-	curl -sf "$URL/healthz" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+serve_cofferd "$D"
 run -r "$URL/runs" init --token "$TOK" --recovery-key-file "$TMP/runs.rk"
 expect_rc 0 "init"
 run -r "$URL/runs" backup "$S"

@@ -15,26 +15,9 @@ if [ -z "${COFFERD_BIN:-}" ] || [ -z "${CF_HTTP:-}" ]; then
 	exit 0
 fi
 D=$TMP/server
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-SPID=""
-stop_server() {
-	if [ -n "$SPID" ]; then
-		kill "$SPID" 2>/dev/null || true
-		wait "$SPID" 2>/dev/null || true
-		SPID=""
-	fi
-}
-trap 'stop_server; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
 "$COFFERD_BIN" init --data "$D" >/dev/null
 TA=$("$COFFERD_BIN" admin --data "$D" create-account alice --quota 2G)
-"$COFFERD_BIN" serve --data "$D" --listen "127.0.0.1:$PORT" 2>>"$TMP/server.log" &
-SPID=$!
-for _ in $(seq 100); do
-	curl -sf "$URL/healthz" >/dev/null 2>&1 && break
-	sleep 0.1
-done
-curl -sf "$URL/healthz" >/dev/null || fail "cofferd did not start"
+serve_cofferd "$D"
 R=$URL/alice
 
 S=$TMP/src

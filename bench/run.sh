@@ -227,8 +227,11 @@ cat "$(dirname "$RES")/env.txt"
 printf 'tool\trun\tstep\twall_s\tuser_s\tsys_s\tcpu_s\tmaxrss_kib\trepo_bytes\tgrowth_bytes\tdata_bytes\texit\tcheck\n' >"$RES"
 failed=0
 rm -rf "$RESTORES" # long before any timed restore
+read -r -a tools <<<"$TOOLS"
 for run in $(seq 1 "$RUNS"); do
-	for tool in $TOOLS; do
+	# the order rotates: no tool always runs first, after the previous run's clean-up
+	for ((i = 0; i < ${#tools[@]}; i++)); do
+		tool=${tools[(i + run - 1) % ${#tools[@]}]}
 		echo "run.sh: $tool run $run/$RUNS"
 		one_run "$tool" "$run" || failed=1
 	done

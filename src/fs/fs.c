@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -208,6 +210,54 @@ cf_fs_set_direct(int fd, bool on)
 	if (fl < 0)
 		return -1;
 	return fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT);
+}
+
+/* The component walk of cf_fs_open_beneath(), for kernels without openat2. */
+static int
+open_walk(int dfd, const char *rel, int flags)
+{
+	char part[CF_NAME_MAX + 1];
+	int fd = dup(dfd);
+
+	for (const char *p = rel; fd >= 0;) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+		int next;
+
+		if (n == 0 || n > CF_NAME_MAX || (n <= 2 && strncmp(p, "..", n) == 0)) {
+			(void)close(fd);
+			errno = EINVAL;
+			return -1;
+		}
+		memcpy(part, p, n);
+		part[n] = '\0';
+		next = slash != NULL
+		               ? openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+		               : openat(fd, part, flags | O_NOFOLLOW);
+		(void)close(fd);
+		fd = next;
+		if (slash == NULL)
+			break;
+		p = slash + 1;
+	}
+	return fd;
+}
+
+int
+cf_fs_open_beneath(int dfd, const char *rel, int flags)
+{
+	struct open_how how;
+	long fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = (__u64)(unsigned int)(flags | O_NOFOLLOW);
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	fd = syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+	if (fd >= 0 ||
+	    (errno != ENOSYS && errno != EPERM && errno != E2BIG && errno != ENAMETOOLONG))
+		return (int)fd;
+	/* no openat2 (before Linux 5.6), filtered, or a path over PATH_MAX */
+	return open_walk(dfd, rel, flags);
 }
 
 int

@@ -89,6 +89,13 @@ int cf_fs_out_write(struct cf_fs_out *o, const uint8_t *p, size_t len) CF_MUST_C
 int cf_fs_out_hole(struct cf_fs_out *o, uint64_t len) CF_MUST_CHECK;
 int cf_fs_out_finish(struct cf_fs_out *o, uint64_t size) CF_MUST_CHECK;
 
+/*
+ * cf_fs_open_beneath() - openat(@dfd, @rel, @flags) where no component of the relative path
+ * @rel may be a symbolic link or lead out of @dfd: openat2(RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS) in one call; without openat2, or for a path over PATH_MAX, one
+ * O_NOFOLLOW open per component ("." and ".." refused). Returns the fd or -1 with errno.
+ */
+int cf_fs_open_beneath(int dfd, const char *rel, int flags);
 /* cf_fs_open_noatime() - openat(@dfd, @name, O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_NOATIME), retrying
  * without O_NOATIME when not permitted. Returns the fd or -1 with errno set. */
 int cf_fs_open_noatime(int dfd, const char *name);

@@ -908,12 +908,7 @@ apply_dir_metas(struct rs *s)
 {
 	for (size_t i = s->ndirs; i > 0; i--) {
 		struct dir_meta *d = &s->dirs[i - 1];
-		struct link_seen at = {0, 0, (uint8_t *)d->rel, strlen(d->rel)};
-		const char *last = NULL;
-		int pfd = open_parent(s, &at, &last);
-		int fd = pfd < 0 ? -1
-		                 : openat(pfd, last,
-		                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int fd = cf_fs_open_beneath(s->target, d->rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 		if (fd < 0 || set_meta_fd(s, fd, d->n) != 0) {
 			(void)cf_err_set(CF_ESYS, "cannot set directory metadata");
@@ -921,8 +916,6 @@ apply_dir_metas(struct rs *s)
 		}
 		if (fd >= 0)
 			(void)close(fd);
-		if (pfd >= 0)
-			(void)close(pfd);
 		cf_free(d->rel);
 		rs_tree_put(d->rt);
 	}

@@ -24,13 +24,11 @@
 #   BIG_RES           bigindex.sh's results TSV (default bigindex.tsv beside RES)
 #   REMOTE_RES        saved output of bench/remote.sh, summarised when the file exists
 #                     (default remote.txt beside RES)
-#   SETTLE            seconds between the run's last deletion (the v2 mutation) and its
-#                     restore (default 65; --quick: 0), see restore_step
 set -uo pipefail
 
 usage() {
 	echo "usage: $0 COFFER_BIN [--quick]   (env: TOOLS RUNS SIZE SEED RES COFFER_BENCH_DIR" \
-		"BIGINDEX ENTRIES MIB BIG_RES REMOTE_RES SETTLE)" >&2
+		"BIGINDEX ENTRIES MIB BIG_RES REMOTE_RES)" >&2
 	exit 2
 }
 
@@ -55,7 +53,6 @@ if [ "$QUICK" = 1 ]; then
 	SIZE=${SIZE:-64M}
 	ENTRIES=${ENTRIES:-200000}
 	MIB=${MIB:-64}
-	SETTLE=${SETTLE:-0}
 fi
 RUNS=${RUNS:-3}
 SIZE=${SIZE:-1G}
@@ -66,7 +63,6 @@ RES=${RES:-$BENCH/results/runs.tsv}
 BIGINDEX=${BIGINDEX:-1}
 BIG_RES=${BIG_RES:-$(dirname "$RES")/bigindex.tsv}
 REMOTE_RES=${REMOTE_RES:-$(dirname "$RES")/remote.txt}
-SETTLE=${SETTLE:-65}
 
 . "$HERE/lib.sh"
 bench_tools_check run.sh
@@ -184,15 +180,11 @@ backup_step() {
 }
 
 # Restore targets stay until the end: deleting 20,000 files just before the next tool's
-# restore would slow that one down (see sync-tree.py). For the same reason the restore waits
-# SETTLE seconds after the v2 mutation, which deleted 1 % of the files: where ext4 runs
-# without a journal (as on the machine of docs/benchmarks.md), its inode allocator skips
-# inodes deleted in the last 60 s, and creating files near them cost some runs a second.
+# restore would slow that one down (see sync-tree.py).
 restore_step() {
 	local log=$LOGS/$1-$2-d-restore rc check=differs
 	TARGET=$RESTORES/$1-$2
 	mkdir -p "$TARGET"
-	sleep "$SETTLE"
 	tool_restore "$log" "$1" v2
 	rc=$?
 	if [ "$rc" = 0 ] && diff -r "$DATA" "$TARGET$DATA" >"$log.diff" 2>&1; then

@@ -392,25 +392,22 @@ link_add(struct rs *s, const struct cf_node *n)
 	return 0;
 }
 
-/* Open the directory holding @rel (below the target), one component at a time. */
+/* Open the directory holding @rel (below the target), following no symbolic link. */
 static int
 open_parent(struct rs *s, const struct link_seen *l, const char **last)
 {
 	char *p = (char *)l->rel; /* NUL-terminated copy owned by the link record */
-	int fd = dup(s->target);
-	char *slash = NULL;
+	char *slash = strrchr(p, '/');
+	int fd;
 
-	while (fd >= 0 && (slash = strchr(p, '/')) != NULL) {
-		int next = -1;
-
-		*slash = '\0';
-		next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		*slash = '/';
-		(void)close(fd);
-		fd = next;
-		p = slash + 1;
+	if (slash == NULL) {
+		*last = p;
+		return dup(s->target);
 	}
-	*last = p;
+	*slash = '\0';
+	fd = cf_fs_open_beneath(s->target, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	*slash = '/';
+	*last = slash + 1;
 	return fd;
 }
 

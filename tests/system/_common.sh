@@ -14,9 +14,11 @@
 #   json_get FIELD      print FIELD of the summary line of a `--json backup` run's stdout
 #   treecmp A B [OPT]   compare two trees with lib/treecmp.py, fail on a difference
 #   mkrepo DIR          init a repository at DIR (recovery key in DIR.rk)
-#   serve_cofferd DATA  start `$COFFERD_BIN serve --data DATA` on a free port of 127.0.0.1
-#                       (sets URL and SPID; stderr to $TMP/server.log), wait until it
-#                       answers; it is stopped on exit, or by stop_cofferd
+#   serve_cofferd DATA [ARGS...]
+#                       start `$COFFERD_BIN serve --data DATA ARGS...` on 127.0.0.1:$SERVE_PORT
+#                       (a free port, chosen at the first call; sets SERVE_PORT, URL, SPID;
+#                       stderr to $TMP/server.log), wait until it answers; it is stopped on
+#                       exit, or by stop_cofferd (a restart keeps the port)
 
 T=$(basename "$0" .sh)
 COFFER=${COFFER_BIN:?COFFER_BIN must name the coffer binary}
@@ -93,6 +95,7 @@ treecmp() {
 }
 
 SPID=""
+SERVE_PORT=""
 stop_cofferd() {
 	if [ -n "$SPID" ]; then
 		kill "$SPID" 2>/dev/null || true
@@ -102,10 +105,12 @@ stop_cofferd() {
 }
 
 serve_cofferd() {
-	local port
-	port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	URL=http://127.0.0.1:$port
-	"$COFFERD_BIN" serve --data "$1" --listen "127.0.0.1:$port" 2>>"$TMP/server.log" &
+	local data=$1
+	shift
+	[ -n "$SERVE_PORT" ] ||
+		SERVE_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	URL=http://127.0.0.1:$SERVE_PORT
+	"$COFFERD_BIN" serve --data "$data" "$@" --listen "127.0.0.1:$SERVE_PORT" 2>>"$TMP/server.log" &
 	SPID=$!
 	trap 'stop_cofferd; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
 	for _ in $(seq 100); do

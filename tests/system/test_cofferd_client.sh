@@ -16,33 +16,13 @@ D=$TMP/server
 # COFFERD_STORES (set by test_scaleout.sh): "--meta postgres://... --blobs s3://..."; the
 # plaintext scan then covers only what stays on disk (uploads in flight).
 read -r -a STORES <<<"${COFFERD_STORES:-}"
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-SPID=""
-stop_server() {
-	if [ -n "$SPID" ]; then
-		kill "$SPID" 2>/dev/null || true
-		wait "$SPID" 2>/dev/null || true
-		SPID=""
-	fi
-}
-trap 'stop_server; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
-start_server() {
-	"$COFFERD_BIN" serve --data "$D" "${STORES[@]}" --listen "127.0.0.1:$PORT" 2>>"$TMP/server.log" &
-	SPID=$!
-	for _ in $(seq 100); do
-		curl -sf "$URL/healthz" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	fail "cofferd did not start: $(tail -5 "$TMP/server.log")"
-}
 
 say "a server with accounts alice, bob and tiny (quota 1 MiB)"
 "$COFFERD_BIN" init --data "$D" "${STORES[@]}" >/dev/null
 TA=$("$COFFERD_BIN" admin --data "$D" "${STORES[@]}" create-account alice --quota 2G)
 TB=$("$COFFERD_BIN" admin --data "$D" "${STORES[@]}" create-account bob --quota 2G)
 TT=$("$COFFERD_BIN" admin --data "$D" "${STORES[@]}" create-account tiny --quota 1M)
-start_server
+serve_cofferd "$D" "${STORES[@]}"
 
 say "alice: init with the enrollment token, back up a hostile tree, restore it identically"
 S=$TMP/src
@@ -141,7 +121,7 @@ kill -9 "$SPID"
 wait "$SPID" 2>/dev/null || true
 SPID=""
 wait "$p3" && say "note: the backup finished before the server died" || true
-start_server
+serve_cofferd "$D" "${STORES[@]}"
 run -r "$URL/alice" backup "$TMP/k"
 expect_rc 0 "backup after the server restart"
 run -r "$URL/alice" check --read-data
@@ -149,25 +129,25 @@ expect_rc 0 "check --read-data after the server restart"
 run -r "$URL/alice" restore latest --target "$TMP/rk"
 expect_rc 0 "restore after the server restart"
 diff -r "$TMP/k" "$TMP/rk$TMP/k" >/dev/null || fail "restored data differs after the restart"
-stop_server
+stop_cofferd
 
 say "TLS: the same service over https with a self-signed certificate the client is told to trust"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
 	-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
 	-keyout "$TMP/tls.key" -out "$TMP/tls.crt" >/dev/null 2>&1 || fail "openssl could not make a certificate"
-"$COFFERD_BIN" serve --data "$D" "${STORES[@]}" --listen "127.0.0.1:$PORT" --tls-cert "$TMP/tls.crt" \
+"$COFFERD_BIN" serve --data "$D" "${STORES[@]}" --listen "127.0.0.1:$SERVE_PORT" --tls-cert "$TMP/tls.crt" \
 	--tls-key "$TMP/tls.key" 2>>"$TMP/server.log" &
 SPID=$!
 for _ in $(seq 100); do
-	curl -sf --cacert "$TMP/tls.crt" "https://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+	curl -sf --cacert "$TMP/tls.crt" "https://127.0.0.1:$SERVE_PORT/healthz" >/dev/null 2>&1 && break
 	sleep 0.1
 done
-run -r "https://127.0.0.1:$PORT/alice" snapshots
+run -r "https://127.0.0.1:$SERVE_PORT/alice" snapshots
 [ "$rc" != 0 ] || fail "an untrusted certificate was accepted"
-COFFER_CA_FILE=$TMP/tls.crt run -r "https://127.0.0.1:$PORT/alice" backup "$TMP/a2"
+COFFER_CA_FILE=$TMP/tls.crt run -r "https://127.0.0.1:$SERVE_PORT/alice" backup "$TMP/a2"
 expect_rc 0 "backup over TLS"
-COFFER_CA_FILE=$TMP/tls.crt run -r "https://127.0.0.1:$PORT/alice" restore latest --target "$TMP/rtls"
+COFFER_CA_FILE=$TMP/tls.crt run -r "https://127.0.0.1:$SERVE_PORT/alice" restore latest --target "$TMP/rtls"
 expect_rc 0 "restore over TLS"
 cmp "$TMP/a2/a.bin" "$TMP/rtls$TMP/a2/a.bin" || fail "restored wrong over TLS"
-stop_server
+stop_cofferd
 say "ok"

@@ -14,6 +14,7 @@
 #   json_get FIELD      print FIELD of the summary line of a `--json backup` run's stdout
 #   treecmp A B [OPT]   compare two trees with lib/treecmp.py, fail on a difference
 #   mkrepo DIR          init a repository at DIR (recovery key in DIR.rk)
+#   need_cofferd        exit 0 ("skipped") when COFFERD_BIN is not set (cofferd not built)
 #   serve_cofferd DATA [ARGS...]
 #                       start `$COFFERD_BIN serve --data DATA ARGS...` on 127.0.0.1:$SERVE_PORT
 #                       (a free port, chosen at the first call; sets SERVE_PORT, URL, SPID;
@@ -92,6 +93,13 @@ treecmp() {
 			head -20 "$TMP/cmp" | cut -c1-300 >&2
 			fail "restored tree $b differs from $a"
 		}
+}
+
+need_cofferd() {
+	if [ -z "${COFFERD_BIN:-}" ]; then
+		say "skipped: COFFERD_BIN is not set (cofferd not built)"
+		exit 0
+	fi
 }
 
 SPID=""

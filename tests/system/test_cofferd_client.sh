@@ -8,10 +8,7 @@
 set -euo pipefail
 . "$(dirname "$0")/_common.sh"
 
-if [ -z "${COFFERD_BIN:-}" ]; then
-	say "skipped: COFFERD_BIN is not set (cofferd not built)"
-	exit 0
-fi
+need_cofferd
 D=$TMP/server
 # COFFERD_STORES (set by test_scaleout.sh): "--meta postgres://... --blobs s3://..."; the
 # plaintext scan then covers only what stays on disk (uploads in flight).

@@ -9,10 +9,7 @@
 set -euo pipefail
 . "$(dirname "$0")/_common.sh"
 
-if [ -z "${COFFERD_BIN:-}" ]; then
-	say "skipped: COFFERD_BIN is not set (cofferd not built)"
-	exit 0
-fi
+need_cofferd
 D=$TMP/server
 
 requests() { # every request cofferd has answered so far

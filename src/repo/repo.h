@@ -223,9 +223,10 @@ int cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], s
 #define CF_CACHE_RUNS 4
 struct cf_blob_run {
 	uint8_t pack[CF_ID_BYTES];
-	uint64_t off; /* of buf[0] in the pack */
+	uint64_t off; /* of data[0] in the pack */
 	uint64_t end;
-	uint8_t *buf;
+	const uint8_t *data; /* in buf; NULL: the run is empty */
+	struct cf_rbuf buf;  /* kept from fetch to fetch */
 };
 struct cf_blob_cache {
 	struct cf_blob_run w[CF_CACHE_RUNS];

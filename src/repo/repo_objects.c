@@ -356,23 +356,30 @@ out:
 	return rc;
 }
 
+/* A pack read's result @rc: a pack missing or shorter than its index says is damage to blob @id. */
+static int
+pack_read_error(int rc, const uint8_t id[static CF_ID_BYTES], const char *pack)
+{
+	char idhex[2 * CF_ID_BYTES + 1];
+
+	if (rc != CF_ENOENT && rc != CF_ETRUNC)
+		return rc;
+	cf_id_name(idhex, id);
+	return cf_err_set(CF_EINTEGRITY, "blob %.16s: pack %.16s is missing or truncated", idhex,
+	                  pack);
+}
+
 /* Fetch bytes [@off, @off + @len) of @loc's pack. */
 static int
 fetch_range(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struct cf_blob_loc *loc,
             uint64_t off, size_t len, uint8_t **out, size_t *outlen)
 {
-	char idhex[2 * CF_ID_BYTES + 1];
 	char name[2 * CF_ID_BYTES + 1];
 	int rc;
 
 	cf_id_name(name, loc->pack);
 	rc = cf_store_get(r->store, CF_OBJ_PACK, name, off, len, CF_PACK_MAX_BYTES, out, outlen);
-	if (rc == CF_ENOENT || rc == CF_ETRUNC) {
-		cf_id_name(idhex, id);
-		return cf_err_set(CF_EINTEGRITY, "blob %.16s: pack %.16s is missing or truncated",
-		                  idhex, name);
-	}
-	return rc;
+	return pack_read_error(rc, id, name);
 }
 
 /* Decrypt and verify blob @id, stored at @loc, from its @slen stored bytes into a new buffer. */
@@ -502,18 +509,11 @@ cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struc
 	return rc;
 }
 
-static void
-run_release(struct cf_blob_run *run)
-{
-	cf_free(run->buf);
-	memset(run, 0, sizeof(*run));
-}
-
 void
 cf_blob_cache_release(struct cf_blob_cache *c)
 {
 	for (size_t i = 0; i < CF_CACHE_RUNS; i++)
-		run_release(&c->w[i]);
+		cf_rbuf_free(&c->w[i].buf);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -521,7 +521,7 @@ cf_blob_cache_release(struct cf_blob_cache *c)
 static bool
 run_holds(const struct cf_blob_run *run, const struct cf_blob_loc *loc, size_t *at)
 {
-	if (run->buf == NULL || memcmp(run->pack, loc->pack, CF_ID_BYTES) != 0 ||
+	if (run->data == NULL || memcmp(run->pack, loc->pack, CF_ID_BYTES) != 0 ||
 	    loc->e.offset < run->off || loc->e.offset + (uint64_t)loc->e.stored_len > run->end)
 		return false;
 	*at = (size_t)(loc->e.offset - run->off);
@@ -561,22 +561,18 @@ static int
 run_fetch(struct cf_repo *r, struct cf_blob_run *run, const struct cf_blob_loc *loc,
           const uint8_t id[static CF_ID_BYTES], uint64_t start, uint64_t end)
 {
-	uint8_t *buf = NULL;
-	size_t got = 0;
+	char name[2 * CF_ID_BYTES + 1];
 	int rc;
 
-	run_release(run);
-	if ((rc = fetch_range(r, id, loc, start, (size_t)(end - start), &buf, &got)) == 0 &&
-	    got != end - start)
-		rc = CF_ETRUNC;
-	if (rc != 0) {
-		cf_free(buf);
-		return rc;
-	}
+	run->data = NULL;
+	cf_id_name(name, loc->pack);
+	rc = cf_store_get_buf(r->store, CF_OBJ_PACK, name, start, (size_t)(end - start),
+	                      CF_PACK_MAX_BYTES, &run->buf, &run->data);
+	if (rc != 0)
+		return pack_read_error(rc, id, name);
 	memcpy(run->pack, loc->pack, CF_ID_BYTES);
 	run->off = start;
 	run->end = end;
-	run->buf = buf;
 	return 0;
 }
 
@@ -589,7 +585,8 @@ open_or_alone(struct cf_repo *r, const struct cf_blob_run *run, size_t at,
               const struct cf_blob_loc *loc, const uint8_t id[static CF_ID_BYTES],
               struct cf_zctx *z, uint8_t **out, size_t *len)
 {
-	if (run != NULL && open_stored(r, id, loc, run->buf + at, loc->e.stored_len, z, out) == 0) {
+	if (run != NULL &&
+	    open_stored(r, id, loc, run->data + at, loc->e.stored_len, z, out) == 0) {
 		*len = loc->e.raw_len;
 		return 0;
 	}

@@ -173,6 +173,53 @@ cf_store_get(struct cf_store *s, enum cf_obj_kind kind, const char *name, uint64
 		return rc;
 	return s->ops.get(s->ctx, kind, name, off, len, max, out, outlen);
 }
+
+void
+cf_rbuf_free(struct cf_rbuf *b)
+{
+	cf_free(b->p);
+	b->p = NULL;
+	b->cap = 0;
+}
+
+/* The generic cf_store_get_buf(): a get() whose buffer then replaces @b's. */
+static int
+get_buf_by_get(struct cf_store *s, enum cf_obj_kind kind, const char *name, uint64_t off,
+               size_t len, size_t max, struct cf_rbuf *b, const uint8_t **data)
+{
+	uint8_t *p = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = s->ops.get(s->ctx, kind, name, off, len, max, &p, &n)) != 0)
+		return rc;
+	if (n != len) {
+		cf_free(p);
+		return cf_err_set(CF_ETRUNC, "object '%s/%s': short read", cf_obj_kind_dir(kind),
+		                  name);
+	}
+	cf_rbuf_free(b);
+	b->p = p;
+	b->cap = n;
+	*data = p;
+	return 0;
+}
+
+int
+cf_store_get_buf(struct cf_store *s, enum cf_obj_kind kind, const char *name, uint64_t off,
+                 size_t len, size_t max, struct cf_rbuf *b, const uint8_t **data)
+{
+	int rc;
+
+	*data = NULL;
+	if (len == SIZE_MAX)
+		cf_misuse("cf_store_get_buf: length SIZE_MAX");
+	if ((rc = check_obj(kind, name)) != 0)
+		return rc;
+	if (s->ops.get_buf == NULL)
+		return get_buf_by_get(s, kind, name, off, len, max, b, data);
+	return s->ops.get_buf(s->ctx, kind, name, off, len, max, b, data);
+}
 /* NOLINTEND(readability-function-size) */
 
 int

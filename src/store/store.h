@@ -61,6 +61,17 @@ struct cf_store_tmp {
 	size_t staged;
 };
 
+/*
+ * struct cf_rbuf - a read buffer its owner keeps from read to read (zero it to start, free it
+ * with cf_rbuf_free()), so that reads do not fault in new memory each time. Stores grow it, and
+ * keep it aligned to CF_FS_ALIGN where they read past the page cache.
+ */
+struct cf_rbuf {
+	uint8_t *p;
+	size_t cap;
+};
+void cf_rbuf_free(struct cf_rbuf *b);
+
 struct cf_store_ops {
 	int (*put)(void *ctx, enum cf_obj_kind kind, const char *name, const uint8_t *p,
 	           size_t len);
@@ -77,6 +88,10 @@ struct cf_store_ops {
 	void (*tmp_drop)(void *ctx, struct cf_store_tmp *t);
 	int (*get)(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, size_t len,
 	           size_t max, uint8_t **out, size_t *outlen);
+	/* Optional: get() into a kept buffer (cf_store_get_buf). NULL: get(), then take its buffer.
+	 */
+	int (*get_buf)(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, size_t len,
+	               size_t max, struct cf_rbuf *b, const uint8_t **data);
 	int (*size)(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t *size);
 	int (*list)(void *ctx, enum cf_obj_kind kind, cf_store_list_fn *fn, void *arg);
 	int (*del)(void *ctx, enum cf_obj_kind kind, const char *name);
@@ -117,6 +132,14 @@ int cf_store_put(struct cf_store *s, enum cf_obj_kind kind, const char *name, co
  */
 int cf_store_get(struct cf_store *s, enum cf_obj_kind kind, const char *name, uint64_t off,
                  size_t len, size_t max, uint8_t **out, size_t *outlen) CF_MUST_CHECK;
+/*
+ * cf_store_get_buf() - cf_store_get() of @len bytes (not SIZE_MAX) into @b; *@data: where they
+ * start in it, valid until @b is used again. Same results and errors. The local store reads
+ * with O_DIRECT where the file system allows it: objects read once, such as the packs of a
+ * restore, then take no page-cache memory and are not copied out of it.
+ */
+int cf_store_get_buf(struct cf_store *s, enum cf_obj_kind kind, const char *name, uint64_t off,
+                     size_t len, size_t max, struct cf_rbuf *b, const uint8_t **data) CF_MUST_CHECK;
 /* cf_store_size() - the size of an object. 0, CF_ENOENT or CF_ESYS. */
 int cf_store_size(struct cf_store *s, enum cf_obj_kind kind, const char *name,
                   uint64_t *size) CF_MUST_CHECK;

@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -361,6 +363,19 @@ range_len(uint64_t size, uint64_t off, size_t len, size_t max, size_t *n)
 	return 0;
 }
 
+/* The message for range_len()'s refusal @rc. */
+static int
+range_error(int rc, enum cf_obj_kind kind, const char *name, uint64_t size, uint64_t off,
+            size_t max)
+{
+	if (rc == CF_ETOOBIG)
+		return cf_err_set(rc, "object '%s/%s' of %llu bytes is over the limit %zu",
+		                  cf_obj_kind_dir(kind), name, (unsigned long long)size, max);
+	return cf_err_set(rc, "object '%s/%s' of %llu bytes: range at %llu past its end",
+	                  cf_obj_kind_dir(kind), name, (unsigned long long)size,
+	                  (unsigned long long)off);
+}
+
 static int
 read_at(int fd, uint8_t *p, size_t len, uint64_t off)
 {
@@ -400,14 +415,7 @@ local_get(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, size
 	if ((rc = open_obj(l, kind, name, &fd, &size)) != 0)
 		goto out;
 	if ((rc = range_len(size, off, len, max, &n)) != 0) {
-		if (rc == CF_ETOOBIG)
-			rc = cf_err_set(rc, "object '%s/%s' of %llu bytes is over the limit %zu",
-			                cf_obj_kind_dir(kind), name, (unsigned long long)size, max);
-		else
-			rc = cf_err_set(rc,
-			                "object '%s/%s' of %llu bytes: range at %llu past its end",
-			                cf_obj_kind_dir(kind), name, (unsigned long long)size,
-			                (unsigned long long)off);
+		rc = range_error(rc, kind, name, size, off, max);
 		goto out;
 	}
 	buf = cf_malloc(n);
@@ -431,6 +439,112 @@ out:
 	cf_free(buf);
 	if (fd >= 0)
 		(void)close(fd);
+	return rc;
+}
+/* NOLINTEND(readability-function-size) */
+
+/* Make @b hold at least @n bytes at a CF_FS_ALIGN boundary; its old bytes are not kept. */
+static int
+rbuf_reserve(struct cf_rbuf *b, size_t n)
+{
+	void *p = NULL;
+
+	if (n < CF_FS_ALIGN)
+		n = CF_FS_ALIGN;
+	if (b->p != NULL && b->cap >= n && (uintptr_t)b->p % CF_FS_ALIGN == 0)
+		return 0;
+	if (posix_memalign(&p, CF_FS_ALIGN, n) != 0)
+		return CF_ENOMEM;
+	cf_rbuf_free(b);
+	b->p = p;
+	b->cap = n;
+	return 0;
+}
+
+/*
+ * Read whole blocks [@start, @end) of @fd with O_DIRECT into @b, which then holds at least
+ * @need bytes from @start (the file may end inside the last block). -1 with errno EINVAL: the
+ * file system takes no direct reads, read through the page cache instead.
+ */
+static int
+read_direct(int fd, struct cf_rbuf *b, uint64_t start, uint64_t end, size_t need)
+{
+	size_t got = 0;
+
+	if (cf_fs_set_direct(fd, true) != 0)
+		return -1;
+	while (got < need) {
+		ssize_t n =
+		        pread(fd, b->p + got, (size_t)(end - start) - got, (off_t)(start + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 1;
+		got += (size_t)n;
+		if (got < need && got % CF_FS_ALIGN != 0) {
+			errno = EINVAL; /* a short read inside the file: go on buffered */
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Read [@off, @off + @n) of @fd into @b, directly when the file system allows it; *@data:
+ * where the bytes start. 0, 1 (the file ended first) or -1 (errno).
+ */
+static int
+read_into(int fd, uint64_t off, size_t n, struct cf_rbuf *b, const uint8_t **data)
+{
+	uint64_t start = off & ~(uint64_t)(CF_FS_ALIGN - 1);
+	uint64_t end = (off + n + CF_FS_ALIGN - 1) & ~(uint64_t)(CF_FS_ALIGN - 1);
+	int rc;
+
+	if (rbuf_reserve(b, (size_t)(end - start)) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = read_direct(fd, b, start, end, (size_t)(off + n - start));
+	if (rc == 0 || rc == 1 || errno != EINVAL) {
+		*data = b->p + (off - start);
+		return rc;
+	}
+	if (cf_fs_set_direct(fd, false) != 0)
+		return -1;
+	*data = b->p;
+	return read_at(fd, b->p, n, off);
+}
+
+/* NOLINTBEGIN(readability-function-size): its 8 parameters are the store.h contract */
+static int
+local_get_buf(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, size_t len,
+              size_t max, struct cf_rbuf *b, const uint8_t **data)
+{
+	const struct local *l = ctx;
+	uint64_t size = 0;
+	size_t n = 0;
+	int fd = -1;
+	int rc;
+
+	if ((rc = open_obj(l, kind, name, &fd, &size)) != 0)
+		return rc;
+	if ((rc = range_len(size, off, len, max, &n)) != 0) {
+		rc = range_error(rc, kind, name, size, off, max);
+		goto out;
+	}
+	if ((rc = read_into(fd, off, n, b, data)) != 0) {
+		*data = NULL;
+		rc = rc > 0 ? cf_err_set(CF_ETRUNC, "object '%s/%s' shrank while being read",
+		                         cf_obj_kind_dir(kind), name)
+		     : errno == ENOMEM ? CF_ENOMEM
+		                       : cf_err_set(CF_ESYS, "cannot read object '%s/%s' in '%s'",
+		                                    cf_obj_kind_dir(kind), name, l->path);
+	}
+out:
+	(void)close(fd);
 	return rc;
 }
 /* NOLINTEND(readability-function-size) */
@@ -609,6 +723,7 @@ local_free(void *ctx)
 static const struct cf_store_ops local_ops = {
         .put = local_put,
         .get = local_get,
+        .get_buf = local_get_buf,
         .size = local_size,
         .list = local_list,
         .del = local_del,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "fs/fs.h"
 #include "harness.h"
 #include "store/store.h"
 
@@ -249,6 +250,104 @@ CF_TEST(test_ranges)
 	CHECK_EQ(cf_store_get(s, CF_OBJ_PACK, "0f", 2000, 20, 999, &out, &outlen), CF_ETOOBIG);
 	CHECK(out == NULL && outlen == 0);
 	repo_done(s, repo);
+}
+
+/* get_buf reads [@off, @off + @len) of @data (an object "0e" of @size bytes) through @b. */
+static void
+check_get_buf(struct cf_store *s, struct cf_rbuf *b, const uint8_t *data, uint64_t off, size_t len)
+{
+	const uint8_t *got = NULL;
+
+	CHECK_EQ(cf_store_get_buf(s, CF_OBJ_PACK, "0e", off, len, 1 << 20, b, &got), 0);
+	CHECK(got != NULL && got >= b->p && got + len <= b->p + b->cap);
+	if (got != NULL && len > 0)
+		CHECK(memcmp(got, data + off, len) == 0);
+}
+
+/*
+ * Ranges at and off the block boundaries of direct reads, into one buffer, which @keeps
+ * (the local store) holds its largest size from read to read.
+ */
+static void
+check_get_buf_ranges(struct cf_store *s, const uint8_t *data, size_t size, bool keeps)
+{
+	static const uint64_t ranges[][2] = {
+	        {0, 10000}, {1, 1},     {4095, 2},   {4096, 4096}, {5000, 5000},
+	        {9999, 1},  {10000, 0}, {123, 4000}, {8191, 1809}, {0, 1},
+	};
+	struct cf_rbuf b = {0};
+	const uint8_t *got = NULL;
+
+	CF_ASSERT(size == 10000);
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		check_get_buf(s, &b, data, ranges[i][0], (size_t)ranges[i][1]);
+	if (keeps)
+		CHECK(b.cap >= 10000 && (uintptr_t)b.p % CF_FS_ALIGN == 0);
+	/* Past the end, over the limit, missing: the errors of cf_store_get(). */
+	CHECK_EQ(cf_store_get_buf(s, CF_OBJ_PACK, "0e", 9999, 2, 1 << 20, &b, &got), CF_ETRUNC);
+	CHECK(got == NULL && strstr(cf_err_last(), "past its end") != NULL);
+	CHECK_EQ(cf_store_get_buf(s, CF_OBJ_PACK, "0e", UINT64_MAX, 2, 1 << 20, &b, &got),
+	         CF_ETRUNC);
+	CHECK_EQ(cf_store_get_buf(s, CF_OBJ_PACK, "0e", 0, 10, 9999, &b, &got), CF_ETOOBIG);
+	CHECK_EQ(cf_store_get_buf(s, CF_OBJ_PACK, "0d", 0, 10, 1 << 20, &b, &got), CF_ENOENT);
+	CHECK_EQ(cf_store_get_buf(s, CF_OBJ_PACK, "zz", 0, 10, 1 << 20, &b, &got), CF_EINVAL);
+	CHECK(got == NULL);
+	check_get_buf(s, &b, data, 77, 7000); /* the buffer still works after failures */
+	cf_rbuf_free(&b);
+	CHECK(b.p == NULL && b.cap == 0);
+}
+
+CF_TEST(test_get_buf_local)
+{
+	struct cf_store *s = NULL;
+	char *repo = new_repo(&s);
+	uint8_t data[10000];
+
+	th_randbuf(data, sizeof(data));
+	CHECK_EQ(cf_store_put(s, CF_OBJ_PACK, "0e", data, sizeof(data)), 0);
+	check_get_buf_ranges(s, data, sizeof(data), true);
+	repo_done(s, repo);
+}
+
+/* A store with only get(): cf_store_get_buf() takes get()'s buffer. */
+static int
+mem_get(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, size_t len, size_t max,
+        uint8_t **out, size_t *outlen)
+{
+	const uint8_t *data = ctx;
+	uint64_t end = 0;
+
+	(void)kind;
+	if (strcmp(name, "0e") != 0)
+		return cf_err_set(CF_ENOENT, "object 'packs/%s' not found", name);
+	if (max < 10000)
+		return CF_ETOOBIG;
+	if (off > 10000 || cf_u64_add(off, len, &end) != 0 || end > 10000)
+		return cf_err_set(CF_ETRUNC, "range past its end");
+	if ((*out = cf_malloc(len > 0 ? len : 1)) == NULL)
+		return CF_ENOMEM;
+	memcpy(*out, data + off, len);
+	*outlen = len;
+	return 0;
+}
+
+static void
+mem_free(void *ctx)
+{
+	(void)ctx;
+}
+
+CF_TEST(test_get_buf_generic)
+{
+	static const struct cf_store_ops ops = {.get = mem_get, .free = mem_free};
+	struct cf_store *s = NULL;
+	uint8_t data[10000];
+
+	th_randbuf(data, sizeof(data));
+	CHECK_EQ(cf_store_new(&ops, data, "mem", &s), 0);
+	if (s != NULL)
+		check_get_buf_ranges(s, data, sizeof(data), false);
+	cf_store_free(s);
 }
 
 struct seen {

@@ -72,8 +72,8 @@ int cf_fs_pwrite_direct(int fd, const uint8_t *p, size_t len, uint64_t off, bool
  *
  * cf_fs_out_start() - begin writing @fd (empty) at offset 0; @stage may be NULL.
  * cf_fs_out_write() / cf_fs_out_hole() - the next @len bytes: @p, or a hole (zeros).
- * cf_fs_out_finish() - write what is staged, set the file's size to @size and turn O_DIRECT
- * off again.
+ * cf_fs_out_finish() - write what is staged (a last partial block through the page cache),
+ * set the file's size to @size and turn O_DIRECT off again.
  * Each returns 0, or -1 with errno; after a failure the file's contents are undefined.
  */
 struct cf_fs_out {

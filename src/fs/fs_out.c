@@ -150,11 +150,31 @@ cf_fs_out_hole(struct cf_fs_out *o, uint64_t len)
 	return stage_bytes(o, NULL, (size_t)(at + len - last));
 }
 
+/*
+ * The staged whole blocks are written directly; a last partial block goes through the page
+ * cache. Padding it and cutting the file back instead would make ext4 read that block from
+ * the disk again to zero its tail: one synchronous read for every file.
+ */
 int
 cf_fs_out_finish(struct cf_fs_out *o, uint64_t size)
 {
-	if (o->stage != NULL && flush_stage(o, o->base + o->fill) != 0)
-		return -1;
+	if (o->stage != NULL) {
+		size_t whole = (size_t)ROUND_DOWN(o->fill);
+		size_t rest = o->fill - whole;
+		bool direct = false;
+
+		o->fill = whole;
+		if (flush_stage(o, o->base + whole) != 0)
+			return -1;
+		if (o->direct && cf_fs_set_direct(o->fd, false) != 0)
+			return -1;
+		o->direct = false;
+		if (rest > 0 &&
+		    cf_fs_pwrite_direct(o->fd, o->stage + whole, rest, o->base, &direct) != 0)
+			return -1;
+		if (rest > 0)
+			o->end = o->base + rest;
+	}
 	o->stage = NULL;
 	if (o->direct && cf_fs_set_direct(o->fd, false) != 0)
 		return -1; /* the file's readers need no alignment */

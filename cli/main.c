@@ -136,7 +136,7 @@ static const struct cli_cmd commands[] = {
          "  -t, --target DIR     where to restore\n"
          "  -i, --include PATH   restore only PATH (repeatable)\n"
          "  --verify             read every restored chunk back and check it\n"
-         "  --workers N          threads writing files (default: 2 per CPU; 0: none)\n"
+         "  --workers N          threads writing files (default: 4 per CPU, at most 8; 0: none)\n"
          "Exit 13 when damaged data was found (the affected files are named and left out).\n"},
         {"diff", cmd_diff, no_flags, "diff SNAPSHOT SNAPSHOT",
          "Show what changed between two snapshots: + added, - removed, M content changed,\n"

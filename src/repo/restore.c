@@ -100,6 +100,7 @@ struct rs {
 struct rs_tree {
 	struct cf_tree *t;
 	atomic_int refs;
+	bool sgid; /* its directory has (or may have) the set-group-ID bit: see create_mode() */
 };
 
 /* A directory's metadata, applied after every file inside it was written. */
@@ -428,19 +429,16 @@ relink(struct rs *s, int dfd, const char *name, const struct cf_node *n)
 }
 
 /*
- * The permission bits to create @n with in @dfd. Its own (less the umask, so set_meta_fd()
- * seldom needs a chmod) when the new file already has its final owner and group: always
- * without root, which changes neither; with root, when they are root's and the directory
+ * The permission bits to create @n with in @rt's directory. Its own (less the umask, so
+ * set_meta_fd() seldom needs a chmod) when the new file already has its final owner and group:
+ * always without root, which changes neither; with root, when they are root's and the directory
  * does not impose its group. Else only the owner's, so that no one else can open the file
  * while it is written under another owner or group. Set-id bits come after the owner.
  */
 static mode_t
-create_mode(const struct rs *s, int dfd, const struct cf_node *n)
+create_mode(const struct rs *s, const struct rs_tree *rt, const struct cf_node *n)
 {
-	struct stat st;
-
-	if (!s->root || (n->uid == s->euid && n->gid == s->egid && fstat(dfd, &st) == 0 &&
-	                 (st.st_mode & S_ISGID) == 0))
+	if (!s->root || (n->uid == s->euid && n->gid == s->egid && !rt->sgid))
 		return (mode_t)(n->mode & 0777);
 	return (mode_t)(n->mode & 0700);
 }
@@ -470,7 +468,7 @@ write_file(struct rs *s, struct rs_wk *w, const struct rs_file *files, size_t nf
 
 	memcpy(name, n->name, n->name_len);
 	name[n->name_len] = '\0';
-	if ((fd = create_file(dfd, name, create_mode(s, dfd, n))) < 0) {
+	if ((fd = create_file(dfd, name, create_mode(s, files[0].rt, n))) < 0) {
 		(void)cf_err_set(CF_ESYS, "cannot create");
 		report_at(s, path, CF_ESYS, "cannot restore");
 		return;
@@ -510,6 +508,7 @@ restore_file(struct rs *s, struct rs_tree *rt, int dfd, const char *name, const 
 	}
 	one.n = n;
 	one.dfd = dfd;
+	one.rt = rt;
 	if ((one.path = cf_strdup(cf_path_cstr(&s->path))) == NULL) {
 		report(s, CF_ENOMEM, "cannot restore");
 		return;
@@ -644,6 +643,7 @@ out:
 static int
 restore_tree(struct rs *s, int dfd, const uint8_t id[static CF_ID_BYTES])
 {
+	struct stat st;
 	struct rs_tree *rt = NULL;
 	struct cf_tree *t = NULL;
 	int rc;
@@ -660,6 +660,7 @@ restore_tree(struct rs *s, int dfd, const uint8_t id[static CF_ID_BYTES])
 	}
 	rt->t = t;
 	atomic_init(&rt->refs, 1);
+	rt->sgid = s->root && (fstat(dfd, &st) != 0 || (st.st_mode & S_ISGID) != 0);
 	for (size_t i = 0; i < t->count && rc == 0; i++)
 		rc = restore_node(s, rt, dfd, &t->nodes[i]);
 	rs_tree_put(rt);

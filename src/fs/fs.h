@@ -72,6 +72,9 @@ int cf_fs_pwrite_direct(int fd, const uint8_t *p, size_t len, uint64_t off, bool
  *
  * cf_fs_out_start() - begin writing @fd (empty) at offset 0; @stage may be NULL.
  * cf_fs_out_write() / cf_fs_out_hole() - the next @len bytes: @p, or a hole (zeros).
+ * cf_fs_out_space() - room in the stage for the next @len bytes, to be filled in place (no
+ * copy) and then added with cf_fs_out_commit(): *@p, or NULL when there is no stage or @len
+ * is over CF_FS_STAGE - CF_FS_ALIGN (use cf_fs_out_write()). May write staged blocks first.
  * cf_fs_out_finish() - write what is staged (a last partial block through the page cache),
  * set the file's size to @size and turn O_DIRECT off again.
  * Each returns 0, or -1 with errno; after a failure the file's contents are undefined.
@@ -87,6 +90,8 @@ struct cf_fs_out {
 void cf_fs_out_start(struct cf_fs_out *o, int fd, uint8_t *stage);
 int cf_fs_out_write(struct cf_fs_out *o, const uint8_t *p, size_t len) CF_MUST_CHECK;
 int cf_fs_out_hole(struct cf_fs_out *o, uint64_t len) CF_MUST_CHECK;
+int cf_fs_out_space(struct cf_fs_out *o, size_t len, uint8_t **p) CF_MUST_CHECK;
+int cf_fs_out_commit(struct cf_fs_out *o, size_t len) CF_MUST_CHECK;
 int cf_fs_out_finish(struct cf_fs_out *o, uint64_t size) CF_MUST_CHECK;
 
 /*

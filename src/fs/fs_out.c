@@ -128,6 +128,46 @@ cf_fs_out_write(struct cf_fs_out *o, const uint8_t *p, size_t len)
 	return stage_bytes(o, p, len);
 }
 
+/* Write the whole blocks staged and move the rest (under one block) to the stage's front. */
+static int
+flush_whole(struct cf_fs_out *o)
+{
+	size_t whole = (size_t)ROUND_DOWN(o->fill);
+	size_t rest = o->fill - whole;
+
+	if (whole == 0)
+		return 0;
+	if (cf_fs_pwrite_direct(o->fd, o->stage, whole, o->base, &o->direct) != 0)
+		return -1;
+	o->end = o->base + whole;
+	memmove(o->stage, o->stage + whole, rest);
+	o->base += whole;
+	o->fill = rest;
+	return 0;
+}
+
+int
+cf_fs_out_space(struct cf_fs_out *o, size_t len, uint8_t **p)
+{
+	*p = NULL;
+	if (o->stage == NULL || len > CF_FS_STAGE - CF_FS_ALIGN)
+		return 0;
+	if (CF_FS_STAGE - o->fill < len && flush_whole(o) != 0)
+		return -1;
+	*p = o->stage + o->fill;
+	return 0;
+}
+
+int
+cf_fs_out_commit(struct cf_fs_out *o, size_t len)
+{
+	CF_ASSERT(o->stage != NULL && len <= CF_FS_STAGE - o->fill);
+	o->fill += len;
+	if (o->fill == CF_FS_STAGE)
+		return flush_stage(o, o->base + CF_FS_STAGE);
+	return 0;
+}
+
 /*
  * The whole blocks inside a hole are skipped; the zeros at its ragged edges are written, so
  * every direct write stays a whole number of blocks at a block boundary.

@@ -213,6 +213,10 @@ int cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], s
  * is fetched in place of the oldest. A blob that fails in a run is read again alone, and its
  * other copies tried.
  *
+ * cf_repo_read_blob_run_into() - the same into @dst, which the blob must fill exactly: one of
+ * another length is CF_EINTEGRITY, and nothing is written past @len. After a failure @dst
+ * holds no meaning (and may hold part of the plaintext).
+ *
  * cf_repo_load_tree_win() - cf_repo_load_tree() through @c (NULL: alone), for a walk that
  * loads many trees in an order (depth first) other than the one they were written in: what is
  * fetched is a window of CF_RUN_MAX bytes from the CF_RUN_ALIGN boundary before the tree.
@@ -239,6 +243,9 @@ int cf_repo_read_blob_run(struct cf_repo *r, struct cf_blob_cache *c, const uint
 /* cf_repo_load_tree() - read and decode tree @id. */
 int cf_repo_load_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
                       struct cf_tree **out) CF_MUST_CHECK;
+int cf_repo_read_blob_run_into(struct cf_repo *r, struct cf_blob_cache *c,
+                               const uint8_t *const *ids, size_t n, struct cf_zctx *z, uint8_t *dst,
+                               size_t len) CF_MUST_CHECK;
 int cf_repo_load_tree_win(struct cf_repo *r, struct cf_blob_cache *c,
                           const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
                           struct cf_tree **out) CF_MUST_CHECK;

@@ -384,25 +384,38 @@ fetch_range(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struc
 
 /* Decrypt and verify blob @id, stored at @loc, from its @slen stored bytes into a new buffer. */
 static int
-open_stored(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struct cf_blob_loc *loc,
-            const uint8_t *stored, size_t slen, struct cf_zctx *z, uint8_t **out)
+open_stored_into(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
+                 const struct cf_blob_loc *loc, const uint8_t *stored, size_t slen,
+                 struct cf_zctx *z, uint8_t *plain)
 {
 	char idhex[2 * CF_ID_BYTES + 1];
 	char name[2 * CF_ID_BYTES + 1];
 	const struct cf_key *pk = NULL;
-	uint8_t *plain = NULL;
 	int rc;
 
 	if ((rc = cf_repo_pack_key(r, loc->pack, &pk)) != 0)
 		return rc;
-	if ((plain = cf_malloc(loc->e.raw_len)) == NULL)
-		return CF_ENOMEM;
 	if (cf_blob_open(pk, r->chain->repo_id, &loc->e, stored, slen, z, r->k_id, plain) != 0) {
-		cf_free_wipe(plain, loc->e.raw_len);
 		cf_id_name(idhex, id);
 		cf_id_name(name, loc->pack);
 		return cf_err_set(CF_EINTEGRITY, "blob %.16s in pack %.16s is damaged", idhex,
 		                  name);
+	}
+	return 0;
+}
+
+static int
+open_stored(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struct cf_blob_loc *loc,
+            const uint8_t *stored, size_t slen, struct cf_zctx *z, uint8_t **out)
+{
+	uint8_t *plain = NULL;
+	int rc;
+
+	if ((plain = cf_malloc(loc->e.raw_len)) == NULL)
+		return CF_ENOMEM;
+	if ((rc = open_stored_into(r, id, loc, stored, slen, z, plain)) != 0) {
+		cf_free_wipe(plain, loc->e.raw_len);
+		return rc;
 	}
 	*out = plain;
 	return 0;
@@ -631,22 +644,58 @@ cache_fetch(struct cf_repo *r, struct cf_blob_cache *c, const struct cf_blob_loc
 	return &c->w[i];
 }
 
+/* The run of @c holding @ids[0], at *@at, fetched when none does; NULL: read it alone. */
+static const struct cf_blob_run *
+run_for(struct cf_repo *r, struct cf_blob_cache *c, const uint8_t *const *ids, size_t n,
+        struct cf_blob_loc *loc, size_t *at)
+{
+	const struct cf_blob_run *w = NULL;
+
+	if (n == 0)
+		cf_misuse("cf_repo_read_blob_run: no blob");
+	if (locate(r, ids[0], loc) && (w = cache_find(c, loc, at)) == NULL)
+		w = cache_fetch(r, c, loc, ids[0], loc->e.offset, run_end(r, loc, ids + 1, n - 1),
+		                0, at);
+	return w;
+}
+
 int
 cf_repo_read_blob_run(struct cf_repo *r, struct cf_blob_cache *c, const uint8_t *const *ids,
                       size_t n, struct cf_zctx *z, uint8_t **out, size_t *len)
 {
-	const struct cf_blob_run *w = NULL;
 	struct cf_blob_loc loc;
 	size_t at = 0;
+	const struct cf_blob_run *w = run_for(r, c, ids, n, &loc, &at);
 
 	*out = NULL;
 	*len = 0;
-	if (n == 0)
-		cf_misuse("cf_repo_read_blob_run: no blob");
-	if (locate(r, ids[0], &loc) && (w = cache_find(c, &loc, &at)) == NULL)
-		w = cache_fetch(r, c, &loc, ids[0], loc.e.offset, run_end(r, &loc, ids + 1, n - 1),
-		                0, &at);
 	return open_or_alone(r, w, at, &loc, ids[0], z, out, len);
+}
+
+int
+cf_repo_read_blob_run_into(struct cf_repo *r, struct cf_blob_cache *c, const uint8_t *const *ids,
+                           size_t n, struct cf_zctx *z, uint8_t *dst, size_t len)
+{
+	struct cf_blob_loc loc;
+	size_t at = 0;
+	const struct cf_blob_run *w = run_for(r, c, ids, n, &loc, &at);
+	uint8_t *p = NULL;
+	size_t plen = 0;
+	int rc;
+
+	/* the length is checked before a byte is written: @dst holds exactly @len */
+	if (w != NULL && loc.e.raw_len == len &&
+	    open_stored_into(r, ids[0], &loc, w->data + at, loc.e.stored_len, z, dst) == 0)
+		return 0;
+	cf_err_clear();
+	if ((rc = cf_repo_read_blob(r, ids[0], z, &p, &plen)) != 0)
+		return rc;
+	if (plen == len)
+		memcpy(dst, p, len);
+	else
+		rc = cf_err_set(CF_EINTEGRITY, "chunk length differs from the tree");
+	cf_free_wipe(p, plen);
+	return rc;
 }
 
 /* The size of @loc's pack: known from a window on it, else asked of the store. */

@@ -314,6 +314,39 @@ ids_ahead(const struct rs_file *files, size_t nfiles, size_t i, const uint8_t *i
 }
 
 /*
+ * Chunk @p (@ids[0]) into @out: decrypted and decompressed straight into the direct-I/O stage
+ * when it has room, else through a buffer of its own.
+ */
+static int
+put_part(struct rs *s, struct rs_wk *w, struct cf_fs_out *out, const struct cf_part *p,
+         const uint8_t *const *ids, size_t nids)
+{
+	uint8_t *room = NULL;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (cf_fs_out_space(out, (size_t)p->len, &room) != 0)
+		return cf_err_set(CF_ESYS, "cannot write");
+	if (room != NULL) {
+		if ((rc = cf_repo_read_blob_run_into(s->r, &w->runs, ids, nids, w->z, room,
+		                                     (size_t)p->len)) != 0)
+			return rc;
+		return cf_fs_out_commit(out, (size_t)p->len) != 0
+		               ? cf_err_set(CF_ESYS, "cannot write")
+		               : 0;
+	}
+	if ((rc = cf_repo_read_blob_run(s->r, &w->runs, ids, nids, w->z, &data, &len)) != 0)
+		return rc;
+	if (len != p->len)
+		rc = cf_err_set(CF_EINTEGRITY, "chunk length differs from the tree");
+	else if (cf_fs_out_write(out, data, len) != 0)
+		rc = cf_err_set(CF_ESYS, "cannot write");
+	cf_free_wipe(data, len);
+	return rc;
+}
+
+/*
  * Write @files[0]'s parts front to back, holes as holes, then set the size. The files after
  * it (@nfiles in all) are written next: their chunks may come in the same run.
  */
@@ -324,8 +357,6 @@ write_content(struct rs *s, struct rs_wk *w, int fd, const struct rs_file *files
 	const uint8_t *ids[RS_AHEAD];
 	struct cf_fs_out out;
 	uint64_t off = 0;
-	uint8_t *data = NULL;
-	size_t len = 0;
 	int rc = 0;
 
 	cf_fs_out_start(&out, fd, stage_for(s, w, n));
@@ -338,18 +369,10 @@ write_content(struct rs *s, struct rs_wk *w, int fd, const struct rs_file *files
 			off += p->len;
 			continue;
 		}
-		if ((rc = cf_repo_read_blob_run(s->r, &w->runs, ids,
-		                                ids_ahead(files, nfiles, i, ids), w->z, &data,
-		                                &len)) != 0)
+		if ((rc = put_part(s, w, &out, p, ids, ids_ahead(files, nfiles, i, ids))) != 0)
 			break;
-		if (len != p->len)
-			rc = cf_err_set(CF_EINTEGRITY, "chunk length differs from the tree");
-		else if (cf_fs_out_write(&out, data, len) != 0)
-			rc = cf_err_set(CF_ESYS, "cannot write");
-		else if (s->verify)
-			rc = verify_chunk(s, fd, p, off);
-		cf_free_wipe(data, len);
-		data = NULL;
+		if (s->verify && (rc = verify_chunk(s, fd, p, off)) != 0)
+			break;
 		off += p->len;
 		pthread_mutex_lock(&s->mu);
 		s->progress.bytes += p->len;

@@ -112,6 +112,68 @@ CF_TEST(a_trailing_hole_and_an_empty_file_get_their_size)
 	free(dir);
 }
 
+/*
+ * @n bytes of @data into @o: filled in place in the stage (cf_fs_out_space()) when @in_place
+ * and there is room, else written.
+ */
+static void
+put(struct cf_fs_out *o, const uint8_t *data, size_t n, bool in_place)
+{
+	uint8_t *room = NULL;
+
+	if (in_place)
+		CHECK_EQ(cf_fs_out_space(o, n, &room), 0);
+	if (room != NULL) {
+		memcpy(room, data, n);
+		CHECK_EQ(cf_fs_out_commit(o, n), 0);
+	} else {
+		CHECK_EQ(cf_fs_out_write(o, data, n), 0);
+	}
+}
+
+/* Room in the stage: none without one or past its size; whole blocks written to make it. */
+CF_TEST(room_in_the_stage_is_filled_in_place)
+{
+	char *dir = th_scratch("fs-out");
+	uint8_t *stage = cf_fs_stage_new();
+	uint8_t *data = malloc(2 * CF_FS_STAGE);
+	uint8_t *room = NULL;
+	struct cf_fs_out o;
+	size_t rest = 0;
+	int fd = new_file(dir, "room");
+
+	CHECK(stage != NULL && data != NULL);
+	th_randbuf(data, 2 * CF_FS_STAGE);
+	cf_fs_out_start(&o, fd, NULL);
+	CHECK_EQ(cf_fs_out_space(&o, 10, &room), 0);
+	CHECK(room == NULL); /* no stage */
+	cf_fs_out_start(&o, fd, stage);
+	if (o.stage == NULL)
+		goto out; /* no direct I/O here: nothing is staged */
+	CHECK_EQ(cf_fs_out_space(&o, CF_FS_STAGE - CF_FS_ALIGN + 1, &room), 0);
+	CHECK(room == NULL); /* too large for any stage */
+	/* a ragged start, then a piece that only fits once its whole blocks are written */
+	CHECK_EQ(cf_fs_out_write(&o, data, CF_FS_STAGE - 100), 0);
+	CHECK_EQ(cf_fs_out_space(&o, CF_FS_STAGE - CF_FS_ALIGN, &room), 0);
+	CHECK(room != NULL && room < stage + CF_FS_ALIGN);
+	if (room == NULL)
+		goto out;
+	memcpy(room, data + CF_FS_STAGE - 100, CF_FS_STAGE - CF_FS_ALIGN);
+	CHECK_EQ(cf_fs_out_commit(&o, CF_FS_STAGE - CF_FS_ALIGN), 0);
+	/* filling the stage to its end (rest: what stayed of the first piece) writes it */
+	rest = (size_t)(room - stage);
+	put(&o, data + 2 * CF_FS_STAGE - CF_FS_ALIGN - 100, CF_FS_ALIGN - rest, true);
+	CHECK_EQ(o.fill, 0);
+	CHECK_EQ(cf_fs_out_finish(&o, o.base), 0);
+	check_contents(fd, data, (size_t)o.base);
+out:
+	(void)close(fd);
+	free(data);
+	cf_fs_stage_free(stage);
+	th_rm_tree(dir);
+	free(dir);
+}
+
 /* Random runs of data and holes, from one byte to past a whole stage, written both ways. */
 CF_TEST(random_data_and_holes_read_back_exactly)
 {
@@ -140,7 +202,7 @@ CF_TEST(random_data_and_holes_read_back_exactly)
 			if (th_rand() % 3 == 0) {
 				CHECK_EQ(cf_fs_out_hole(&o, n), 0);
 			} else {
-				CHECK_EQ(cf_fs_out_write(&o, data, n), 0);
+				put(&o, data, n, th_rand() % 2 == 0);
 				memcpy(expect + len, data, n);
 			}
 			len += n;
@@ -208,6 +270,16 @@ CF_TEST(a_failed_write_or_size_is_reported)
 		CHECK_EQ(cf_fs_out_finish(&o, sizeof(buf)), -1);
 	} else {
 		CHECK_EQ(cf_fs_out_write(&o, buf, sizeof(buf)), -1);
+	}
+	/* staged: making room writes the stage */
+	cf_fs_out_start(&o, fd, stage);
+	if (o.stage != NULL) {
+		uint8_t *room = NULL;
+
+		for (size_t i = 0; i < CF_FS_STAGE / 2 / sizeof(buf); i++)
+			CHECK_EQ(cf_fs_out_write(&o, buf, sizeof(buf)), 0);
+		CHECK_EQ(cf_fs_out_space(&o, CF_FS_STAGE - CF_FS_ALIGN, &room), -1);
+		CHECK(room == NULL);
 	}
 	/* a size that cannot be set */
 	cf_fs_out_start(&o, fd, NULL);

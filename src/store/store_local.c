@@ -363,17 +363,45 @@ range_len(uint64_t size, uint64_t off, size_t len, size_t max, size_t *n)
 	return 0;
 }
 
-/* The message for range_len()'s refusal @rc. */
+/*
+ * Open object @kind/@name for a read of [@off, @off + @len) (@len SIZE_MAX: to the end): *@fd
+ * and *@n, the byte count, or the refusal of range_len() with its message.
+ */
 static int
-range_error(int rc, enum cf_obj_kind kind, const char *name, uint64_t size, uint64_t off,
-            size_t max)
+open_range(const struct local *l, enum cf_obj_kind kind, const char *name, uint64_t off, size_t len,
+           size_t max, int *fd, size_t *n)
 {
+	uint64_t size = 0;
+	int rc;
+
+	if ((rc = open_obj(l, kind, name, fd, &size)) != 0)
+		return rc;
+	if ((rc = range_len(size, off, len, max, n)) == 0)
+		return 0;
+	(void)close(*fd);
+	*fd = -1;
 	if (rc == CF_ETOOBIG)
 		return cf_err_set(rc, "object '%s/%s' of %llu bytes is over the limit %zu",
 		                  cf_obj_kind_dir(kind), name, (unsigned long long)size, max);
 	return cf_err_set(rc, "object '%s/%s' of %llu bytes: range at %llu past its end",
 	                  cf_obj_kind_dir(kind), name, (unsigned long long)size,
 	                  (unsigned long long)off);
+}
+
+/*
+ * The error of a read that failed (@rc -1, errno) or met the end early (@rc 1). Objects are
+ * write-once, so a file shorter than fstat said is damage.
+ */
+static int
+read_error(const struct local *l, enum cf_obj_kind kind, const char *name, int rc)
+{
+	if (rc > 0)
+		return cf_err_set(CF_ETRUNC, "object '%s/%s' shrank while being read",
+		                  cf_obj_kind_dir(kind), name);
+	if (errno == ENOMEM)
+		return CF_ENOMEM;
+	return cf_err_set(CF_ESYS, "cannot read object '%s/%s' in '%s'", cf_obj_kind_dir(kind),
+	                  name, l->path);
 }
 
 static int
@@ -407,29 +435,18 @@ local_get(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, size
 {
 	const struct local *l = ctx;
 	uint8_t *buf = NULL;
-	uint64_t size = 0;
 	size_t n = 0;
 	int fd = -1;
 	int rc;
 
-	if ((rc = open_obj(l, kind, name, &fd, &size)) != 0)
-		goto out;
-	if ((rc = range_len(size, off, len, max, &n)) != 0) {
-		rc = range_error(rc, kind, name, size, off, max);
-		goto out;
-	}
-	buf = cf_malloc(n);
-	if (buf == NULL) {
+	if ((rc = open_range(l, kind, name, off, len, max, &fd, &n)) != 0)
+		return rc;
+	if ((buf = cf_malloc(n)) == NULL) {
 		rc = CF_ENOMEM;
 		goto out;
 	}
-	rc = read_at(fd, buf, n, off);
-	if (rc != 0) {
-		/* Objects are write-once, so a file shorter than fstat said is damage. */
-		rc = rc > 0 ? cf_err_set(CF_ETRUNC, "object '%s/%s' shrank while being read",
-		                         cf_obj_kind_dir(kind), name)
-		            : cf_err_set(CF_ESYS, "cannot read object '%s/%s' in '%s'",
-		                         cf_obj_kind_dir(kind), name, l->path);
+	if ((rc = read_at(fd, buf, n, off)) != 0) {
+		rc = read_error(l, kind, name, rc);
 		goto out;
 	}
 	*out = buf;
@@ -437,8 +454,7 @@ local_get(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, size
 	buf = NULL;
 out:
 	cf_free(buf);
-	if (fd >= 0)
-		(void)close(fd);
+	(void)close(fd);
 	return rc;
 }
 /* NOLINTEND(readability-function-size) */
@@ -524,26 +540,16 @@ local_get_buf(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, 
               size_t max, struct cf_rbuf *b, const uint8_t **data)
 {
 	const struct local *l = ctx;
-	uint64_t size = 0;
 	size_t n = 0;
 	int fd = -1;
 	int rc;
 
-	if ((rc = open_obj(l, kind, name, &fd, &size)) != 0)
+	if ((rc = open_range(l, kind, name, off, len, max, &fd, &n)) != 0)
 		return rc;
-	if ((rc = range_len(size, off, len, max, &n)) != 0) {
-		rc = range_error(rc, kind, name, size, off, max);
-		goto out;
-	}
 	if ((rc = read_into(fd, off, n, b, data)) != 0) {
 		*data = NULL;
-		rc = rc > 0 ? cf_err_set(CF_ETRUNC, "object '%s/%s' shrank while being read",
-		                         cf_obj_kind_dir(kind), name)
-		     : errno == ENOMEM ? CF_ENOMEM
-		                       : cf_err_set(CF_ESYS, "cannot read object '%s/%s' in '%s'",
-		                                    cf_obj_kind_dir(kind), name, l->path);
+		rc = read_error(l, kind, name, rc);
 	}
-out:
 	(void)close(fd);
 	return rc;
 }

@@ -65,6 +65,16 @@ cf_realloc(void *p, size_t n)
 	return realloc(p, n == 0 ? 1 : n);
 }
 
+void *
+cf_malloc_aligned(size_t align, size_t n)
+{
+	void *p = NULL;
+
+	if (should_fail() || posix_memalign(&p, align, n == 0 ? 1 : n) != 0)
+		return NULL;
+	return p;
+}
+
 void
 cf_free(void *p)
 {

@@ -19,6 +19,8 @@ void *cf_malloc(size_t n);
 void *cf_calloc(size_t count, size_t size);
 void *cf_realloc(void *p, size_t n);
 void cf_free(void *p);
+/* cf_malloc_aligned() - @n bytes at a multiple of @align (a power of two); free with cf_free(). */
+void *cf_malloc_aligned(size_t align, size_t n);
 /* cf_free_wipe() - wipe @len bytes of @p with sodium_memzero, then free. NULL is a no-op. */
 void cf_free_wipe(void *p, size_t len);
 /* cf_strdup() - heap copy of a NUL-terminated string, or NULL. */

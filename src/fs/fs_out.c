@@ -19,11 +19,7 @@
 uint8_t *
 cf_fs_stage_new(void)
 {
-	void *p = NULL;
-
-	if (posix_memalign(&p, CF_FS_ALIGN, CF_FS_STAGE) != 0)
-		return NULL;
-	return p;
+	return cf_malloc_aligned(CF_FS_ALIGN, CF_FS_STAGE);
 }
 
 void

@@ -12,12 +12,15 @@
 #include "backup.h"
 
 /*
- * Blobs queued per worker. With one, the workers often found the queue empty while the
- * reading thread waited for a core (three busy threads on two): 2.95-3.03 s for the 1 GiB
- * bench set, against 2.78-2.84 s with four. Eight gave nothing more.
+ * Blobs queued per worker, and in all. With one per worker, the workers often found the
+ * queue empty while the reading thread waited for a core (three busy threads on two):
+ * 2.95-3.03 s for the 1 GiB bench set, against 2.78-2.84 s with four; eight gave nothing
+ * more. The total stays at what one per worker allowed with the most workers, so the
+ * plaintext in the queue is at most QUEUE_MAX chunks of up to 8 MiB.
  */
 #define QUEUE_PER_WORKER 4
 #define MAX_WORKERS      16
+#define QUEUE_MAX        (MAX_WORKERS + 1)
 #define STORE_THREADS    3
 #define STORE_QUEUE      4 /* finished packs waiting for the disk (in temporary files) */
 #define ZSTD_LEVEL       1
@@ -463,6 +466,7 @@ int
 cf_pipe_start(struct cf_repo *r, int nworkers, struct bk_pipe **out)
 {
 	struct bk_pipe *p = NULL;
+	size_t qcap;
 	int rc;
 
 	*out = NULL;
@@ -476,8 +480,10 @@ cf_pipe_start(struct cf_repo *r, int nworkers, struct bk_pipe **out)
 	p->nworkers = nworkers;
 	pthread_mutex_init(&p->mu, NULL);
 	*out = p;
-	if ((rc = queue_init(&p->jobs, sizeof(struct bk_job),
-	                     (size_t)nworkers * QUEUE_PER_WORKER + 1)) != 0 ||
+	qcap = (size_t)nworkers * QUEUE_PER_WORKER + 1;
+	if (qcap > QUEUE_MAX)
+		qcap = QUEUE_MAX;
+	if ((rc = queue_init(&p->jobs, sizeof(struct bk_job), qcap)) != 0 ||
 	    (rc = queue_init(&p->done, sizeof(struct bk_done), STORE_QUEUE)) != 0)
 		return rc;
 	if ((rc = start_threads(p)) != 0)

@@ -214,8 +214,9 @@ int cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], s
  * other copies tried.
  *
  * cf_repo_read_blob_run_into() - the same into @dst, which the blob must fill exactly: one of
- * another length is CF_EINTEGRITY, and nothing is written past @len. After a failure @dst
- * holds no meaning (and may hold part of the plaintext).
+ * another length is CF_EINTEGRITY (cf_repo_blob_len_error()), and nothing is written past
+ * @len. After a failure @dst holds zeros or what it held before, no part of the blob.
+ * cf_repo_blob_len_error() - that error, naming blob @id, its @len and the @want of the tree.
  *
  * cf_repo_load_tree_win() - cf_repo_load_tree() through @c (NULL: alone), for a walk that
  * loads many trees in an order (depth first) other than the one they were written in: what is
@@ -243,6 +244,7 @@ int cf_repo_read_blob_run(struct cf_repo *r, struct cf_blob_cache *c, const uint
 /* cf_repo_load_tree() - read and decode tree @id. */
 int cf_repo_load_tree(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z,
                       struct cf_tree **out) CF_MUST_CHECK;
+int cf_repo_blob_len_error(const uint8_t id[static CF_ID_BYTES], size_t len, size_t want);
 int cf_repo_read_blob_run_into(struct cf_repo *r, struct cf_blob_cache *c,
                                const uint8_t *const *ids, size_t n, struct cf_zctx *z, uint8_t *dst,
                                size_t len) CF_MUST_CHECK;

@@ -663,26 +663,38 @@ int
 cf_repo_read_blob_run(struct cf_repo *r, struct cf_blob_cache *c, const uint8_t *const *ids,
                       size_t n, struct cf_zctx *z, uint8_t **out, size_t *len)
 {
+	const struct cf_blob_run *w = NULL;
 	struct cf_blob_loc loc;
 	size_t at = 0;
-	const struct cf_blob_run *w = run_for(r, c, ids, n, &loc, &at);
 
 	*out = NULL;
 	*len = 0;
+	w = run_for(r, c, ids, n, &loc, &at);
 	return open_or_alone(r, w, at, &loc, ids[0], z, out, len);
+}
+
+int
+cf_repo_blob_len_error(const uint8_t id[static CF_ID_BYTES], size_t len, size_t want)
+{
+	char idhex[2 * CF_ID_BYTES + 1];
+
+	cf_id_name(idhex, id);
+	return cf_err_set(CF_EINTEGRITY, "blob %.16s: %zu bytes, the tree says %zu", idhex, len,
+	                  want);
 }
 
 int
 cf_repo_read_blob_run_into(struct cf_repo *r, struct cf_blob_cache *c, const uint8_t *const *ids,
                            size_t n, struct cf_zctx *z, uint8_t *dst, size_t len)
 {
+	const struct cf_blob_run *w = NULL;
 	struct cf_blob_loc loc;
 	size_t at = 0;
-	const struct cf_blob_run *w = run_for(r, c, ids, n, &loc, &at);
 	uint8_t *p = NULL;
 	size_t plen = 0;
 	int rc;
 
+	w = run_for(r, c, ids, n, &loc, &at);
 	/* the length is checked before a byte is written: @dst holds exactly @len */
 	if (w != NULL && loc.e.raw_len == len &&
 	    open_stored_into(r, ids[0], &loc, w->data + at, loc.e.stored_len, z, dst) == 0)
@@ -693,7 +705,7 @@ cf_repo_read_blob_run_into(struct cf_repo *r, struct cf_blob_cache *c, const uin
 	if (plen == len)
 		memcpy(dst, p, len);
 	else
-		rc = cf_err_set(CF_EINTEGRITY, "chunk length differs from the tree");
+		rc = cf_repo_blob_len_error(ids[0], plen, len);
 	cf_free_wipe(p, plen);
 	return rc;
 }

@@ -339,7 +339,7 @@ put_part(struct rs *s, struct rs_wk *w, struct cf_fs_out *out, const struct cf_p
 	if ((rc = cf_repo_read_blob_run(s->r, &w->runs, ids, nids, w->z, &data, &len)) != 0)
 		return rc;
 	if (len != p->len)
-		rc = cf_err_set(CF_EINTEGRITY, "chunk length differs from the tree");
+		rc = cf_repo_blob_len_error(p->id, len, (size_t)p->len);
 	else if (cf_fs_out_write(out, data, len) != 0)
 		rc = cf_err_set(CF_ESYS, "cannot write");
 	cf_free_wipe(data, len);

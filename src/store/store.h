@@ -64,8 +64,11 @@ struct cf_store_tmp {
 /*
  * struct cf_rbuf - a read buffer its owner keeps from read to read (zero it to start, free it
  * with cf_rbuf_free()), so that reads do not fault in new memory each time. Stores grow it, and
- * keep it aligned to CF_FS_ALIGN where they read past the page cache.
+ * keep it aligned to CF_FS_ALIGN where they read past the page cache; one grown past
+ * CF_RBUF_KEEP for a large read is given back at the next smaller one. It holds stored bytes
+ * (ciphertext), so it is freed without being wiped.
  */
+#define CF_RBUF_KEEP ((size_t)4 << 20)
 struct cf_rbuf {
 	uint8_t *p;
 	size_t cap;
@@ -118,6 +121,12 @@ const char *cf_store_location(const struct cf_store *s);
  * an existing repository), CF_ESYS or CF_ENOMEM.
  */
 int cf_store_open_local(const char *path, bool create, struct cf_store **out) CF_MUST_CHECK;
+/*
+ * cf_store_local_direct_reads() - test hook: whether local stores opened from now on try
+ * O_DIRECT in cf_store_get_buf() (default on). A store whose file system refuses one direct
+ * read reads through the page cache from then on.
+ */
+void cf_store_local_direct_reads(bool on);
 
 /*
  * cf_store_put() - store an object atomically and durably, write-once. Returns 0, CF_EEXIST,

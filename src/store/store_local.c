@@ -35,10 +35,20 @@
 static_assert(TMP_NAME_MAX <= CF_STORE_TMP_NAME_MAX, "temporary name fits cf_store_tmp");
 
 struct local {
-	int dfd;           /* the repository directory */
-	char *path;        /* as the user named it, for messages */
-	atomic_bool swept; /* stale temporary files were removed (by the first writer) */
+	int dfd;               /* the repository directory */
+	char *path;            /* as the user named it, for messages */
+	atomic_bool swept;     /* stale temporary files were removed (by the first writer) */
+	atomic_bool no_direct; /* the file system refused a direct read: use the page cache */
 };
+
+/* Direct reads in local stores opened from now on (cf_store_local_direct_reads()). */
+static atomic_bool direct_reads = true;
+
+void
+cf_store_local_direct_reads(bool on)
+{
+	atomic_store(&direct_reads, on);
+}
 
 static DIR *open_dir(const struct local *l, const char *rel);
 
@@ -459,7 +469,10 @@ out:
 }
 /* NOLINTEND(readability-function-size) */
 
-/* Make @b hold at least @n bytes at a CF_FS_ALIGN boundary; its old bytes are not kept. */
+/*
+ * Make @b hold at least @n bytes at a CF_FS_ALIGN boundary; its old bytes are not kept. A
+ * buffer grown past CF_RBUF_KEEP for one large read is given back at the next smaller one.
+ */
 static int
 rbuf_reserve(struct cf_rbuf *b, size_t n)
 {
@@ -467,9 +480,10 @@ rbuf_reserve(struct cf_rbuf *b, size_t n)
 
 	if (n < CF_FS_ALIGN)
 		n = CF_FS_ALIGN;
-	if (b->p != NULL && b->cap >= n && (uintptr_t)b->p % CF_FS_ALIGN == 0)
+	if (b->p != NULL && b->cap >= n && (uintptr_t)b->p % CF_FS_ALIGN == 0 &&
+	    (b->cap <= CF_RBUF_KEEP || n > CF_RBUF_KEEP))
 		return 0;
-	if (posix_memalign(&p, CF_FS_ALIGN, n) != 0)
+	if ((p = cf_malloc_aligned(CF_FS_ALIGN, n)) == NULL)
 		return CF_ENOMEM;
 	cf_rbuf_free(b);
 	b->p = p;
@@ -513,23 +527,31 @@ read_direct(int fd, struct cf_rbuf *b, uint64_t start, uint64_t end, size_t need
  * where the bytes start. 0, 1 (the file ended first) or -1 (errno).
  */
 static int
-read_into(int fd, uint64_t off, size_t n, struct cf_rbuf *b, const uint8_t **data)
+read_into(struct local *l, int fd, uint64_t off, size_t n, struct cf_rbuf *b, const uint8_t **data)
 {
+	/* off + n is at most the file's size (range_len()), so none of this wraps */
 	uint64_t start = off & ~(uint64_t)(CF_FS_ALIGN - 1);
 	uint64_t end = (off + n + CF_FS_ALIGN - 1) & ~(uint64_t)(CF_FS_ALIGN - 1);
 	int rc;
 
-	if (rbuf_reserve(b, (size_t)(end - start)) != 0) {
+	if (!atomic_load(&l->no_direct)) {
+		if (rbuf_reserve(b, (size_t)(end - start)) != 0) {
+			errno = ENOMEM;
+			return -1;
+		}
+		rc = read_direct(fd, b, start, end, (size_t)(off + n - start));
+		if (rc == 0 || rc == 1 || errno != EINVAL) {
+			*data = b->p + (off - start);
+			return rc;
+		}
+		atomic_store(&l->no_direct, true);
+		if (cf_fs_set_direct(fd, false) != 0)
+			return -1;
+	}
+	if (rbuf_reserve(b, n) != 0) {
 		errno = ENOMEM;
 		return -1;
 	}
-	rc = read_direct(fd, b, start, end, (size_t)(off + n - start));
-	if (rc == 0 || rc == 1 || errno != EINVAL) {
-		*data = b->p + (off - start);
-		return rc;
-	}
-	if (cf_fs_set_direct(fd, false) != 0)
-		return -1;
 	*data = b->p;
 	return read_at(fd, b->p, n, off);
 }
@@ -539,14 +561,17 @@ static int
 local_get_buf(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, size_t len,
               size_t max, struct cf_rbuf *b, const uint8_t **data)
 {
-	const struct local *l = ctx;
+	struct local *l = ctx;
 	size_t n = 0;
 	int fd = -1;
 	int rc;
 
 	if ((rc = open_range(l, kind, name, off, len, max, &fd, &n)) != 0)
 		return rc;
-	if ((rc = read_into(fd, off, n, b, data)) != 0) {
+	if (n > SIZE_MAX - 2 * CF_FS_ALIGN) /* no room to widen it to whole blocks */
+		rc = cf_err_set(CF_ETOOBIG, "object '%s/%s': a range of %zu bytes is too large",
+		                cf_obj_kind_dir(kind), name, n);
+	else if ((rc = read_into(l, fd, off, n, b, data)) != 0) {
 		*data = NULL;
 		rc = read_error(l, kind, name, rc);
 	}
@@ -913,6 +938,7 @@ cf_store_open_local(const char *path, bool create, struct cf_store **out)
 		return CF_ENOMEM;
 	l->dfd = -1;
 	atomic_init(&l->swept, false);
+	atomic_init(&l->no_direct, !atomic_load(&direct_reads));
 	l->path = cf_strdup(path);
 	if (l->path == NULL) {
 		rc = CF_ENOMEM;

@@ -5,7 +5,9 @@
 # small files across many directories hold few directory descriptors: 600 directories
 # restore with a limit of 128 open files. A pack damaged
 # on the server fails only the files whose chunks it broke (exit 13, each named); the other
-# chunks of the same fetched runs are still restored, and nothing wrong is ever written.
+# chunks of the same fetched runs are still restored, and nothing wrong is ever written. The
+# same from a local repository, whose packs are read directly into kept buffers and whose
+# large files' chunks are decoded straight into the direct-write stage.
 set -euo pipefail
 . "$(dirname "$0")/_common.sh"
 
@@ -14,6 +16,47 @@ D=$TMP/server
 
 requests() { # every request cofferd has answered so far
 	curl -sf "$URL/metrics" | awk '/^cofferd_requests_total/ { n += $2 } END { print n + 0 }'
+}
+
+# damage_pack DIR: flip bytes spread over the largest pack under DIR (none in its header)
+damage_pack() {
+	"$PY" - "$1" <<'PY'
+import os, sys
+packs = []
+for top, _dirs, files in os.walk(sys.argv[1]):
+    if os.sep + "packs" + os.sep in top + os.sep:
+        packs += [os.path.join(top, f) for f in files]
+big = max(packs, key=os.path.getsize)
+size = os.path.getsize(big)
+with open(big, "r+b") as f:
+    for k in range(1, 40):  # spread over the pack: some land in chunks, none in the header
+        f.seek(size * k // 41)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0x55]))
+PY
+}
+
+# some_lost SRC DST: some files of SRC are missing from DST, the rest identical, none wrong
+some_lost() {
+	"$PY" - "$1" "$2" <<'PY'
+import filecmp, os, sys
+src, dst = sys.argv[1:]
+missing = same = 0
+for top, _dirs, files in os.walk(src):
+    for f in files:
+        a = os.path.join(top, f)
+        b = os.path.join(dst, os.path.relpath(a, src))
+        if not os.path.exists(b):
+            missing += 1
+        elif not filecmp.cmp(a, b, shallow=False):
+            sys.exit("WRONG CONTENT restored to " + b)
+        else:
+            same += 1
+if missing == 0 or same == 0:
+    sys.exit("expected some files lost and the rest restored: %d lost, %d restored" % (missing, same))
+print("  %d files lost with the damaged chunks, %d restored" % (missing, same))
+PY
 }
 
 say "a tree of 800 small files in 40 directories and three of 3 MiB"
@@ -52,42 +95,11 @@ treecmp "$S" "$TMP/r1$S"
 say "  $used requests"
 
 say "a damaged data pack: exit 13, the damaged files named, every other file restored"
-"$PY" - "$D" <<'PY'
-import os, sys
-packs = []
-for top, _dirs, files in os.walk(sys.argv[1]):
-    if os.sep + "packs" + os.sep in top + os.sep:
-        packs += [os.path.join(top, f) for f in files]
-big = max(packs, key=os.path.getsize)
-size = os.path.getsize(big)
-with open(big, "r+b") as f:
-    for k in range(1, 40):  # spread over the pack: some land in chunks, none in the header
-        f.seek(size * k // 41)
-        b = f.read(1)
-        f.seek(-1, 1)
-        f.write(bytes([b[0] ^ 0x55]))
-PY
+damage_pack "$D"
 run -r "$URL/runs" restore latest --target "$TMP/r2"
 expect_rc 13 "restore from a damaged pack"
 grep -q "cannot restore '$S/" "$TMP/err" || fail "no damaged file was named: $(head -3 "$TMP/err")"
-"$PY" - "$S" "$TMP/r2$S" <<'PY'
-import filecmp, os, sys
-src, dst = sys.argv[1:]
-missing = same = 0
-for top, _dirs, files in os.walk(src):
-    for f in files:
-        a = os.path.join(top, f)
-        b = os.path.join(dst, os.path.relpath(a, src))
-        if not os.path.exists(b):
-            missing += 1
-        elif not filecmp.cmp(a, b, shallow=False):
-            sys.exit("WRONG CONTENT restored to " + b)
-        else:
-            same += 1
-if missing == 0 or same == 0:
-    sys.exit("expected some files lost and the rest restored: %d lost, %d restored" % (missing, same))
-print("  %d files lost with the damaged chunks, %d restored" % (missing, same))
-PY
+some_lost "$S" "$TMP/r2$S"
 say "600 directories of two files each, restored with at most 128 open files"
 S2=$TMP/dirs
 "$PY" - "$S2" <<'PY'
@@ -106,5 +118,21 @@ rc=0
 	>"$TMP/out" 2>"$TMP/err" || rc=$?
 expect_rc 0 "restore of 600 directories with 128 open files"
 treecmp "$S2" "$TMP/r3$S2"
+
+say "a local repository (direct reads, chunks decoded into the write stage): identical; a"
+say "   damaged pack: exit 13, the damaged files named, nothing wrong written"
+L=$TMP/local
+run -r "$L" init --recovery-key-file "$TMP/local.rk"
+expect_rc 0 "init of a local repository"
+run -r "$L" backup "$S"
+expect_rc 0 "local backup"
+run -r "$L" restore latest --target "$TMP/r4"
+expect_rc 0 "local restore"
+treecmp "$S" "$TMP/r4$S"
+damage_pack "$L"
+run -r "$L" restore latest --target "$TMP/r5"
+expect_rc 13 "local restore from a damaged pack"
+grep -q "cannot restore '$S/big" "$TMP/err" || fail "no damaged large file was named"
+some_lost "$S" "$TMP/r5$S"
 
 say "ok"

@@ -297,15 +297,47 @@ check_get_buf_ranges(struct cf_store *s, const uint8_t *data, size_t size, bool 
 	CHECK(b.p == NULL && b.cap == 0);
 }
 
+/* Both ways a local store reads: direct (where the file system takes it) and buffered. */
 CF_TEST(test_get_buf_local)
 {
-	struct cf_store *s = NULL;
-	char *repo = new_repo(&s);
 	uint8_t data[10000];
 
 	th_randbuf(data, sizeof(data));
-	CHECK_EQ(cf_store_put(s, CF_OBJ_PACK, "0e", data, sizeof(data)), 0);
-	check_get_buf_ranges(s, data, sizeof(data), true);
+	for (int direct = 1; direct >= 0; direct--) {
+		struct cf_store *s = NULL;
+		char *repo = NULL;
+
+		cf_store_local_direct_reads(direct != 0);
+		repo = new_repo(&s);
+		cf_store_local_direct_reads(true);
+		CHECK_EQ(cf_store_put(s, CF_OBJ_PACK, "0e", data, sizeof(data)), 0);
+		check_get_buf_ranges(s, data, sizeof(data), true);
+		repo_done(s, repo);
+	}
+}
+
+/* A buffer grown for one large read is given back at the next small one. */
+CF_TEST(test_get_buf_gives_back_a_large_buffer)
+{
+	struct cf_store *s = NULL;
+	char *repo = new_repo(&s);
+	size_t big = CF_RBUF_KEEP + 12345;
+	uint8_t *data = malloc(big);
+	struct cf_rbuf b = {0};
+	const uint8_t *got = NULL;
+
+	CHECK(data != NULL);
+	if (data == NULL)
+		goto out;
+	th_randbuf(data, big);
+	CHECK_EQ(cf_store_put(s, CF_OBJ_PACK, "0e", data, big), 0);
+	CHECK_EQ(cf_store_get_buf(s, CF_OBJ_PACK, "0e", 1, big - 1, big, &b, &got), 0);
+	CHECK(got != NULL && memcmp(got, data + 1, big - 1) == 0 && b.cap > CF_RBUF_KEEP);
+	CHECK_EQ(cf_store_get_buf(s, CF_OBJ_PACK, "0e", 4000, 200, big, &b, &got), 0);
+	CHECK(got != NULL && memcmp(got, data + 4000, 200) == 0 && b.cap <= CF_RBUF_KEEP);
+	cf_rbuf_free(&b);
+out:
+	free(data);
 	repo_done(s, repo);
 }
 

@@ -42,7 +42,7 @@ make_tree(void)
 	snprintf(p, sizeof(p), "mkdir -p %s/src/sub", root);
 	CHECK(system(p) == 0);
 	snprintf(p, sizeof(p), "%s/src/a.txt", root);
-	write_file(p, "hello coffer\n", 1000);
+	write_file(p, "hello coffer\n", 25000); /* over 256 KiB: restored through the stage */
 	snprintf(p, sizeof(p), "%s/src/sub/b.txt", root);
 	write_file(p, "another file\n", 3);
 	snprintf(p, sizeof(p), "%s/src/link", root);

@@ -162,27 +162,14 @@ cfd_upload_new(struct cfd_blobs *b, size_t keep_max, struct cfd_upload **out)
 		goto out;
 	if ((rc = cfd_blobs_tmp_file(b, u->tmpname, &u->fd)) != 0)
 		goto out;
+	/* past the page cache: written once, read back rarely (a restore, a scrub, S3) */
+	u->stage = cf_fs_stage_new();
+	cf_fs_out_start(&u->out, u->fd, u->stage);
 	*out = u;
 	u = NULL;
 out:
 	cfd_upload_free(u);
 	return rc;
-}
-
-static int
-write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return cf_err_set(CF_ESYS, "cannot write an upload");
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 int
@@ -198,8 +185,8 @@ cfd_upload_write(struct cfd_upload *u, const uint8_t *p, size_t len)
 	}
 	if (u->keep && (rc = cf_buf_put(&u->kept, p, len)) != 0)
 		return rc;
-	if ((rc = write_all(u->fd, p, len)) != 0)
-		return rc;
+	if (cf_fs_out_write(&u->out, p, len) != 0)
+		return cf_err_set(CF_ESYS, "cannot write an upload");
 	cf_hash_ctx_update(u->h, p, len);
 	u->size += len;
 	return 0;
@@ -231,6 +218,8 @@ cfd_upload_finish(struct cfd_upload *u, uint8_t hash[static CF_HASH_BYTES])
 	u->finished = true;
 	cf_hash_ctx_final(u->h, u->hash);
 	memcpy(hash, u->hash, CF_HASH_BYTES);
+	if (cf_fs_out_finish(&u->out, u->size) != 0)
+		return cf_err_set(CF_ESYS, "cannot write an upload");
 	if (fsync(u->fd) != 0)
 		return cfd_blobs_sys_err("sync", u->tmpname);
 	return 0;
@@ -260,5 +249,6 @@ cfd_upload_free(struct cfd_upload *u)
 	}
 	cf_hash_ctx_free(u->h);
 	cf_buf_release(&u->kept);
+	cf_fs_stage_free(u->stage);
 	cf_free(u);
 }

@@ -8,6 +8,7 @@
 
 #include "blobs.h"
 #include "buf/buf.h"
+#include "fs/fs.h"
 
 #define CFD_TMP_NAME_MAX 48
 #define CFD_PREFIX_BYTES 8
@@ -34,7 +35,9 @@ struct cfd_blobs {
 
 struct cfd_upload {
 	struct cfd_blobs *b;
-	int fd; /* read-write: the S3 store reads it back */
+	int fd;               /* read-write: the S3 store reads it back */
+	uint8_t *stage;       /* for direct writes; NULL: through the page cache */
+	struct cf_fs_out out; /* the upload written into fd */
 	char tmpname[CFD_TMP_NAME_MAX];
 	struct cf_hash_ctx *h;
 	uint64_t size;

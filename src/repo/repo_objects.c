@@ -382,7 +382,10 @@ fetch_range(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struc
 	return pack_read_error(rc, id, name);
 }
 
-/* Decrypt and verify blob @id, stored at @loc, from its @slen stored bytes into a new buffer. */
+/*
+ * Decrypt and verify blob @id, stored at @loc, from its @slen stored bytes into @plain, which
+ * holds the entry's raw_len bytes. On failure @plain holds zeros (cf_blob_open() wipes it).
+ */
 static int
 open_stored_into(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
                  const struct cf_blob_loc *loc, const uint8_t *stored, size_t slen,
@@ -404,6 +407,7 @@ open_stored_into(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
 	return 0;
 }
 
+/* open_stored_into() into a new buffer, *@out. */
 static int
 open_stored(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struct cf_blob_loc *loc,
             const uint8_t *stored, size_t slen, struct cf_zctx *z, uint8_t **out)

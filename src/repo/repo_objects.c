@@ -384,7 +384,8 @@ fetch_range(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struc
 
 /*
  * Decrypt and verify blob @id, stored at @loc, from its @slen stored bytes into @plain, which
- * holds the entry's raw_len bytes. On failure @plain holds zeros (cf_blob_open() wipes it).
+ * holds the entry's raw_len bytes. On failure nothing of the blob is left in it (cf_blob_open()
+ * wipes what it wrote).
  */
 static int
 open_stored_into(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],

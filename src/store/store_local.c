@@ -414,28 +414,44 @@ read_error(const struct local *l, enum cf_obj_kind kind, const char *name, int r
 	                  name, l->path);
 }
 
+/*
+ * pread() into @p, room for @cap bytes, from @off until at least @need of them are in (a
+ * read may bring more, up to @cap). 0; 1 when the file ends first; -1 with errno. With
+ * @blocks (a direct read of whole blocks), a short read that stops inside a block before
+ * @need is EINVAL: the caller goes on through the page cache.
+ */
 static int
-read_at(int fd, uint8_t *p, size_t len, uint64_t off)
+pread_min(int fd, uint8_t *p, size_t cap, uint64_t off, size_t need, bool blocks)
 {
-	while (len > 0) {
+	size_t got = 0;
+
+	while (got < need) {
 		ssize_t n;
 
-		if (off > (uint64_t)INT64_MAX) {
+		if (off + got > (uint64_t)INT64_MAX) {
 			errno = EOVERFLOW;
 			return -1;
 		}
-		n = pread(fd, p, len, (off_t)off);
+		n = pread(fd, p + got, cap - got, (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
 		if (n == 0)
 			return 1;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
+		got += (size_t)n;
+		if (blocks && got < need && got % CF_FS_ALIGN != 0) {
+			errno = EINVAL;
+			return -1;
+		}
 	}
 	return 0;
+}
+
+static int
+read_at(int fd, uint8_t *p, size_t len, uint64_t off)
+{
+	return pread_min(fd, p, len, off, len, false);
 }
 
 /* NOLINTBEGIN(readability-function-size): its 8 parameters are the store.h contract */
@@ -499,27 +515,9 @@ rbuf_reserve(struct cf_rbuf *b, size_t n)
 static int
 read_direct(int fd, struct cf_rbuf *b, uint64_t start, uint64_t end, size_t need)
 {
-	size_t got = 0;
-
 	if (cf_fs_set_direct(fd, true) != 0)
 		return -1;
-	while (got < need) {
-		ssize_t n =
-		        pread(fd, b->p + got, (size_t)(end - start) - got, (off_t)(start + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return 1;
-		got += (size_t)n;
-		if (got < need && got % CF_FS_ALIGN != 0) {
-			errno = EINVAL; /* a short read inside the file: go on buffered */
-			return -1;
-		}
-	}
-	return 0;
+	return pread_min(fd, b->p, (size_t)(end - start), start, need, true);
 }
 
 /*
@@ -540,10 +538,10 @@ read_into(struct local *l, int fd, uint64_t off, size_t n, struct cf_rbuf *b, co
 			return -1;
 		}
 		rc = read_direct(fd, b, start, end, (size_t)(off + n - start));
-		if (rc == 0 || rc == 1 || errno != EINVAL) {
+		if (rc == 0)
 			*data = b->p + (off - start);
+		if (rc >= 0 || errno != EINVAL)
 			return rc;
-		}
 		atomic_store(&l->no_direct, true);
 		if (cf_fs_set_direct(fd, false) != 0)
 			return -1;
@@ -552,8 +550,9 @@ read_into(struct local *l, int fd, uint64_t off, size_t n, struct cf_rbuf *b, co
 		errno = ENOMEM;
 		return -1;
 	}
-	*data = b->p;
-	return read_at(fd, b->p, n, off);
+	if ((rc = read_at(fd, b->p, n, off)) == 0)
+		*data = b->p;
+	return rc;
 }
 
 /* NOLINTBEGIN(readability-function-size): its 8 parameters are the store.h contract */

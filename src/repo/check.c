@@ -20,6 +20,8 @@ struct ck {
 	struct cf_zctx *z;
 	struct cf_index *seen_trees;
 	struct cf_index *packs_present; /* pack ids found in the store */
+	struct cf_index *gone;          /* packs the index named that could not be found */
+	uint64_t vanished;              /* packs read-data listed and then did not find */
 	struct cf_index *damaged;       /* blob ids that failed verification (read-data) */
 	struct cf_index *good;          /* blob ids with a copy that verified (read-data) */
 	struct cf_path path;
@@ -85,20 +87,81 @@ note_pack(void *arg, const char *name, uint64_t size)
 	return cf_index_add(c->packs_present, id, &e);
 }
 
+/* A pack the index names that the listing lacks: missing, unless a prune deleted it since. */
 static int
-pack_present(void *arg, const uint8_t pack[static CF_ID_BYTES])
+note_gone(void *arg, const uint8_t pack[static CF_ID_BYTES])
+{
+	struct ck *c = arg;
+
+	return cf_index_has(c->packs_present, pack) ? 0 : cf_index_add_id(c->gone, pack);
+}
+
+static int
+report_gone(void *arg, const uint8_t pack[static CF_ID_BYTES])
 {
 	struct ck *c = arg;
 	char name[2 * CF_ID_BYTES + 1];
 
-	if (!cf_index_has(c->packs_present, pack)) {
+	if (cf_index_has(c->gone, pack) && !cf_index_has(c->packs_present, pack)) {
 		cf_id_name(name, pack);
 		problem(c, "packs/%s is named by the index but missing", name);
 	}
 	return 0;
 }
 
+/* Every pack in the store now, into a fresh c->packs_present. */
+static int
+list_packs(struct ck *c)
+{
+	int rc;
+
+	cf_index_free(c->packs_present);
+	c->packs_present = NULL;
+	if ((rc = cf_index_new(&c->packs_present)) != 0)
+		return rc;
+	return cf_store_list(c->r->store, CF_OBJ_PACK, note_pack, c);
+}
+
+/*
+ * Packs the index named that the store lacked, or that vanished before read-data reached
+ * them. A prune deletes a pack only after replacing every index object that names it
+ * (docs/format.md 16.4), so one that ran meanwhile explains those a fresh index no longer
+ * names: the index is read again, then the packs listed again, in that order, and a pack is
+ * missing when it is gone from both listings while the fresh index still names it.
+ */
+static int
+report_missing(struct ck *c)
+{
+	int rc;
+
+	if (cf_index_count(c->gone) == 0)
+		return 0;
+	cf_repo_unload_index(c->r);
+	if ((rc = cf_repo_load_index_skipping(c->r)) != 0 || (rc = list_packs(c)) != 0)
+		return rc;
+	return cf_repo_each_pack(c->r, report_gone, c);
+}
+
 static int check_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES]);
+
+/*
+ * A tree of the snapshot being walked did not load. Not a problem when the snapshot object is
+ * gone: it was forgotten and pruned since the listing, and prune deletes a snapshot's object
+ * before the packs only it needed (docs/format.md 16.4).
+ */
+static void
+tree_problem(struct ck *c)
+{
+	char why[512];
+	uint64_t size = 0;
+	int rc;
+
+	(void)snprintf(why, sizeof(why), "%s", cf_err_last());
+	rc = cf_store_size(c->r->store, CF_OBJ_SNAPSHOT, c->snap, &size);
+	cf_err_clear();
+	if (rc != CF_ENOENT)
+		problem(c, "snapshot %.16s: %s", c->snap, why);
+}
 
 static void
 check_parts(struct ck *c, const struct cf_node *n)
@@ -137,7 +200,8 @@ check_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 	if ((rc = cf_index_add(c->seen_trees, nopack, &e)) != 0)
 		return rc;
 	if ((rc = cf_repo_load_tree(c->r, id, c->z, &t)) != 0) {
-		problem(c, "snapshot %.16s: %s", c->snap, cf_err_last());
+		if (rc != CF_ENOMEM)
+			tree_problem(c);
 		return rc == CF_ENOMEM ? rc : 0;
 	}
 	for (size_t i = 0; i < t->count && rc == 0; i++) {
@@ -256,17 +320,20 @@ read_pack(void *arg, const char *name, uint64_t size)
 	int rc;
 
 	(void)size;
+	if (cf_unhex(want, sizeof(want), name, strlen(name)) != 0)
+		return 0;
 	rc = cf_store_get(c->r->store, CF_OBJ_PACK, name, 0, SIZE_MAX, CF_PACK_MAX_BYTES, &pack,
 	                  &len);
+	if (rc == CF_ENOENT) {
+		cf_err_clear(); /* deleted since the listing: report_missing() decides */
+		c->vanished++;
+		return cf_index_add_id(c->gone, want);
+	}
 	if (rc != 0) {
 		problem(c, "packs/%s cannot be read: %s", name, cf_strerror(rc));
 		return rc == CF_ENOMEM ? rc : 0;
 	}
 	cf_hash(got, pack, len);
-	if (cf_unhex(want, sizeof(want), name, strlen(name)) != 0) {
-		cf_free(pack);
-		return 0;
-	}
 	/* on a mismatch, still look inside: which blobs are damaged names the files hit */
 	if (memcmp(want, got, sizeof(want)) != 0)
 		problem(c, "packs/%s does not match its name (damaged or swapped)", name);
@@ -294,9 +361,10 @@ read_listed(struct ck *c, struct cf_verified *vs, size_t want)
 		p.bytes_total += vs->v[i].size;
 	for (size_t i = 0; i < want && rc == 0; i++) {
 		uint64_t before = c->problems;
+		uint64_t vanished = c->vanished;
 
 		rc = read_pack(c, vs->v[i].name, vs->v[i].size);
-		vs->v[i].known = rc == 0 && c->problems == before;
+		vs->v[i].known = rc == 0 && c->problems == before && c->vanished == vanished;
 		vs->v[i].when = (uint64_t)time(NULL);
 		p.files++;
 		p.bytes += vs->v[i].size;
@@ -360,7 +428,7 @@ ck_init(struct ck *c, struct cf_repo *r, cf_event_fn *fn, void *arg)
 	c->ev.fn = fn;
 	c->ev.arg = arg;
 	if ((rc = cf_zctx_new(1, &c->z)) != 0 || (rc = cf_index_new(&c->seen_trees)) != 0 ||
-	    (rc = cf_index_new(&c->packs_present)) != 0 || (rc = cf_index_new(&c->damaged)) != 0 ||
+	    (rc = cf_index_new(&c->gone)) != 0 || (rc = cf_index_new(&c->damaged)) != 0 ||
 	    (rc = cf_index_new(&c->good)) != 0)
 		return rc;
 	return 0;
@@ -418,13 +486,15 @@ cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 	if ((rc = cf_store_list(r->store, CF_OBJ_INDEX, check_index, &c)) != 0 ||
 	    (rc = cf_repo_load_index_skipping(r)) != 0)
 		goto out;
-	if ((rc = cf_store_list(r->store, CF_OBJ_PACK, note_pack, &c)) != 0 ||
-	    (rc = cf_repo_each_pack(r, pack_present, &c)) != 0)
+	if ((rc = list_packs(&c)) != 0 || (rc = cf_repo_each_pack(r, note_gone, &c)) != 0)
 		goto out;
 	if (micro > 0 && (rc = read_data(&c, micro, rolling)) != 0)
 		goto out;
 	/* after read-data, so files using a damaged blob are named */
 	if (cf_repo_can_read(r) == 0 && (rc = check_snapshots(&c)) != 0)
+		goto out;
+	/* last: the walk above used the index it verified, which reloading would replace */
+	if ((rc = report_missing(&c)) != 0)
 		goto out;
 	note_deleted(&c);
 	rc = c.problems > 0 ? CF_EINTEGRITY : 0;
@@ -432,6 +502,7 @@ out:
 	cf_zctx_free(c.z);
 	cf_index_free(c.seen_trees);
 	cf_index_free(c.packs_present);
+	cf_index_free(c.gone);
 	cf_index_free(c.damaged);
 	cf_index_free(c.good);
 	cf_path_release(&c.path);

@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""hookproxy.py PORT_FILE UPSTREAM PATTERN MARK CMD...
+
+A forwarding HTTP/1.1 proxy on 127.0.0.1 for tests that need another command to run at an
+exact point of a client's conversation with cofferd. It listens on a free port (written to
+PORT_FILE once it accepts connections) and passes every request on to UPSTREAM (HOST:PORT).
+Before it passes on the first request whose "METHOD PATH" matches the regular expression
+PATTERN, it runs CMD, waits for it, and writes CMD's exit status to MARK. Requests are
+forwarded unchanged (cofferd's signatures do not cover the host), each on a connection of
+its own; the proxy runs until it is killed. With HOOKPROXY_LOG set, "METHOD PATH" of every
+request is appended to that file.
+"""
+import http.client
+import http.server
+import os
+import re
+import subprocess
+import sys
+import threading
+
+HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection"}
+
+
+def read_body(rfile, headers):
+    if headers.get("Transfer-Encoding", "").lower() == "chunked":
+        out = bytearray()
+        while True:
+            size = int(rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += rfile.read(size)
+            rfile.readline()
+    n = int(headers.get("Content-Length") or 0)
+    return rfile.read(n) if n > 0 else b""
+
+
+class Hook:
+    def __init__(self, pattern, mark, cmd):
+        self.pattern = re.compile(pattern)
+        self.mark = mark
+        self.cmd = cmd
+        self.done = False
+        self.lock = threading.Lock()
+
+    def before(self, method, path):
+        with self.lock:
+            if os.environ.get("HOOKPROXY_LOG"):
+                with open(os.environ["HOOKPROXY_LOG"], "a", encoding="ascii") as f:
+                    f.write(f"{method} {path}\n")
+            if self.done or not self.pattern.search(f"{method} {path}"):
+                return
+            self.done = True
+            rc = subprocess.run(self.cmd, stdout=subprocess.DEVNULL, check=False).returncode
+            with open(self.mark, "w", encoding="ascii") as f:
+                f.write(f"{rc}\n")
+
+
+def handler(upstream, hook):
+    class Forward(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def forward(self):
+            body = read_body(self.rfile, self.headers)
+            hook.before(self.command, self.path)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+            if body or self.command in ("PUT", "POST"):
+                headers["Content-Length"] = str(len(body))
+            conn = http.client.HTTPConnection(upstream, timeout=120)
+            try:
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            finally:
+                conn.close()
+            self.send_response_only(resp.status, resp.reason)
+            for k, v in resp.getheaders():
+                if k.lower() not in HOP and k.lower() != "content-length":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+        def log_message(self, fmt, *args):
+            pass
+
+    return Forward
+
+
+def main():
+    if len(sys.argv) < 6:
+        sys.exit("usage: hookproxy.py PORT_FILE UPSTREAM PATTERN MARK CMD...")
+    port_file, upstream, pattern, mark = sys.argv[1:5]
+    hook = Hook(pattern, mark, sys.argv[5:])
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler(upstream, hook))
+    tmp = port_file + ".tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(f"{srv.server_address[1]}\n")
+    os.rename(tmp, port_file)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

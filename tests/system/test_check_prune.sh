@@ -1,0 +1,123 @@
+#!/bin/bash
+# test_check_prune.sh - check while a prune deletes packs; nothing locks one against the other
+# (docs/format.md 16.4). A forwarding proxy in front of a real cofferd (lib/hookproxy.py) runs
+# the prune at an exact point of the check's conversation with the server:
+#  1. `forget --prune` of the snapshot whose trees check is about to read, after it read the
+#     snapshot object: no problem (trees of a snapshot deleted meanwhile are not missing);
+#  2. prune after check read the index, before it listed the packs: no problem is reported
+#     (the index it read names packs the listing lacks);
+#  3. prune after check --read-data listed the packs, before it read the first: no problem,
+#     and the packs it read verify;
+#  4. must fail: a pack a kept snapshot needs, deleted outside prune (the index still names
+#     it), is reported missing with exit 13, by name.
+set -euo pipefail
+. "$(dirname "$0")/_common.sh"
+
+if [ -z "${COFFERD_BIN:-}" ] || [ -z "${CF_HTTP:-}" ]; then
+	say "skipped: COFFERD_BIN or CF_HTTP is not set"
+	exit 0
+fi
+D=$TMP/server
+"$COFFERD_BIN" init --data "$D" >/dev/null
+TA=$("$COFFERD_BIN" admin --data "$D" create-account alice --quota 2G)
+serve_cofferd "$D"
+R=$URL/alice
+S=$TMP/src
+mkdir -p "$S"
+run -r "$R" init --token "$TA" --recovery-key-file "$TMP/rk"
+expect_rc 0 "init"
+
+# Packs the server lists for alice, sorted.
+packs() {
+	"$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/packs/" | cut -d' ' -f1 | sort
+}
+
+# forgotten_old NAME: back up a file NAME, then a tree without it, and forget the first
+# snapshot without pruning: its packs are garbage that the next prune deletes.
+forgotten_old() {
+	rm -f "$S"/*
+	head -c 600000 /dev/urandom >"$S/$1"
+	run -r "$R" --json backup "$S"
+	expect_rc 0 "backup with $1"
+	old=$(json_get snapshot_id)
+	rm -f "$S/$1"
+	head -c 300000 /dev/urandom >"$S/$1.next"
+	run -r "$R" backup "$S"
+	expect_rc 0 "backup without $1"
+	run -r "$R" forget "$old"
+	expect_rc 0 "forget the snapshot with $1"
+}
+
+PROXY_PID=""
+stop_proxy() {
+	if [ -n "$PROXY_PID" ]; then
+		kill "$PROXY_PID" 2>/dev/null || true
+		wait "$PROXY_PID" 2>/dev/null || true
+		PROXY_PID=""
+	fi
+}
+trap 'stop_proxy; stop_cofferd; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
+
+# check_racing WHAT PATTERN ARGS...: `check ARGS` through a proxy that runs the command in the
+# array HOOK (default: `prune --grace 0`, directly against cofferd) before it forwards the
+# first request matching PATTERN.
+check_racing() {
+	local what=$1 pattern=$2
+	shift 2
+	rm -f "$TMP/port" "$TMP/mark"
+	"$PY" "$LIB/hookproxy.py" "$TMP/port" "127.0.0.1:$SERVE_PORT" "$pattern" "$TMP/mark" \
+		"${HOOK[@]}" 2>>"$TMP/proxy.log" &
+	PROXY_PID=$!
+	for _ in $(seq 100); do
+		[ -s "$TMP/port" ] && break
+		sleep 0.1
+	done
+	[ -s "$TMP/port" ] || fail "$what: the proxy did not start: $(tail -3 "$TMP/proxy.log")"
+	packs >"$TMP/before"
+	run -r "http://127.0.0.1:$(cat "$TMP/port")/alice" check "$@"
+	stop_proxy
+	[ "$(cat "$TMP/mark" 2>/dev/null)" = 0 ] || fail "$what: the prune did not run, or failed"
+	packs >"$TMP/after"
+	[ -n "$(comm -23 "$TMP/before" "$TMP/after")" ] || fail "$what: the prune deleted no pack"
+	expect_rc 0 "$what"
+}
+
+say "1. forget --prune of the snapshot being walked, between its object and its trees"
+rm -f "$S"/*
+head -c 500000 /dev/urandom >"$S/c"
+run -r "$R" --json backup "$S"
+expect_rc 0 "backup with c"
+old=$(json_get snapshot_id)
+rm -f "$S/c"
+run -r "$R" backup "$S"
+expect_rc 0 "backup without c"
+HOOK=("$COFFER" -r "$R" forget "$old" --prune --grace 0)
+# the walk goes oldest first: the first pack it reads holds the old snapshot's trees
+check_racing "check racing forget --prune" '^GET /v1/alice/packs/[0-9a-f]{64}$'
+run -r "$R" check --read-data
+expect_rc 0 "check --read-data after forget --prune"
+
+HOOK=("$COFFER" -r "$R" prune --grace 0)
+say "2. prune between check's index and its pack listing: no false 'missing'"
+forgotten_old a
+check_racing "check racing a prune" '^GET /v1/alice/packs/\?'
+run -r "$R" check --read-data
+expect_rc 0 "check --read-data after the prune"
+
+say "3. prune between check --read-data's listing and its first read"
+forgotten_old b
+check_racing "check --read-data racing a prune" '^GET /v1/alice/packs/[0-9a-f]{64}$' --read-data
+run -r "$R" check --read-data
+expect_rc 0 "check --read-data after the second prune"
+
+say "4. must fail: a needed pack deleted outside prune is reported missing"
+victim=$(packs | head -1)
+[ -n "$victim" ] || fail "no pack to delete"
+st=$("$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/packs/$victim" \
+	--method DELETE --print-status 2>/dev/null) || true
+[ "$st" = 204 ] || fail "DELETE of packs/$victim: $st"
+run -r "$R" check
+expect_rc 13 "check with a pack deleted outside prune"
+grep -q "packs/$victim is named by the index but missing" "$TMP/out" "$TMP/err" ||
+	fail "check did not name the deleted pack $victim"
+say "ok"

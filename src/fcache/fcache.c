@@ -117,10 +117,6 @@ cf_fcache_decode(const uint8_t *p, size_t len, struct cf_fcache_entry *e)
 	for (uint32_t i = 0; i < n; i++) {
 		if ((rc = decode_part(&r, &e->parts[i])) != 0)
 			goto fail;
-		if (e->parts[i].hole && e->done < e->id.size) {
-			rc = CF_EFORMAT; /* a partial entry is a prefix of chunks */
-			goto fail;
-		}
 		e->nparts++;
 		if (total + e->parts[i].len < total) { /* a hole may be as long as it likes */
 			rc = CF_EFORMAT;

@@ -137,12 +137,11 @@ int cf_bk_fc_lookup(struct bk *b, int dfd, const char *name, const struct stat *
                     struct cf_node *n, bool *hit, uint64_t *from) CF_MUST_CHECK;
 /*
  * cf_bk_fc_begin() / cf_bk_fc_part() / cf_bk_fc_end() - a file is read (from the start or
- * from a partial entry's end: @n's parts so far are stored), one chunk was added to @n,
- * the read is over. @prefix: the file is read without holes, so a partial entry may be
- * written for it.
+ * from a partial entry's end: @n's parts so far are stored), one part (a chunk or a hole)
+ * was added to @n, the read is over.
  */
 void cf_bk_fc_begin(struct bk *b, const struct stat *st, const struct cf_node *n,
-                    const struct timespec *t0, bool prefix);
+                    const struct timespec *t0);
 void cf_bk_fc_part(struct bk *b);
 void cf_bk_fc_end(struct bk *b);
 /* cf_bk_fc_note() - remember @n, read in full from a file with identity @st since @t0. */

@@ -253,7 +253,7 @@ deps_reserve(struct fc_cur *c, size_t n)
 	return true;
 }
 
-/* The file being read: its longest stored prefix, once it grew by PARTIAL_STEP. */
+/* The file being read: its longest stored prefix (holes count), once it grew by PARTIAL_STEP. */
 static int
 put_partial(struct bk *b, uint64_t durable)
 {
@@ -266,7 +266,7 @@ put_partial(struct bk *b, uint64_t durable)
 
 	if (!c->active)
 		return 0;
-	while (k < c->n->nparts && c->deps[k] <= durable && !c->n->parts[k].hole)
+	while (k < c->n->nparts && c->deps[k] <= durable)
 		done += c->n->parts[k++].len;
 	if (k == 0 || done >= (uint64_t)c->st.st_size || done < c->written + PARTIAL_STEP)
 		return 0;
@@ -307,12 +307,12 @@ cf_bk_fc_flush(struct bk *b, bool all)
 
 void
 cf_bk_fc_begin(struct bk *b, const struct stat *st, const struct cf_node *n,
-               const struct timespec *t0, bool prefix)
+               const struct timespec *t0)
 {
 	struct fc_cur *c = &b->fcur;
 
 	c->active = false;
-	if (b->fc == NULL || b->pipe == NULL || !prefix || racy(st, t0))
+	if (b->fc == NULL || b->pipe == NULL || racy(st, t0))
 		return;
 	if (!deps_reserve(c, n->nparts + 1))
 		return;
@@ -335,7 +335,9 @@ cf_bk_fc_part(struct bk *b)
 		c->active = false;
 		return;
 	}
-	c->deps[c->n->nparts - 1] = cf_pipe_submitted(b->pipe);
+	/* a hole has nothing to store */
+	c->deps[c->n->nparts - 1] =
+	        c->n->parts[c->n->nparts - 1].hole ? 0 : cf_pipe_submitted(b->pipe);
 	cf_bk_fc_flush(b, false);
 }
 

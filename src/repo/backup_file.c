@@ -143,30 +143,43 @@ read_region(struct bk *b, int fd, uint64_t start, uint64_t end, struct cf_node *
 	return 0;
 }
 
-/* A sparse file: chunk each data region, record the holes between. */
+/* A hole of @len bytes at the end of @n (done, for progress, as the scan counts st_size). */
 static int
-read_sparse(struct bk *b, int fd, uint64_t size, struct cf_node *n, size_t *cap)
+add_hole(struct bk *b, struct cf_node *n, size_t *cap, uint64_t len)
 {
-	uint64_t off = 0;
+	int rc = add_part(n, cap, true, NULL, len);
+
+	if (rc != 0)
+		return rc;
+	n->size += len;
+	b->bytes_done += len;
+	cf_bk_fc_part(b);
+	return 0;
+}
+
+/*
+ * A sparse file from @from (0, or a partial entry's end: a chunk boundary or the end of a
+ * hole): chunk each data region, record the holes between.
+ */
+static int
+read_sparse(struct bk *b, int fd, uint64_t from, uint64_t size, struct cf_node *n, size_t *cap)
+{
+	uint64_t off = from;
 	uint64_t s = 0;
 	uint64_t e = 0;
 	int rc;
 
 	while ((rc = cf_fs_next_data(fd, off, size, &s, &e)) == 0) {
-		if (s > off && (rc = add_part(n, cap, true, NULL, s - off)) != 0)
+		if (s > off && (rc = add_hole(b, n, cap, s - off)) != 0)
 			return rc;
-		n->size += s - off;
 		if ((rc = read_region(b, fd, s, e, n, cap)) != 0)
 			return rc;
 		off = e;
 	}
 	if (rc != CF_ENOENT)
 		return cf_err_wrap(rc, "cannot read '%s'", cf_path_cstr(&b->path));
-	if (off < size) {
-		if ((rc = add_part(n, cap, true, NULL, size - off)) != 0)
-			return rc;
-		n->size += size - off;
-	}
+	if (off < size && (rc = add_hole(b, n, cap, size - off)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -373,9 +386,9 @@ read_file(struct bk *b, int dfd, const char *name, const struct stat *st, struct
 		goto out;
 	}
 	n->size = from;
-	cf_bk_fc_begin(b, st, n, &t0, from > 0 || !sparse);
-	if (from == 0 && sparse)
-		rc = read_sparse(b, fd, (uint64_t)st->st_size, n, &cap);
+	cf_bk_fc_begin(b, st, n, &t0);
+	if (sparse)
+		rc = read_sparse(b, fd, from, (uint64_t)st->st_size, n, &cap);
 	else
 		rc = read_region(b, fd, from, UINT64_MAX, n, &cap);
 	cf_bk_fc_end(b);

@@ -486,12 +486,17 @@ out:
 /* NOLINTEND(readability-function-size) */
 
 /*
- * Make @b hold at least @n bytes at a CF_FS_ALIGN boundary; its old bytes are not kept. A
- * buffer grown past CF_RBUF_KEEP for one large read is given back at the next smaller one.
+ * Make @b hold at least @n bytes at a CF_FS_ALIGN boundary; its old bytes are not kept. It
+ * grows at least twofold, up to CF_RBUF_KEEP: runs differ in length from read to read, and
+ * a new buffer is new memory to fault in (a restore that grew its buffers to the exact size
+ * allocated 192 MiB for 8 workers, 21 buffers each). A buffer grown past CF_RBUF_KEEP for one
+ * large read is given back at the next smaller one.
  */
 static int
 rbuf_reserve(struct cf_rbuf *b, size_t n)
 {
+	size_t grown = b->cap > CF_RBUF_KEEP / 2 ? CF_RBUF_KEEP : 2 * b->cap;
+	size_t want;
 	void *p = NULL;
 
 	if (n < CF_FS_ALIGN)
@@ -499,11 +504,12 @@ rbuf_reserve(struct cf_rbuf *b, size_t n)
 	if (b->p != NULL && b->cap >= n && (uintptr_t)b->p % CF_FS_ALIGN == 0 &&
 	    (b->cap <= CF_RBUF_KEEP || n > CF_RBUF_KEEP))
 		return 0;
-	if ((p = cf_malloc_aligned(CF_FS_ALIGN, n)) == NULL)
+	want = n <= CF_RBUF_KEEP && grown > n ? grown : n;
+	if ((p = cf_malloc_aligned(CF_FS_ALIGN, want)) == NULL)
 		return CF_ENOMEM;
 	cf_rbuf_free(b);
 	b->p = p;
-	b->cap = n;
+	b->cap = want;
 	return 0;
 }
 

@@ -341,6 +341,39 @@ out:
 	repo_done(s, repo);
 }
 
+/*
+ * A buffer grows at least twofold, so reads of slowly growing length reuse it; one grown for
+ * a slightly longer read than the last holds the next few as well.
+ */
+CF_TEST(test_get_buf_grows_twofold)
+{
+	struct cf_store *s = NULL;
+	char *repo = new_repo(&s);
+	size_t len = (size_t)1 << 20;
+	uint8_t *data = malloc(len);
+	struct cf_rbuf b = {0};
+	const uint8_t *got = NULL;
+	uint8_t *first = NULL;
+	size_t cap = 0;
+
+	CHECK(data != NULL);
+	if (data == NULL)
+		goto out;
+	th_randbuf(data, len);
+	CHECK_EQ(cf_store_put(s, CF_OBJ_PACK, "0e", data, len), 0);
+	CHECK_EQ(cf_store_get_buf(s, CF_OBJ_PACK, "0e", 0, 100000, len, &b, &got), 0);
+	cap = b.cap;
+	CHECK_EQ(cf_store_get_buf(s, CF_OBJ_PACK, "0e", 0, cap + 1, len, &b, &got), 0);
+	CHECK(got != NULL && memcmp(got, data, cap + 1) == 0 && b.cap >= 2 * cap);
+	first = b.p;
+	CHECK_EQ(cf_store_get_buf(s, CF_OBJ_PACK, "0e", 7, cap + 5000, len, &b, &got), 0);
+	CHECK(got != NULL && memcmp(got, data + 7, cap + 5000) == 0 && b.p == first);
+	cf_rbuf_free(&b);
+out:
+	free(data);
+	repo_done(s, repo);
+}
+
 /* A store with only get(): cf_store_get_buf() takes get()'s buffer. */
 static int
 mem_get(void *ctx, enum cf_obj_kind kind, const char *name, uint64_t off, size_t len, size_t max,

@@ -20,6 +20,9 @@
 #                       (a free port, chosen at the first call; sets SERVE_PORT, URL, SPID;
 #                       stderr to $TMP/server.log), wait until it answers; it is stopped on
 #                       exit, or by stop_cofferd (a restart keeps the port)
+#   serve_account NAME  a new cofferd data directory D=$TMP/server holding account NAME (quota
+#                       2G), served by serve_cofferd; sets D, TOKEN (the account's enrollment
+#                       token) and R (the account's URL)
 
 T=$(basename "$0" .sh)
 COFFER=${COFFER_BIN:?COFFER_BIN must name the coffer binary}
@@ -126,6 +129,14 @@ serve_cofferd() {
 		sleep 0.1
 	done
 	fail "cofferd did not start: $(tail -5 "$TMP/server.log")"
+}
+
+serve_account() {
+	D=$TMP/server
+	"$COFFERD_BIN" init --data "$D" >/dev/null
+	TOKEN=$("$COFFERD_BIN" admin --data "$D" create-account "$1" --quota 2G)
+	serve_cofferd "$D"
+	R=$URL/$1
 }
 
 mkrepo() {

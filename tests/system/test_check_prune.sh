@@ -17,14 +17,10 @@ if [ -z "${COFFERD_BIN:-}" ] || [ -z "${CF_HTTP:-}" ]; then
 	say "skipped: COFFERD_BIN or CF_HTTP is not set"
 	exit 0
 fi
-D=$TMP/server
-"$COFFERD_BIN" init --data "$D" >/dev/null
-TA=$("$COFFERD_BIN" admin --data "$D" create-account alice --quota 2G)
-serve_cofferd "$D"
-R=$URL/alice
+serve_account alice
 S=$TMP/src
 mkdir -p "$S"
-run -r "$R" init --token "$TA" --recovery-key-file "$TMP/rk"
+run -r "$R" init --token "$TOKEN" --recovery-key-file "$TMP/rk"
 expect_rc 0 "init"
 
 # Packs the server lists for alice, sorted.
@@ -32,9 +28,9 @@ packs() {
 	"$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/packs/" | cut -d' ' -f1 | sort
 }
 
-# forgotten_old NAME: back up a file NAME, then a tree without it, and forget the first
-# snapshot without pruning: its packs are garbage that the next prune deletes.
-forgotten_old() {
+# two_snapshots NAME: back up a file NAME (snapshot id in $old), then a tree without it: the
+# first snapshot's packs hold nothing the second needs.
+two_snapshots() {
 	rm -f "$S"/*
 	head -c 600000 /dev/urandom >"$S/$1"
 	run -r "$R" --json backup "$S"
@@ -44,6 +40,12 @@ forgotten_old() {
 	head -c 300000 /dev/urandom >"$S/$1.next"
 	run -r "$R" backup "$S"
 	expect_rc 0 "backup without $1"
+}
+
+# forgotten_old NAME: two_snapshots NAME, and the first forgotten without pruning: its packs
+# are garbage that the next prune deletes.
+forgotten_old() {
+	two_snapshots "$1"
 	run -r "$R" forget "$old"
 	expect_rc 0 "forget the snapshot with $1"
 }
@@ -83,14 +85,7 @@ check_racing() {
 }
 
 say "1. forget --prune of the snapshot being walked, between its object and its trees"
-rm -f "$S"/*
-head -c 500000 /dev/urandom >"$S/c"
-run -r "$R" --json backup "$S"
-expect_rc 0 "backup with c"
-old=$(json_get snapshot_id)
-rm -f "$S/c"
-run -r "$R" backup "$S"
-expect_rc 0 "backup without c"
+two_snapshots c
 HOOK=("$COFFER" -r "$R" forget "$old" --prune --grace 0)
 # the walk goes oldest first: the first pack it reads holds the old snapshot's trees
 check_racing "check racing forget --prune" '^GET /v1/alice/packs/[0-9a-f]{64}$'

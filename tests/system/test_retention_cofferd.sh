@@ -14,16 +14,12 @@ if [ -z "${COFFERD_BIN:-}" ] || [ -z "${CF_HTTP:-}" ]; then
 	say "skipped: COFFERD_BIN or CF_HTTP is not set"
 	exit 0
 fi
-D=$TMP/server
-"$COFFERD_BIN" init --data "$D" >/dev/null
-TA=$("$COFFERD_BIN" admin --data "$D" create-account alice --quota 2G)
-serve_cofferd "$D"
-R=$URL/alice
+serve_account alice
 
 S=$TMP/src
 mkdir -p "$S" "$TMP/man"
 say "five backups of a changing tree"
-run -r "$R" init --token "$TA" --recovery-key-file "$TMP/rk"
+run -r "$R" init --token "$TOKEN" --recovery-key-file "$TMP/rk"
 expect_rc 0 "init"
 for v in 1 2 3 4 5; do
 	head -c 400000 /dev/urandom >"$S/v$v"

@@ -42,9 +42,8 @@ struct cf_fcache_entry {
 int cf_fcache_encode(const struct cf_fcache_entry *e, struct cf_buf *out) CF_MUST_CHECK;
 /*
  * cf_fcache_decode() - parse an entry exactly (no trailing bytes; part lengths >= 1, holes
- * with zero ids, parts adding up to done <= size, no holes when done < size). *@e's parts are
- * allocated (release with cf_fcache_entry_release). Returns 0, CF_EFORMAT, CF_ETRUNC, CF_ETOOBIG or
- * CF_ENOMEM.
+ * with zero ids, parts adding up to done <= size). *@e's parts are allocated (release with
+ * cf_fcache_entry_release). Returns 0, CF_EFORMAT, CF_ETRUNC, CF_ETOOBIG or CF_ENOMEM.
  */
 int cf_fcache_decode(const uint8_t *p, size_t len, struct cf_fcache_entry *e) CF_MUST_CHECK;
 void cf_fcache_entry_release(struct cf_fcache_entry *e);

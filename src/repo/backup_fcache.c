@@ -253,7 +253,12 @@ deps_reserve(struct fc_cur *c, size_t n)
 	return true;
 }
 
-/* The file being read: its longest stored prefix (holes count), once it grew by PARTIAL_STEP. */
+/*
+ * The file being read: its longest stored prefix (holes count, at most CF_FCACHE_PARTS_MAX
+ * parts), once it grew by PARTIAL_STEP and by an eighth. Each entry holds every part so far,
+ * so the steps grow with the file: writing a huge file's entries costs a bounded multiple of
+ * its parts, not their square.
+ */
 static int
 put_partial(struct bk *b, uint64_t durable)
 {
@@ -266,9 +271,10 @@ put_partial(struct bk *b, uint64_t durable)
 
 	if (!c->active)
 		return 0;
-	while (k < c->n->nparts && c->deps[k] <= durable)
+	while (k < c->n->nparts && k < CF_FCACHE_PARTS_MAX && c->deps[k] <= durable)
 		done += c->n->parts[k++].len;
-	if (k == 0 || done >= (uint64_t)c->st.st_size || done < c->written + PARTIAL_STEP)
+	if (k == 0 || done >= (uint64_t)c->st.st_size || done < c->written + PARTIAL_STEP ||
+	    done < c->written + c->written / 8)
 		return 0;
 	memset(&e, 0, sizeof(e));
 	fill_id(&e.id, &c->st);

@@ -20,13 +20,25 @@ struct ck {
 	struct cf_zctx *z;
 	struct cf_index *seen_trees;
 	struct cf_index *packs_present; /* pack ids found in the store */
-	struct cf_index *gone;          /* packs the index named that could not be found */
-	uint64_t vanished;              /* packs read-data listed and then did not find */
+	struct cf_index *gone;          /* packs the index named that the listing lacked */
+	struct cf_index *unread;        /* packs read-data listed and then did not find */
 	struct cf_index *damaged;       /* blob ids that failed verification (read-data) */
 	struct cf_index *good;          /* blob ids with a copy that verified (read-data) */
+	struct ck_later *later;         /* trees that did not load, to try again at the end */
+	size_t nlater;
+	size_t later_cap;
+	bool final; /* trying again: a tree that does not load is a problem now */
 	struct cf_path path;
 	uint64_t problems;
 	const char *snap; /* name of the snapshot being walked */
+};
+
+/* A tree that did not load during the walk, and where: see recheck(). */
+struct ck_later {
+	char snap[2 * CF_ID_BYTES + 1];
+	uint8_t tree[CF_ID_BYTES];
+	char *path; /* below the snapshot's root, without the leading '/' */
+	char *why;
 };
 
 static void problem(struct ck *c, const char *fmt, ...) CF_PRINTF(2, 3);
@@ -96,16 +108,40 @@ note_gone(void *arg, const uint8_t pack[static CF_ID_BYTES])
 	return cf_index_has(c->packs_present, pack) ? 0 : cf_index_add_id(c->gone, pack);
 }
 
+/* A pack the index named that the listing lacked (one read-data missed is reported as that). */
 static int
-report_gone(void *arg, const uint8_t pack[static CF_ID_BYTES])
+report_unlisted(void *arg, const uint8_t pack[static CF_ID_BYTES])
 {
 	struct ck *c = arg;
 	char name[2 * CF_ID_BYTES + 1];
 
-	if (cf_index_has(c->gone, pack) && !cf_index_has(c->packs_present, pack)) {
-		cf_id_name(name, pack);
+	cf_id_name(name, pack);
+	if (!cf_index_has(c->unread, pack)) /* else reported as unread */
 		problem(c, "packs/%s is named by the index but missing", name);
-	}
+	return 0;
+}
+
+static int
+report_unread(void *arg, const uint8_t pack[static CF_ID_BYTES])
+{
+	struct ck *c = arg;
+	char name[2 * CF_ID_BYTES + 1];
+
+	cf_id_name(name, pack);
+	problem(c, "packs/%s cannot be read: %s", name, cf_strerror(CF_ENOENT));
+	return 0;
+}
+
+/* After recheck()'s reload: a pack the fresh index still names is missing. */
+static int
+report_gone(void *arg, const uint8_t pack[static CF_ID_BYTES])
+{
+	struct ck *c = arg;
+
+	if (cf_index_has(c->unread, pack))
+		return report_unread(c, pack);
+	if (cf_index_has(c->gone, pack) && !cf_index_has(c->packs_present, pack))
+		return report_unlisted(c, pack);
 	return 0;
 }
 
@@ -122,45 +158,55 @@ list_packs(struct ck *c)
 	return cf_store_list(c->r->store, CF_OBJ_PACK, note_pack, c);
 }
 
-/*
- * Packs the index named that the store lacked, or that vanished before read-data reached
- * them. A prune deletes a pack only after replacing every index object that names it
- * (docs/format.md 16.4), so one that ran meanwhile explains those a fresh index no longer
- * names: the index is read again, then the packs listed again, in that order, and a pack is
- * missing when it is gone from both listings while the fresh index still names it.
- */
-static int
-report_missing(struct ck *c)
-{
-	int rc;
-
-	if (cf_index_count(c->gone) == 0)
-		return 0;
-	cf_repo_unload_index(c->r);
-	if ((rc = cf_repo_load_index_skipping(c->r)) != 0 || (rc = list_packs(c)) != 0)
-		return rc;
-	return cf_repo_each_pack(c->r, report_gone, c);
-}
-
 static int check_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES]);
 
 /*
- * A tree of the snapshot being walked did not load. Not a problem when the snapshot object is
- * gone: it was forgotten and pruned since the listing, and prune deletes a snapshot's object
- * before the packs only it needed (docs/format.md 16.4).
+ * A tree of the snapshot being walked did not load. The index it was found by may be older
+ * than a prune that ran meanwhile (the tree copied out of a pack that was then deleted, or
+ * its snapshot forgotten and pruned): tried again by recheck(), with the index read again.
  */
-static void
-tree_problem(struct ck *c)
+static int
+tree_failed(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 {
-	char why[512];
-	uint64_t size = 0;
-	int rc;
+	struct ck_later *l = NULL;
+	const char *path = cf_path_cstr(&c->path);
 
-	(void)snprintf(why, sizeof(why), "%s", cf_err_last());
-	rc = cf_store_size(c->r->store, CF_OBJ_SNAPSHOT, c->snap, &size);
+	if (c->final) {
+		problem(c, "snapshot %.16s: %s", c->snap, cf_err_last());
+		return 0;
+	}
+	if (c->nlater == c->later_cap) {
+		size_t ncap = c->later_cap == 0 ? 8 : c->later_cap * 2;
+
+		if ((l = cf_realloc(c->later, ncap * sizeof(*l))) == NULL)
+			return CF_ENOMEM;
+		c->later = l;
+		c->later_cap = ncap;
+	}
+	l = &c->later[c->nlater];
+	memset(l, 0, sizeof(*l));
+	(void)snprintf(l->snap, sizeof(l->snap), "%s", c->snap);
+	memcpy(l->tree, id, CF_ID_BYTES);
+	if ((l->path = cf_strdup(path[0] == '/' ? path + 1 : path)) == NULL ||
+	    (l->why = cf_strdup(cf_err_last())) == NULL) {
+		cf_free(l->path);
+		return CF_ENOMEM;
+	}
 	cf_err_clear();
-	if (rc != CF_ENOENT)
-		problem(c, "snapshot %.16s: %s", c->snap, why);
+	c->nlater++;
+	return 0;
+}
+
+static void
+later_free(struct ck *c)
+{
+	for (size_t i = 0; i < c->nlater; i++) {
+		cf_free(c->later[i].path);
+		cf_free(c->later[i].why);
+	}
+	cf_free(c->later);
+	c->later = NULL;
+	c->nlater = c->later_cap = 0;
 }
 
 static void
@@ -195,14 +241,14 @@ check_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 
 	if (cf_index_has(c->seen_trees, id))
 		return 0;
+	if ((rc = cf_repo_load_tree(c->r, id, c->z, &t)) != 0)
+		return rc == CF_ENOMEM ? rc : tree_failed(c, id);
+	/* seen once loaded: a tree that failed is tried again where another snapshot has it */
 	memset(&e, 0, sizeof(e));
 	memcpy(e.id, id, CF_ID_BYTES);
-	if ((rc = cf_index_add(c->seen_trees, nopack, &e)) != 0)
+	if ((rc = cf_index_add(c->seen_trees, nopack, &e)) != 0) {
+		cf_tree_free(t);
 		return rc;
-	if ((rc = cf_repo_load_tree(c->r, id, c->z, &t)) != 0) {
-		if (rc != CF_ENOMEM)
-			tree_problem(c);
-		return rc == CF_ENOMEM ? rc : 0;
 	}
 	for (size_t i = 0; i < t->count && rc == 0; i++) {
 		const struct cf_node *n = &t->nodes[i];
@@ -261,6 +307,64 @@ check_snapshots(struct ck *c)
 		rc = check_snapshot(c, name, 0);
 	}
 	return rc;
+}
+
+/* Trees that did not load, tried again: the snapshot may have been forgotten meanwhile. */
+static int
+retry_trees(struct ck *c)
+{
+	int rc = 0;
+	size_t saved = 0;
+
+	c->final = true;
+	for (size_t i = 0; i < c->nlater && rc == 0; i++) {
+		struct ck_later *l = &c->later[i];
+
+		if (cf_repo_forgotten_name(c->r, l->snap))
+			continue;
+		c->snap = l->snap;
+		cf_path_pop(&c->path, 0);
+		if (l->path[0] != '\0' && (rc = cf_path_push(&c->path, (const uint8_t *)l->path,
+		                                             strlen(l->path), &saved)) != 0)
+			break;
+		rc = check_tree(c, l->tree);
+	}
+	return rc;
+}
+
+/*
+ * What a prune running beside the check may explain, decided last (docs/format.md 16.4): packs
+ * the index named that the listing lacked, packs read-data listed and then did not find, and
+ * trees that did not load. A prune deletes a pack only after replacing every index object
+ * that names it, and a forgotten snapshot's object before its packs; a tree it still needs it
+ * copies to a new pack first. So the forget and prune records and the index are read again,
+ * then the packs listed again, in that order: a pack the fresh index still names is missing
+ * (unless it was only unlisted and is listed now), and a tree of a snapshot that is not
+ * forgotten is loaded again and walked, its failures problems now.
+ */
+static int
+recheck(struct ck *c)
+{
+	int rc;
+
+	if (cf_index_count(c->gone) == 0 && cf_index_count(c->unread) == 0 && c->nlater == 0)
+		return 0;
+	cf_repo_unload_index(c->r);
+	if ((rc = cf_repo_reload_records(c->r)) != 0 ||
+	    (rc = cf_repo_load_index_skipping(c->r)) != 0 || (rc = list_packs(c)) != 0) {
+		if (rc == CF_ENOMEM)
+			return rc;
+		problem(c, "cannot read the index again to tell a prune from damage: %s",
+		        cf_err_last()[0] != '\0' ? cf_err_last() : cf_strerror(rc));
+		for (size_t i = 0; i < c->nlater; i++)
+			problem(c, "snapshot %.16s: %s", c->later[i].snap, c->later[i].why);
+		if ((rc = cf_index_each_id(c->gone, report_unlisted, c)) != 0)
+			return rc;
+		return cf_index_each_id(c->unread, report_unread, c);
+	}
+	if ((rc = cf_repo_each_pack(c->r, report_gone, c)) != 0)
+		return rc;
+	return retry_trees(c);
 }
 
 /* Remember a damaged blob so the snapshot walk can name the files that use it. */
@@ -325,9 +429,8 @@ read_pack(void *arg, const char *name, uint64_t size)
 	rc = cf_store_get(c->r->store, CF_OBJ_PACK, name, 0, SIZE_MAX, CF_PACK_MAX_BYTES, &pack,
 	                  &len);
 	if (rc == CF_ENOENT) {
-		cf_err_clear(); /* deleted since the listing: report_missing() decides */
-		c->vanished++;
-		return cf_index_add_id(c->gone, want);
+		cf_err_clear(); /* deleted since the listing: recheck() decides */
+		return cf_index_add_id(c->unread, want);
 	}
 	if (rc != 0) {
 		problem(c, "packs/%s cannot be read: %s", name, cf_strerror(rc));
@@ -361,10 +464,11 @@ read_listed(struct ck *c, struct cf_verified *vs, size_t want)
 		p.bytes_total += vs->v[i].size;
 	for (size_t i = 0; i < want && rc == 0; i++) {
 		uint64_t before = c->problems;
-		uint64_t vanished = c->vanished;
+		size_t unread = cf_index_count(c->unread);
 
 		rc = read_pack(c, vs->v[i].name, vs->v[i].size);
-		vs->v[i].known = rc == 0 && c->problems == before && c->vanished == vanished;
+		vs->v[i].known =
+		        rc == 0 && c->problems == before && cf_index_count(c->unread) == unread;
 		vs->v[i].when = (uint64_t)time(NULL);
 		p.files++;
 		p.bytes += vs->v[i].size;
@@ -428,8 +532,8 @@ ck_init(struct ck *c, struct cf_repo *r, cf_event_fn *fn, void *arg)
 	c->ev.fn = fn;
 	c->ev.arg = arg;
 	if ((rc = cf_zctx_new(1, &c->z)) != 0 || (rc = cf_index_new(&c->seen_trees)) != 0 ||
-	    (rc = cf_index_new(&c->gone)) != 0 || (rc = cf_index_new(&c->damaged)) != 0 ||
-	    (rc = cf_index_new(&c->good)) != 0)
+	    (rc = cf_index_new(&c->gone)) != 0 || (rc = cf_index_new(&c->unread)) != 0 ||
+	    (rc = cf_index_new(&c->damaged)) != 0 || (rc = cf_index_new(&c->good)) != 0)
 		return rc;
 	return 0;
 }
@@ -494,7 +598,7 @@ cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 	if (cf_repo_can_read(r) == 0 && (rc = check_snapshots(&c)) != 0)
 		goto out;
 	/* last: the walk above used the index it verified, which reloading would replace */
-	if ((rc = report_missing(&c)) != 0)
+	if ((rc = recheck(&c)) != 0)
 		goto out;
 	note_deleted(&c);
 	rc = c.problems > 0 ? CF_EINTEGRITY : 0;
@@ -503,6 +607,8 @@ out:
 	cf_index_free(c.seen_trees);
 	cf_index_free(c.packs_present);
 	cf_index_free(c.gone);
+	cf_index_free(c.unread);
+	later_free(&c);
 	cf_index_free(c.damaged);
 	cf_index_free(c.good);
 	cf_path_release(&c.path);

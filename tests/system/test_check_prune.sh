@@ -8,7 +8,9 @@
 #     (the index it read names packs the listing lacks);
 #  3. prune after check --read-data listed the packs, before it read the first: no problem,
 #     and the packs it read verify;
-#  4. must fail: a pack a kept snapshot needs, deleted outside prune (the index still names
+#  4. must fail: a pack a kept snapshot needs that the server lists but answers 404 for is
+#     reported by check --read-data (exit 13), by name;
+#  5. must fail: a pack a kept snapshot needs, deleted outside prune (the index still names
 #     it), is reported missing with exit 13, by name.
 set -euo pipefail
 . "$(dirname "$0")/_common.sh"
@@ -60,23 +62,32 @@ stop_proxy() {
 }
 trap 'stop_proxy; stop_cofferd; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
 
+# start_proxy PATTERN CMD...: a proxy in front of cofferd that runs CMD before it forwards the
+# first request matching PATTERN; sets PROXY_R, alice's URL through it.
+start_proxy() {
+	local pattern=$1
+	shift
+	rm -f "$TMP/port" "$TMP/mark"
+	"$PY" "$LIB/hookproxy.py" "$TMP/port" "127.0.0.1:$SERVE_PORT" "$pattern" "$TMP/mark" \
+		"$@" 2>>"$TMP/proxy.log" &
+	PROXY_PID=$!
+	for _ in $(seq 100); do
+		[ -s "$TMP/port" ] && break
+		sleep 0.1
+	done
+	[ -s "$TMP/port" ] || fail "the proxy did not start: $(tail -3 "$TMP/proxy.log")"
+	PROXY_R="http://127.0.0.1:$(cat "$TMP/port")/alice"
+}
+
 # check_racing WHAT PATTERN ARGS...: `check ARGS` through a proxy that runs the command in the
 # array HOOK (default: `prune --grace 0`, directly against cofferd) before it forwards the
 # first request matching PATTERN.
 check_racing() {
 	local what=$1 pattern=$2
 	shift 2
-	rm -f "$TMP/port" "$TMP/mark"
-	"$PY" "$LIB/hookproxy.py" "$TMP/port" "127.0.0.1:$SERVE_PORT" "$pattern" "$TMP/mark" \
-		"${HOOK[@]}" 2>>"$TMP/proxy.log" &
-	PROXY_PID=$!
-	for _ in $(seq 100); do
-		[ -s "$TMP/port" ] && break
-		sleep 0.1
-	done
-	[ -s "$TMP/port" ] || fail "$what: the proxy did not start: $(tail -3 "$TMP/proxy.log")"
+	start_proxy "$pattern" "${HOOK[@]}"
 	packs >"$TMP/before"
-	run -r "http://127.0.0.1:$(cat "$TMP/port")/alice" check "$@"
+	run -r "$PROXY_R" check "$@"
 	stop_proxy
 	[ "$(cat "$TMP/mark" 2>/dev/null)" = 0 ] || fail "$what: the prune did not run, or failed"
 	packs >"$TMP/after"
@@ -105,9 +116,17 @@ check_racing "check --read-data racing a prune" '^GET /v1/alice/packs/[0-9a-f]{6
 run -r "$R" check --read-data
 expect_rc 0 "check --read-data after the second prune"
 
-say "4. must fail: a needed pack deleted outside prune is reported missing"
+say "4. must fail: a needed pack the server lists but withholds is reported by read-data"
 victim=$(packs | head -1)
-[ -n "$victim" ] || fail "no pack to delete"
+[ -n "$victim" ] || fail "no pack left"
+HOOKPROXY_404="^GET /v1/alice/packs/$victim\$" start_proxy '^$' true
+run -r "$PROXY_R" check --read-data
+stop_proxy
+expect_rc 13 "check --read-data with a withheld pack"
+grep -q "packs/$victim cannot be read" "$TMP/out" "$TMP/err" ||
+	fail "check --read-data did not name the withheld pack $victim"
+
+say "5. must fail: a needed pack deleted outside prune is reported missing"
 st=$("$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/packs/$victim" \
 	--method DELETE --print-status 2>/dev/null) || true
 [ "$st" = 204 ] || fail "DELETE of packs/$victim: $st"

@@ -32,12 +32,12 @@ fc_written() {
 		"$fc_first" "$m"
 }
 
-# True once 2 packs are stored and files.lmdb was written after that: with one file larger
-# than that, the commit holds a partial entry for it.
+# True once FC_PACKS (default 2) packs are stored and files.lmdb was written after that: with
+# one file larger than that, the commit holds a partial entry for it.
 fc_after_packs=""
 fc_partial() {
 	local m
-	[ "$(npacks)" -ge 2 ] || return 1
+	[ "$(npacks)" -ge "${FC_PACKS:-2}" ] || return 1
 	FC=$(find "$COFFER_CACHE" -name files.lmdb 2>/dev/null | head -1)
 	[ -n "$FC" ] && [ -s "$FC" ] || return 1
 	m=$(stat -c %.9Y "$FC")
@@ -90,6 +90,19 @@ check_restore() {
 	run -r "$R" restore latest --target "$TMP/r"
 	expect_rc 0 "restore ($1)"
 	treecmp "$S" "$TMP/r$S"
+}
+
+# resumed_inside WHAT SIZE [SKIPPED]: crash a backup of $S (one file of SIZE bytes) inside the
+# file, back up again, and fail unless at least SKIPPED bytes (default 16 MiB) of it were not
+# read again.
+resumed_inside() {
+	FC_PACKS=${FC_PACKS:-2} crash_backup fc_partial
+	run -r "$R" --json backup "$S"
+	expect_rc 0 "backup after a crash inside $1"
+	read=$(json_get bytes_read)
+	say "  $read of $2 bytes read again"
+	[ "$read" -le $(($2 - ${3:-$((16 * MIB))})) ] ||
+		fail "bytes_read $read: the stored part of $1 was read again"
 }
 
 mkrepo "$R"
@@ -149,13 +162,7 @@ mkrepo "$R"
 mkdir -p "$S"
 head -c $((256 * MIB)) /dev/urandom >"$S/image.bin"
 sleep 0.1
-crash_backup fc_partial
-run -r "$R" --json backup "$S"
-expect_rc 0 "backup after a crash inside a large file"
-read=$(json_get bytes_read)
-say "  $read of $((256 * MIB)) bytes read again"
-[ "$read" -le $((256 * MIB - 16 * MIB)) ] ||
-	fail "bytes_read $read: the stored part of the large file was read again"
+resumed_inside "a large file" $((256 * MIB))
 [ "$(json_get files_cached)" = 0 ] || fail "a partly stored file counted as cached"
 check_restore "after a crash inside a large file"
 
@@ -176,20 +183,17 @@ say "round 5: a crash inside a sparse file: the stored part, holes included, is 
 rm -rf "$R" "$R.rk" "$COFFER_CACHE" "$S"
 mkrepo "$R"
 mkdir -p "$S"
-truncate -s $((320 * MIB)) "$S/disk.img"
-for at in 0 64 128 192 256; do # 32 MiB of data every 64 MiB; the last 32 MiB a hole
-	head -c $((32 * MIB)) /dev/urandom |
+truncate -s $((640 * MIB)) "$S/disk.img"
+# 1 MiB of data, a hole to 64 MiB, then 32 MiB of data every 64 MiB; the last 32 MiB a hole.
+# No pack is stored before the first hole is passed, so every partial entry holds that hole.
+for at in 0 64 128 192 256 320 384 448 512 576; do
+	head -c $((at == 0 ? MIB : 32 * MIB)) /dev/urandom |
 		dd of="$S/disk.img" bs=1M seek="$at" conv=notrunc iflag=fullblock status=none
 done
-[ "$(($(stat -c '%b * %B' "$S/disk.img")))" -lt $((320 * MIB)) ] || fail "disk.img is not sparse"
+[ "$(($(stat -c '%b * %B' "$S/disk.img")))" -lt $((640 * MIB)) ] || fail "disk.img is not sparse"
 sleep 0.1
-crash_backup fc_partial
-run -r "$R" --json backup "$S"
-expect_rc 0 "backup after a crash inside a sparse file"
-read=$(json_get bytes_read)
-say "  $read of $((320 * MIB)) bytes (holes counted) read again"
-[ "$read" -le $((320 * MIB - 16 * MIB)) ] ||
-	fail "bytes_read $read: the stored part of the sparse file was read again"
+# one pack is enough: it cannot be stored before the first hole is passed
+FC_PACKS=1 resumed_inside "a sparse file" $((640 * MIB)) $((64 * MIB)) # holes count as read
 check_restore "after a crash inside a sparse file"
 
 say "an unchanged backup reads nothing, with or without the local cache (the parent)"

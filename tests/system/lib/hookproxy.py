@@ -8,7 +8,8 @@ Before it passes on the first request whose "METHOD PATH" matches the regular ex
 PATTERN, it runs CMD, waits for it, and writes CMD's exit status to MARK. Requests are
 forwarded unchanged (cofferd's signatures do not cover the host), each on a connection of
 its own; the proxy runs until it is killed. With HOOKPROXY_LOG set, "METHOD PATH" of every
-request is appended to that file.
+request is appended to that file; with HOOKPROXY_404 set, a request whose "METHOD PATH"
+matches that regular expression is answered 404 instead (a server withholding an object).
 """
 import http.client
 import http.server
@@ -64,6 +65,12 @@ def handler(upstream, hook):
         def forward(self):
             body = read_body(self.rfile, self.headers)
             hook.before(self.command, self.path)
+            withhold = os.environ.get("HOOKPROXY_404")
+            if withhold and re.search(withhold, f"{self.command} {self.path}"):
+                self.send_response_only(404, "Not Found")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
             if body or self.command in ("PUT", "POST"):
                 headers["Content-Length"] = str(len(body))
@@ -78,7 +85,9 @@ def handler(upstream, hook):
             for k, v in resp.getheaders():
                 if k.lower() not in HOP and k.lower() != "content-length":
                     self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
+            # a HEAD reply has no body but tells the object's length
+            length = resp.getheader("Content-Length") if self.command == "HEAD" else None
+            self.send_header("Content-Length", length or str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)

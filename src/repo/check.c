@@ -5,46 +5,18 @@
  * read-data-subset, the least recently verified part of the packs (docs/format.md 16.5).
  * Each problem is reported as an event; the walk goes on.
  */
+#include "check.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "../compress/compress.h"
-#include "repo.h"
 #include "verified.h"
 
-struct ck {
-	struct cf_repo *r;
-	struct cf_events ev;
-	struct cf_zctx *z;
-	struct cf_index *seen_trees;
-	struct cf_index *packs_present; /* pack ids found in the store */
-	struct cf_index *gone;          /* packs the index named that the listing lacked */
-	struct cf_index *unread;        /* packs read-data listed and then did not find */
-	struct cf_index *damaged;       /* blob ids that failed verification (read-data) */
-	struct cf_index *good;          /* blob ids with a copy that verified (read-data) */
-	struct ck_later *later;         /* trees that did not load, to try again at the end */
-	size_t nlater;
-	size_t later_cap;
-	bool final; /* trying again: a tree that does not load is a problem now */
-	struct cf_path path;
-	uint64_t problems;
-	const char *snap; /* name of the snapshot being walked */
-};
-
-/* A tree that did not load during the walk, and where: see recheck(). */
-struct ck_later {
-	char snap[2 * CF_ID_BYTES + 1];
-	uint8_t tree[CF_ID_BYTES];
-	char *path; /* below the snapshot's root, without the leading '/' */
-	char *why;
-};
-
-static void problem(struct ck *c, const char *fmt, ...) CF_PRINTF(2, 3);
-
-static void
-problem(struct ck *c, const char *fmt, ...)
+void
+cf_ck_problem(struct ck *c, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -59,7 +31,7 @@ problem(struct ck *c, const char *fmt, ...)
 static void
 problem_last(struct ck *c)
 {
-	problem(c, "%s", cf_err_last());
+	cf_ck_problem(c, "%s", cf_err_last());
 }
 
 static int
@@ -99,55 +71,8 @@ note_pack(void *arg, const char *name, uint64_t size)
 	return cf_index_add(c->packs_present, id, &e);
 }
 
-/* A pack the index names that the listing lacks: missing, unless a prune deleted it since. */
-static int
-note_gone(void *arg, const uint8_t pack[static CF_ID_BYTES])
-{
-	struct ck *c = arg;
-
-	return cf_index_has(c->packs_present, pack) ? 0 : cf_index_add_id(c->gone, pack);
-}
-
-/* A pack the index named that the listing lacked (one read-data missed is reported as that). */
-static int
-report_unlisted(void *arg, const uint8_t pack[static CF_ID_BYTES])
-{
-	struct ck *c = arg;
-	char name[2 * CF_ID_BYTES + 1];
-
-	cf_id_name(name, pack);
-	if (!cf_index_has(c->unread, pack)) /* else reported as unread */
-		problem(c, "packs/%s is named by the index but missing", name);
-	return 0;
-}
-
-static int
-report_unread(void *arg, const uint8_t pack[static CF_ID_BYTES])
-{
-	struct ck *c = arg;
-	char name[2 * CF_ID_BYTES + 1];
-
-	cf_id_name(name, pack);
-	problem(c, "packs/%s cannot be read: %s", name, cf_strerror(CF_ENOENT));
-	return 0;
-}
-
-/* After recheck()'s reload: a pack the fresh index still names is missing. */
-static int
-report_gone(void *arg, const uint8_t pack[static CF_ID_BYTES])
-{
-	struct ck *c = arg;
-
-	if (cf_index_has(c->unread, pack))
-		return report_unread(c, pack);
-	if (cf_index_has(c->gone, pack) && !cf_index_has(c->packs_present, pack))
-		return report_unlisted(c, pack);
-	return 0;
-}
-
-/* Every pack in the store now, into a fresh c->packs_present. */
-static int
-list_packs(struct ck *c)
+int
+cf_ck_list_packs(struct ck *c)
 {
 	int rc;
 
@@ -158,80 +83,41 @@ list_packs(struct ck *c)
 	return cf_store_list(c->r->store, CF_OBJ_PACK, note_pack, c);
 }
 
-static int check_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES]);
-
-/*
- * A tree of the snapshot being walked did not load. The index it was found by may be older
- * than a prune that ran meanwhile (the tree copied out of a pack that was then deleted, or
- * its snapshot forgotten and pruned): tried again by recheck(), with the index read again.
- */
-static int
-tree_failed(struct ck *c, const uint8_t id[static CF_ID_BYTES])
+int
+cf_ck_chunk(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 {
-	struct ck_later *l = NULL;
-	const char *path = cf_path_cstr(&c->path);
+	char idhex[2 * CF_ID_BYTES + 1];
+	struct cf_blob_loc loc;
+	bool missing = cf_repo_lookup(c->r, id, &loc) != 0;
 
-	if (c->final) {
-		problem(c, "snapshot %.16s: %s", c->snap, cf_err_last());
+	/* in a pack that was missing or did not read: decided with the index read again */
+	if (!missing && cf_ck_vanished(c, loc.pack)) {
+		if (!c->final)
+			return cf_ck_put_off(c, CK_LATER_CHUNK, c->snap, id, CF_ENOENT);
+		missing = true;
+	}
+	/* damaged: no copy of it verified (a forged copy does not hurt a good one) */
+	if (!missing && (!cf_index_has(c->damaged, id) || cf_index_has(c->good, id)))
 		return 0;
-	}
-	if (c->nlater == c->later_cap) {
-		size_t ncap = c->later_cap == 0 ? 8 : c->later_cap * 2;
-
-		if ((l = cf_realloc(c->later, ncap * sizeof(*l))) == NULL)
-			return CF_ENOMEM;
-		c->later = l;
-		c->later_cap = ncap;
-	}
-	l = &c->later[c->nlater];
-	memset(l, 0, sizeof(*l));
-	(void)snprintf(l->snap, sizeof(l->snap), "%s", c->snap);
-	memcpy(l->tree, id, CF_ID_BYTES);
-	if ((l->path = cf_strdup(path[0] == '/' ? path + 1 : path)) == NULL ||
-	    (l->why = cf_strdup(cf_err_last())) == NULL) {
-		cf_free(l->path);
-		return CF_ENOMEM;
-	}
-	cf_err_clear();
-	c->nlater++;
+	cf_id_name(idhex, id);
+	cf_ck_problem(c, "snapshot %.16s: '%s': chunk %.16s is %s", c->snap, cf_path_cstr(&c->path),
+	              idhex, missing ? "missing" : "damaged");
 	return 0;
 }
 
-static void
-later_free(struct ck *c)
-{
-	for (size_t i = 0; i < c->nlater; i++) {
-		cf_free(c->later[i].path);
-		cf_free(c->later[i].why);
-	}
-	cf_free(c->later);
-	c->later = NULL;
-	c->nlater = c->later_cap = 0;
-}
-
-static void
+static int
 check_parts(struct ck *c, const struct cf_node *n)
 {
-	char idhex[2 * CF_ID_BYTES + 1];
-	char where[1200];
+	int rc = 0;
 
-	for (size_t i = 0; i < n->nparts; i++) {
-		struct cf_blob_loc loc;
-		bool missing = cf_repo_lookup(c->r, n->parts[i].id, &loc) != 0;
-
-		/* damaged: no copy of it verified (a forged copy does not hurt a good one) */
-		if (n->parts[i].hole || (!missing && (!cf_index_has(c->damaged, n->parts[i].id) ||
-		                                      cf_index_has(c->good, n->parts[i].id))))
-			continue;
-		cf_id_name(idhex, n->parts[i].id);
-		(void)snprintf(where, sizeof(where), "snapshot %.16s: '%s'", c->snap,
-		               cf_path_cstr(&c->path));
-		problem(c, "%s: chunk %.16s is %s", where, idhex, missing ? "missing" : "damaged");
-	}
+	for (size_t i = 0; i < n->nparts && rc == 0; i++)
+		if (!n->parts[i].hole)
+			rc = cf_ck_chunk(c, n->parts[i].id);
+	return rc;
 }
 
-static int
-check_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES])
+int
+cf_ck_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 {
 	static const uint8_t nopack[CF_ID_BYTES];
 	struct cf_pack_entry e;
@@ -241,9 +127,11 @@ check_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 
 	if (cf_index_has(c->seen_trees, id))
 		return 0;
+	if (cf_ck_tree_known_bad(c, id))
+		return cf_ck_tree_failed(c, id, CF_EINTEGRITY);
 	if ((rc = cf_repo_load_tree(c->r, id, c->z, &t)) != 0)
-		return rc == CF_ENOMEM ? rc : tree_failed(c, id);
-	/* seen once loaded: a tree that failed is tried again where another snapshot has it */
+		return rc == CF_ENOMEM ? rc : cf_ck_tree_failed(c, id, rc);
+	/* seen once loaded: one that failed is decided for each snapshot that has it */
 	memset(&e, 0, sizeof(e));
 	memcpy(e.id, id, CF_ID_BYTES);
 	if ((rc = cf_index_add(c->seen_trees, nopack, &e)) != 0) {
@@ -255,39 +143,48 @@ check_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 
 		if ((rc = cf_path_push(&c->path, n->name, n->name_len, &saved)) != 0)
 			break;
-		if (n->type == CF_NODE_DIR)
-			rc = check_tree(c, n->subtree);
-		else
-			check_parts(c, n);
+		rc = n->type == CF_NODE_DIR ? cf_ck_tree(c, n->subtree) : check_parts(c, n);
 		cf_path_pop(&c->path, saved);
 	}
 	cf_tree_free(t);
 	return rc;
 }
 
+int
+cf_ck_snapshot_tree(struct ck *c, const char *name, bool *opened)
+{
+	struct cf_snapshot *s = NULL;
+	int rc;
+
+	*opened = false;
+	if ((rc = cf_repo_open_snapshot(c->r, name, &s)) != 0)
+		return rc;
+	*opened = true;
+	c->snap = name;
+	cf_path_pop(&c->path, 0);
+	rc = cf_ck_tree(c, s->tree);
+	cf_snapshot_free(s);
+	return rc;
+}
+
 static int
 check_snapshot(void *arg, const char *name, uint64_t size)
 {
+	static const uint8_t none[CF_ID_BYTES];
 	struct ck *c = arg;
-	struct cf_snapshot *s = NULL;
+	bool opened = false;
 	int rc;
 
 	(void)size;
 	if (cf_repo_forgotten_name(c->r, name))
 		return 0; /* forgotten; its object awaits deletion (docs/format.md 16.1) */
-	if ((rc = cf_repo_open_snapshot(c->r, name, &s)) == CF_ENOENT) {
-		cf_err_clear(); /* forgotten since the listing; the sequence check covers it */
-		return 0;
-	}
-	if (rc != 0) {
-		problem_last(c);
-		return rc == CF_ENOMEM ? rc : 0;
-	}
-	c->snap = name;
-	cf_path_pop(&c->path, 0);
-	rc = check_tree(c, s->tree);
-	cf_snapshot_free(s);
-	return rc;
+	rc = cf_ck_snapshot_tree(c, name, &opened);
+	if (opened || rc == CF_ENOMEM)
+		return rc;
+	if (rc == CF_ENOENT) /* forgotten since the records were read, or withheld */
+		return cf_ck_put_off(c, CK_LATER_SNAPSHOT, name, none, rc);
+	problem_last(c);
+	return 0;
 }
 
 /*
@@ -309,64 +206,6 @@ check_snapshots(struct ck *c)
 	return rc;
 }
 
-/* Trees that did not load, tried again: the snapshot may have been forgotten meanwhile. */
-static int
-retry_trees(struct ck *c)
-{
-	int rc = 0;
-	size_t saved = 0;
-
-	c->final = true;
-	for (size_t i = 0; i < c->nlater && rc == 0; i++) {
-		struct ck_later *l = &c->later[i];
-
-		if (cf_repo_forgotten_name(c->r, l->snap))
-			continue;
-		c->snap = l->snap;
-		cf_path_pop(&c->path, 0);
-		if (l->path[0] != '\0' && (rc = cf_path_push(&c->path, (const uint8_t *)l->path,
-		                                             strlen(l->path), &saved)) != 0)
-			break;
-		rc = check_tree(c, l->tree);
-	}
-	return rc;
-}
-
-/*
- * What a prune running beside the check may explain, decided last (docs/format.md 16.4): packs
- * the index named that the listing lacked, packs read-data listed and then did not find, and
- * trees that did not load. A prune deletes a pack only after replacing every index object
- * that names it, and a forgotten snapshot's object before its packs; a tree it still needs it
- * copies to a new pack first. So the forget and prune records and the index are read again,
- * then the packs listed again, in that order: a pack the fresh index still names is missing
- * (unless it was only unlisted and is listed now), and a tree of a snapshot that is not
- * forgotten is loaded again and walked, its failures problems now.
- */
-static int
-recheck(struct ck *c)
-{
-	int rc;
-
-	if (cf_index_count(c->gone) == 0 && cf_index_count(c->unread) == 0 && c->nlater == 0)
-		return 0;
-	cf_repo_unload_index(c->r);
-	if ((rc = cf_repo_reload_records(c->r)) != 0 ||
-	    (rc = cf_repo_load_index_skipping(c->r)) != 0 || (rc = list_packs(c)) != 0) {
-		if (rc == CF_ENOMEM)
-			return rc;
-		problem(c, "cannot read the index again to tell a prune from damage: %s",
-		        cf_err_last()[0] != '\0' ? cf_err_last() : cf_strerror(rc));
-		for (size_t i = 0; i < c->nlater; i++)
-			problem(c, "snapshot %.16s: %s", c->later[i].snap, c->later[i].why);
-		if ((rc = cf_index_each_id(c->gone, report_unlisted, c)) != 0)
-			return rc;
-		return cf_index_each_id(c->unread, report_unread, c);
-	}
-	if ((rc = cf_repo_each_pack(c->r, report_gone, c)) != 0)
-		return rc;
-	return retry_trees(c);
-}
-
 /* Remember a damaged blob so the snapshot walk can name the files that use it. */
 static void
 note_damaged(struct ck *c, const struct cf_pack_entry *e)
@@ -374,7 +213,7 @@ note_damaged(struct ck *c, const struct cf_pack_entry *e)
 	static const uint8_t nopack[CF_ID_BYTES];
 
 	if (cf_index_add(c->damaged, nopack, e) != 0)
-		problem(c, "out of memory while recording damage");
+		cf_ck_problem(c, "out of memory while recording damage");
 }
 
 /* Decrypt and verify every blob of one whole pack. */
@@ -387,14 +226,14 @@ check_blobs(struct ck *c, const char *name, const uint8_t *pack, size_t len,
 	size_t n = 0;
 
 	if (cf_pack_read_header(pack, len, c->r->chain->repo_id, pk, &ents, &n) != 0) {
-		problem(c, "packs/%s: header does not decrypt or parse", name);
+		cf_ck_problem(c, "packs/%s: header does not decrypt or parse", name);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct cf_pack_entry *e = &ents[i];
 
 		if ((out = cf_malloc(e->raw_len)) == NULL) {
-			problem(c, "packs/%s: out of memory", name);
+			cf_ck_problem(c, "packs/%s: out of memory", name);
 			break;
 		}
 		if (cf_blob_open(pk, c->r->chain->repo_id, e, pack + e->offset, e->stored_len, c->z,
@@ -402,18 +241,18 @@ check_blobs(struct ck *c, const char *name, const uint8_t *pack, size_t len,
 			char idhex[2 * CF_ID_BYTES + 1];
 
 			cf_id_name(idhex, e->id);
-			problem(c, "packs/%s: blob %.16s is damaged", name, idhex);
+			cf_ck_problem(c, "packs/%s: blob %.16s is damaged", name, idhex);
 			note_damaged(c, e);
 		} else if (cf_index_add_id(c->good, e->id) != 0) {
-			problem(c, "out of memory while recording verified blobs");
+			cf_ck_problem(c, "out of memory while recording verified blobs");
 		}
 		cf_free_wipe(out, e->raw_len);
 	}
 	cf_free(ents);
 }
 
-static int
-read_pack(void *arg, const char *name, uint64_t size)
+int
+cf_ck_read_pack(void *arg, const char *name, uint64_t size)
 {
 	struct ck *c = arg;
 	uint8_t want[CF_HASH_BYTES];
@@ -429,17 +268,17 @@ read_pack(void *arg, const char *name, uint64_t size)
 	rc = cf_store_get(c->r->store, CF_OBJ_PACK, name, 0, SIZE_MAX, CF_PACK_MAX_BYTES, &pack,
 	                  &len);
 	if (rc == CF_ENOENT) {
-		cf_err_clear(); /* deleted since the listing: recheck() decides */
+		cf_err_clear(); /* deleted since the listing: cf_ck_recheck() decides */
 		return cf_index_add_id(c->unread, want);
 	}
 	if (rc != 0) {
-		problem(c, "packs/%s cannot be read: %s", name, cf_strerror(rc));
+		cf_ck_problem(c, "packs/%s cannot be read: %s", name, cf_strerror(rc));
 		return rc == CF_ENOMEM ? rc : 0;
 	}
 	cf_hash(got, pack, len);
 	/* on a mismatch, still look inside: which blobs are damaged names the files hit */
 	if (memcmp(want, got, sizeof(want)) != 0)
-		problem(c, "packs/%s does not match its name (damaged or swapped)", name);
+		cf_ck_problem(c, "packs/%s does not match its name (damaged or swapped)", name);
 	if (cf_repo_pack_key(c->r, want, &pk) != 0)
 		problem_last(c);
 	else
@@ -466,7 +305,7 @@ read_listed(struct ck *c, struct cf_verified *vs, size_t want)
 		uint64_t before = c->problems;
 		size_t unread = cf_index_count(c->unread);
 
-		rc = read_pack(c, vs->v[i].name, vs->v[i].size);
+		rc = cf_ck_read_pack(c, vs->v[i].name, vs->v[i].size);
 		vs->v[i].known =
 		        rc == 0 && c->problems == before && cf_index_count(c->unread) == unread;
 		vs->v[i].when = (uint64_t)time(NULL);
@@ -532,8 +371,8 @@ ck_init(struct ck *c, struct cf_repo *r, cf_event_fn *fn, void *arg)
 	c->ev.fn = fn;
 	c->ev.arg = arg;
 	if ((rc = cf_zctx_new(1, &c->z)) != 0 || (rc = cf_index_new(&c->seen_trees)) != 0 ||
-	    (rc = cf_index_new(&c->gone)) != 0 || (rc = cf_index_new(&c->unread)) != 0 ||
-	    (rc = cf_index_new(&c->damaged)) != 0 || (rc = cf_index_new(&c->good)) != 0)
+	    (rc = cf_index_new(&c->damaged)) != 0 || (rc = cf_index_new(&c->good)) != 0 ||
+	    (rc = cf_ck_later_init(c)) != 0)
 		return rc;
 	return 0;
 }
@@ -590,15 +429,17 @@ cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 	if ((rc = cf_store_list(r->store, CF_OBJ_INDEX, check_index, &c)) != 0 ||
 	    (rc = cf_repo_load_index_skipping(r)) != 0)
 		goto out;
-	if ((rc = list_packs(&c)) != 0 || (rc = cf_repo_each_pack(r, note_gone, &c)) != 0)
+	if ((rc = cf_ck_list_packs(&c)) != 0 ||
+	    (rc = cf_repo_each_pack(r, cf_ck_note_gone, &c)) != 0)
 		goto out;
+	c.read_all = micro == CF_SUBSET_MAX_MICRO && !rolling;
 	if (micro > 0 && (rc = read_data(&c, micro, rolling)) != 0)
 		goto out;
 	/* after read-data, so files using a damaged blob are named */
 	if (cf_repo_can_read(r) == 0 && (rc = check_snapshots(&c)) != 0)
 		goto out;
 	/* last: the walk above used the index it verified, which reloading would replace */
-	if ((rc = recheck(&c)) != 0)
+	if ((rc = cf_ck_recheck(&c)) != 0)
 		goto out;
 	note_deleted(&c);
 	rc = c.problems > 0 ? CF_EINTEGRITY : 0;
@@ -606,9 +447,7 @@ out:
 	cf_zctx_free(c.z);
 	cf_index_free(c.seen_trees);
 	cf_index_free(c.packs_present);
-	cf_index_free(c.gone);
-	cf_index_free(c.unread);
-	later_free(&c);
+	cf_ck_later_release(&c);
 	cf_index_free(c.damaged);
 	cf_index_free(c.good);
 	cf_path_release(&c.path);

@@ -10,7 +10,11 @@
 #     and the packs it read verify;
 #  4. must fail: a pack a kept snapshot needs that the server lists but answers 404 for is
 #     reported by check --read-data (exit 13), by name;
-#  5. must fail: a pack a kept snapshot needs, deleted outside prune (the index still names
+#  5. must fail, a server passing damage off as a prune: trees it withholds (every ranged pack
+#     read answered 404), a snapshot object it serves to the sequence check and then withholds,
+#     a data pack it deletes together with the index object naming it once check has read the
+#     index: each is a problem (exit 13);
+#  6. must fail: a pack a kept snapshot needs, deleted outside prune (the index still names
 #     it), is reported missing with exit 13, by name.
 set -euo pipefail
 . "$(dirname "$0")/_common.sh"
@@ -25,9 +29,12 @@ mkdir -p "$S"
 run -r "$R" init --token "$TOKEN" --recovery-key-file "$TMP/rk"
 expect_rc 0 "init"
 
-# Packs the server lists for alice, sorted.
+# objs KIND: "NAME SIZE" of each KIND object the server lists for alice, sorted; packs: names.
+objs() {
+	"$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/$1/" | sort
+}
 packs() {
-	"$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/packs/" | cut -d' ' -f1 | sort
+	objs packs | cut -d' ' -f1
 }
 
 # two_snapshots NAME: back up a file NAME (snapshot id in $old), then a tree without it: the
@@ -126,7 +133,52 @@ expect_rc 13 "check --read-data with a withheld pack"
 grep -q "packs/$victim cannot be read" "$TMP/out" "$TMP/err" ||
 	fail "check --read-data did not name the withheld pack $victim"
 
-say "5. must fail: a needed pack deleted outside prune is reported missing"
+# withheld WHAT SKIP PATTERN MESSAGE [ARGS]: check ARGS through a proxy that answers 404 for
+# requests matching PATTERN after the first SKIP; must exit 13 and say MESSAGE.
+withheld() {
+	local what=$1 skip=$2 pattern=$3 message=$4
+	shift 4
+	HOOKPROXY_404=$pattern HOOKPROXY_404_SKIP=$skip start_proxy '^$' true
+	run -r "$PROXY_R" check "$@"
+	stop_proxy
+	expect_rc 13 "check, $what"
+	grep -q -- "$message" "$TMP/out" "$TMP/err" || fail "check, $what: no '$message'"
+}
+
+say "5. must fail: damage passed off as a prune"
+run -r "$R" check
+expect_rc 0 "check before the server turns"
+withheld "every ranged pack read withheld" 0 '^GET /v1/alice/packs/[0-9a-f]{64}$' "does not load"
+latest=$(run -r "$R" --json snapshots && "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[-1]["id"])' "$TMP/out")
+withheld "a snapshot served once, then withheld" 1 "^GET /v1/alice/snapshots/$latest\$" \
+	"snapshot ${latest:0:16} cannot be read"
+objs packs >"$TMP/p0"
+objs index >"$TMP/i0"
+head -c 700000 /dev/urandom >"$S/f"
+run -r "$R" backup "$S"
+expect_rc 0 "backup of f"
+data=$(comm -13 "$TMP/p0" <(objs packs) | sort -k2 -n | tail -1 | cut -d' ' -f1)
+[ -n "$data" ] || fail "backup of f stored no pack"
+{ # the server's turn: the data pack, and the backup's index objects
+	echo "set -e"
+	echo "'$CF_HTTP' --key '$COFFER_HOME/device.key' --url '$URL/v1/alice/packs/$data' --method DELETE"
+	comm -13 "$TMP/i0" <(objs index) | while read -r idx _; do
+		echo "'$CF_HTTP' --key '$COFFER_HOME/device.key' --url '$URL/v1/alice/index/$idx' --method DELETE"
+	done
+} >"$TMP/turn.sh"
+start_proxy '^GET /v1/alice/packs/\?' bash "$TMP/turn.sh"
+run -r "$PROXY_R" check
+stop_proxy
+[ "$(cat "$TMP/mark" 2>/dev/null)" = 0 ] || fail "the server's deletions did not run"
+expect_rc 13 "check while the server deletes a data pack and its index object"
+grep -q "'/.*/f': chunk [0-9a-f]* is missing" "$TMP/out" "$TMP/err" ||
+	fail "check did not name f's missing chunk"
+run -r "$R" undelete
+expect_rc 0 "undelete"
+run -r "$R" check --read-data
+expect_rc 0 "check --read-data after undelete"
+
+say "6. must fail: a needed pack deleted outside prune is reported missing"
 st=$("$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/packs/$victim" \
 	--method DELETE --print-status 2>/dev/null) || true
 [ "$st" = 204 ] || fail "DELETE of packs/$victim: $st"

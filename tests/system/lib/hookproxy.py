@@ -9,7 +9,8 @@ PATTERN, it runs CMD, waits for it, and writes CMD's exit status to MARK. Reques
 forwarded unchanged (cofferd's signatures do not cover the host), each on a connection of
 its own; the proxy runs until it is killed. With HOOKPROXY_LOG set, "METHOD PATH" of every
 request is appended to that file; with HOOKPROXY_404 set, a request whose "METHOD PATH"
-matches that regular expression is answered 404 instead (a server withholding an object).
+matches that regular expression is answered 404 instead (a server withholding an object),
+except the first HOOKPROXY_404_SKIP (default 0) such requests, which are forwarded.
 """
 import http.client
 import http.server
@@ -43,7 +44,16 @@ class Hook:
         self.mark = mark
         self.cmd = cmd
         self.done = False
+        self.matched404 = 0
         self.lock = threading.Lock()
+
+    def withhold(self, method, path):
+        pattern = os.environ.get("HOOKPROXY_404")
+        if not pattern or not re.search(pattern, f"{method} {path}"):
+            return False
+        with self.lock:
+            self.matched404 += 1
+            return self.matched404 > int(os.environ.get("HOOKPROXY_404_SKIP", "0"))
 
     def before(self, method, path):
         with self.lock:
@@ -65,8 +75,7 @@ def handler(upstream, hook):
         def forward(self):
             body = read_body(self.rfile, self.headers)
             hook.before(self.command, self.path)
-            withhold = os.environ.get("HOOKPROXY_404")
-            if withhold and re.search(withhold, f"{self.command} {self.path}"):
+            if hook.withhold(self.command, self.path):
                 self.send_response_only(404, "Not Found")
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -259,7 +259,8 @@ decide_later(struct ck *c, const struct ck_later *l)
 	case CK_LATER_SNAPSHOT:
 		rc = cf_ck_snapshot_tree(c, l->snap, &opened);
 		if (!opened && rc != CF_ENOMEM) {
-			cf_ck_problem(c, "snapshot %.16s cannot be read: %s", l->snap, why_text(rc));
+			cf_ck_problem(c, "snapshot %.16s cannot be read: %s", l->snap,
+			              why_text(rc));
 			cf_err_clear();
 			rc = 0;
 		}

@@ -89,6 +89,8 @@ cf_ck_chunk(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 	char idhex[2 * CF_ID_BYTES + 1];
 	struct cf_blob_loc loc;
 	bool missing = cf_repo_lookup(c->r, id, &loc) != 0;
+	const char *what = NULL;
+	int rc;
 
 	/* in a pack that was missing or did not read: decided with the index read again */
 	if (!missing && cf_ck_vanished(c, loc.pack)) {
@@ -96,12 +98,25 @@ cf_ck_chunk(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 			return cf_ck_put_off(c, CK_LATER_CHUNK, c->snap, id, CF_ENOENT);
 		missing = true;
 	}
-	/* damaged: no copy of it verified (a forged copy does not hurt a good one) */
-	if (!missing && (!cf_index_has(c->damaged, id) || cf_index_has(c->good, id)))
+	if (!missing && cf_index_has(c->good, id))
+		return 0; /* a copy verified (a forged copy does not hurt a good one) */
+	/* with read-data a copy must have verified: one in a pack not read is read now */
+	if (!missing && !cf_index_has(c->damaged, id) && c->read_all) {
+		if (!c->final)
+			return cf_ck_put_off(c, CK_LATER_CHUNK, c->snap, id, CF_ENOENT);
+		if ((rc = cf_ck_read_once(c, loc.pack)) != 0)
+			return rc;
+		if (cf_index_has(c->good, id))
+			return 0;
+		what = cf_index_has(c->unread, loc.pack) ? "missing" : "not verified";
+	} else if (!missing && !cf_index_has(c->damaged, id)) {
 		return 0;
+	}
+	if (what == NULL)
+		what = missing ? "missing" : "damaged";
 	cf_id_name(idhex, id);
 	cf_ck_problem(c, "snapshot %.16s: '%s': chunk %.16s is %s", c->snap, cf_path_cstr(&c->path),
-	              idhex, missing ? "missing" : "damaged");
+	              idhex, what);
 	return 0;
 }
 
@@ -128,16 +143,16 @@ cf_ck_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 	if (cf_index_has(c->seen_trees, id))
 		return 0;
 	if (cf_ck_tree_known_bad(c, id))
-		return cf_ck_tree_failed(c, id, CF_EINTEGRITY);
+		return cf_ck_tree_failed(
+		        c, id,
+		        cf_err_set(CF_ENOENT, "it did not load where another snapshot has it"));
 	if ((rc = cf_repo_load_tree(c->r, id, c->z, &t)) != 0)
 		return rc == CF_ENOMEM ? rc : cf_ck_tree_failed(c, id, rc);
 	/* seen once loaded: one that failed is decided for each snapshot that has it */
 	memset(&e, 0, sizeof(e));
 	memcpy(e.id, id, CF_ID_BYTES);
-	if ((rc = cf_index_add(c->seen_trees, nopack, &e)) != 0) {
-		cf_tree_free(t);
-		return rc;
-	}
+	if ((rc = cf_index_add(c->seen_trees, nopack, &e)) != 0)
+		goto out;
 	for (size_t i = 0; i < t->count && rc == 0; i++) {
 		const struct cf_node *n = &t->nodes[i];
 
@@ -146,6 +161,7 @@ cf_ck_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 		rc = n->type == CF_NODE_DIR ? cf_ck_tree(c, n->subtree) : check_parts(c, n);
 		cf_path_pop(&c->path, saved);
 	}
+out:
 	cf_tree_free(t);
 	return rc;
 }
@@ -181,7 +197,8 @@ check_snapshot(void *arg, const char *name, uint64_t size)
 	rc = cf_ck_snapshot_tree(c, name, &opened);
 	if (opened || rc == CF_ENOMEM)
 		return rc;
-	if (rc == CF_ENOENT) /* forgotten since the records were read, or withheld */
+	/* forgotten since the records were read, or withheld (a listed name may be any length) */
+	if (rc == CF_ENOENT && strlen(name) == 2 * CF_ID_BYTES)
 		return cf_ck_put_off(c, CK_LATER_SNAPSHOT, name, none, rc);
 	problem_last(c);
 	return 0;
@@ -275,6 +292,10 @@ cf_ck_read_pack(void *arg, const char *name, uint64_t size)
 		cf_ck_problem(c, "packs/%s cannot be read: %s", name, cf_strerror(rc));
 		return rc == CF_ENOMEM ? rc : 0;
 	}
+	if ((rc = cf_index_add_id(c->read, want)) != 0) {
+		cf_free(pack);
+		return rc;
+	}
 	cf_hash(got, pack, len);
 	/* on a mismatch, still look inside: which blobs are damaged names the files hit */
 	if (memcmp(want, got, sizeof(want)) != 0)
@@ -285,6 +306,17 @@ cf_ck_read_pack(void *arg, const char *name, uint64_t size)
 		check_blobs(c, name, pack, len, pk);
 	cf_free(pack);
 	return 0;
+}
+
+int
+cf_ck_read_once(struct ck *c, const uint8_t pack[static CF_ID_BYTES])
+{
+	char name[2 * CF_ID_BYTES + 1];
+
+	if (cf_index_has(c->read, pack) || cf_index_has(c->unread, pack))
+		return 0;
+	cf_id_name(name, pack);
+	return cf_ck_read_pack(c, name, 0);
 }
 
 /*
@@ -372,7 +404,7 @@ ck_init(struct ck *c, struct cf_repo *r, cf_event_fn *fn, void *arg)
 	c->ev.arg = arg;
 	if ((rc = cf_zctx_new(1, &c->z)) != 0 || (rc = cf_index_new(&c->seen_trees)) != 0 ||
 	    (rc = cf_index_new(&c->damaged)) != 0 || (rc = cf_index_new(&c->good)) != 0 ||
-	    (rc = cf_ck_later_init(c)) != 0)
+	    (rc = cf_index_new(&c->read)) != 0 || (rc = cf_ck_later_init(c)) != 0)
 		return rc;
 	return 0;
 }
@@ -438,6 +470,7 @@ cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 	/* after read-data, so files using a damaged blob are named */
 	if (cf_repo_can_read(r) == 0 && (rc = check_snapshots(&c)) != 0)
 		goto out;
+	c.snap = ""; /* it named the listing's buffer */
 	/* last: the walk above used the index it verified, which reloading would replace */
 	if ((rc = cf_ck_recheck(&c)) != 0)
 		goto out;
@@ -450,6 +483,7 @@ out:
 	cf_ck_later_release(&c);
 	cf_index_free(c.damaged);
 	cf_index_free(c.good);
+	cf_index_free(c.read);
 	cf_path_release(&c.path);
 	return rc;
 }

@@ -30,6 +30,7 @@ struct ck {
 	struct cf_index *packs_present; /* pack ids found in the store */
 	struct cf_index *damaged;       /* blob ids that failed verification (read-data) */
 	struct cf_index *good;          /* blob ids with a copy that verified (read-data) */
+	struct cf_index *read;          /* packs read in full (read-data) */
 	bool read_all;                  /* --read-data */
 	struct cf_path path;
 	uint64_t problems;
@@ -37,7 +38,7 @@ struct ck {
 	/* check_later.c */
 	struct cf_index *gone;         /* packs the index named that the listing lacked */
 	struct cf_index *unread;       /* packs read-data listed and then did not find */
-	struct cf_index *failed_trees; /* trees that did not load: not fetched again */
+	struct cf_index *failed_trees; /* trees that did not load: fetched once more, deciding */
 	struct cf_index *later_keys;   /* what is already in later[] or reported */
 	struct ck_later *later;
 	size_t nlater;
@@ -48,8 +49,13 @@ struct ck {
 void cf_ck_problem(struct ck *c, const char *fmt, ...) CF_PRINTF(2, 3);
 /* cf_ck_list_packs() - every pack in the store now, into a fresh c->packs_present. */
 int cf_ck_list_packs(struct ck *c) CF_MUST_CHECK;
-/* cf_ck_read_pack() - read and verify one whole pack (a cf_store_list callback). */
+/*
+ * cf_ck_read_pack() - read and verify one whole pack (a cf_store_list callback); one that is
+ * gone goes into c->unread. cf_ck_read_once() - the same for @pack unless it was read (or
+ * found gone) already.
+ */
 int cf_ck_read_pack(void *arg, const char *name, uint64_t size) CF_MUST_CHECK;
+int cf_ck_read_once(struct ck *c, const uint8_t pack[static CF_ID_BYTES]) CF_MUST_CHECK;
 /* cf_ck_tree() / cf_ck_chunk() - walk tree @id / check chunk @id at c->path of c->snap. */
 int cf_ck_tree(struct ck *c, const uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;
 int cf_ck_chunk(struct ck *c, const uint8_t id[static CF_ID_BYTES]) CF_MUST_CHECK;

@@ -101,6 +101,7 @@ cf_ck_put_off(struct ck *c, enum ck_later_kind kind, const char *snap,
 	bool first = true;
 	int err;
 
+	CF_ASSERT(!c->final); /* deciding walks later[]: it must not move */
 	/* a chunk is kept for each file that has it; a tree or snapshot once for each snapshot */
 	if (kind != CK_LATER_CHUNK && (err = first_time(c, (char)kind, snap, id, &first)) != 0)
 		return err;
@@ -124,6 +125,7 @@ cf_ck_put_off(struct ck *c, enum ck_later_kind kind, const char *snap,
 	if ((l->path = cf_strdup(path[0] == '/' ? path + 1 : path)) == NULL ||
 	    (l->why = cf_strdup(why_text(rc))) == NULL) {
 		cf_free(l->path);
+		l->path = NULL;
 		return CF_ENOMEM;
 	}
 	cf_err_clear();
@@ -188,14 +190,11 @@ report_unread(struct ck *c, const uint8_t pack[static CF_ID_BYTES])
 static int
 read_again(struct ck *c, const uint8_t pack[static CF_ID_BYTES])
 {
-	char name[2 * CF_ID_BYTES + 1];
-	size_t unread = cf_index_count(c->unread);
-	int rc;
+	int rc = cf_ck_read_once(c, pack);
 
-	cf_id_name(name, pack);
-	if ((rc = cf_ck_read_pack(c, name, 0)) != 0)
+	if (rc != 0)
 		return rc;
-	return cf_index_count(c->unread) > unread ? report_unread(c, pack) : 0;
+	return cf_index_has(c->unread, pack) ? report_unread(c, pack) : 0;
 }
 
 /* Each pack the fresh index names: decided if it was missing or did not read. */

@@ -12,8 +12,9 @@
 #     reported by check --read-data (exit 13), by name;
 #  5. must fail, a server passing damage off as a prune: trees it withholds (every ranged pack
 #     read answered 404), a snapshot object it serves to the sequence check and then withholds,
-#     a data pack it deletes together with the index object naming it once check has read the
-#     index: each is a problem (exit 13);
+#     a damaged pack it leaves out of read-data's own listing, a data pack it deletes together
+#     with the index object naming it once check has read the index: each is a problem (exit
+#     13);
 #  6. must fail: a pack a kept snapshot needs, deleted outside prune (the index still names
 #     it), is reported missing with exit 13, by name.
 set -euo pipefail
@@ -152,6 +153,12 @@ withheld "every ranged pack read withheld" 0 '^GET /v1/alice/packs/[0-9a-f]{64}$
 latest=$(run -r "$R" --json snapshots && "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[-1]["id"])' "$TMP/out")
 withheld "a snapshot served once, then withheld" 1 "^GET /v1/alice/snapshots/$latest\$" \
 	"snapshot ${latest:0:16} cannot be read"
+big=$(objs packs | sort -k2 -n | tail -1 | cut -d' ' -f1)
+HOOKPROXY_DROP_LINE="^$big " HOOKPROXY_DROP_SKIP=1 HOOKPROXY_DROP_COUNT=1 \
+	HOOKPROXY_CORRUPT="^GET /v1/alice/packs/$big\$" \
+	withheld "a damaged pack left out of read-data's listing" 0 '^$' \
+	"packs/$big does not match its name" --read-data
+grep -q "chunk [0-9a-f]* is not verified" "$TMP/err" || fail "no chunk of packs/$big named"
 objs packs >"$TMP/p0"
 objs index >"$TMP/i0"
 head -c 700000 /dev/urandom >"$S/f"

@@ -10,7 +10,11 @@ forwarded unchanged (cofferd's signatures do not cover the host), each on a conn
 its own; the proxy runs until it is killed. With HOOKPROXY_LOG set, "METHOD PATH" of every
 request is appended to that file; with HOOKPROXY_404 set, a request whose "METHOD PATH"
 matches that regular expression is answered 404 instead (a server withholding an object),
-except the first HOOKPROXY_404_SKIP (default 0) such requests, which are forwarded.
+except the first HOOKPROXY_404_SKIP (default 0) such requests, which are forwarded. A listing
+(a path with "/?") loses its lines matching HOOKPROXY_DROP_LINE, except in the first
+HOOKPROXY_DROP_SKIP (default 0) listings that have such a line and in those after the next
+HOOKPROXY_DROP_COUNT (default: all); a whole object (no Range
+header) whose "METHOD PATH" matches HOOKPROXY_CORRUPT has its last byte flipped.
 """
 import http.client
 import http.server
@@ -45,7 +49,26 @@ class Hook:
         self.cmd = cmd
         self.done = False
         self.matched404 = 0
+        self.dropped = 0
         self.lock = threading.Lock()
+
+    def rewrite(self, method, path, headers, data):
+        drop = os.environ.get("HOOKPROXY_DROP_LINE")
+        if drop and "/?" in path:
+            lines = data.split(b"\n")
+            keep = [ln for ln in lines if not re.search(drop.encode(), ln)]
+            if len(keep) != len(lines):
+                skip = int(os.environ.get("HOOKPROXY_DROP_SKIP", "0"))
+                count = int(os.environ.get("HOOKPROXY_DROP_COUNT", "-1"))
+                with self.lock:
+                    self.dropped += 1
+                    if self.dropped > skip and (count < 0 or self.dropped <= skip + count):
+                        data = b"\n".join(keep)
+        corrupt = os.environ.get("HOOKPROXY_CORRUPT")
+        if (corrupt and data and "Range" not in headers
+                and re.search(corrupt, f"{method} {path}")):
+            data = data[:-1] + bytes([data[-1] ^ 1])
+        return data
 
     def withhold(self, method, path):
         pattern = os.environ.get("HOOKPROXY_404")
@@ -87,7 +110,7 @@ def handler(upstream, hook):
             try:
                 conn.request(self.command, self.path, body=body or None, headers=headers)
                 resp = conn.getresponse()
-                data = resp.read()
+                data = hook.rewrite(self.command, self.path, headers, resp.read())
             finally:
                 conn.close()
             self.send_response_only(resp.status, resp.reason)

@@ -83,40 +83,85 @@ cf_ck_list_packs(struct ck *c)
 	return cf_store_list(c->r->store, CF_OBJ_PACK, note_pack, c);
 }
 
-int
-cf_ck_chunk(struct ck *c, const uint8_t id[static CF_ID_BYTES])
+/* The key of "blob @id verified in pack @pack" in c->good_at. */
+static void
+good_key(uint8_t key[static CF_HASH_BYTES], const uint8_t pack[static CF_ID_BYTES],
+         const uint8_t id[static CF_ID_BYTES])
 {
-	char idhex[2 * CF_ID_BYTES + 1];
-	struct cf_blob_loc loc;
-	bool missing = cf_repo_lookup(c->r, id, &loc) != 0;
-	const char *what = NULL;
+	uint8_t both[2 * CF_ID_BYTES];
+
+	memcpy(both, pack, CF_ID_BYTES);
+	memcpy(both + CF_ID_BYTES, id, CF_ID_BYTES);
+	cf_hash(key, both, sizeof(both));
+}
+
+/*
+ * With read-data: a copy of @id verified at a place the index records (a restore reads only
+ * those; a good copy in a pack no index object names does not count). @read_now: packs of
+ * such places not read yet are read first.
+ */
+static int
+verified_in_place(struct ck *c, const uint8_t id[static CF_ID_BYTES], bool read_now, bool *ok)
+{
+	struct cf_blob_loc buf[CF_LOCS_STACK];
+	struct cf_blob_loc *v = NULL;
+	uint8_t key[CF_HASH_BYTES];
+	size_t n = 0;
 	int rc;
 
-	/* in a pack that was missing or did not read: decided with the index read again */
-	if (!missing && cf_ck_vanished(c, loc.pack)) {
-		if (!c->final)
-			return cf_ck_put_off(c, CK_LATER_CHUNK, c->snap, id, CF_ENOENT);
-		missing = true;
+	*ok = false;
+	if ((rc = cf_repo_locs(c->r, id, buf, &v, &n)) != 0)
+		goto out;
+	for (size_t i = 0; i < n && !*ok; i++) {
+		if (read_now && (rc = cf_ck_read_once(c, v[i].pack)) != 0)
+			break;
+		good_key(key, v[i].pack, id);
+		*ok = cf_index_has(c->good_at, key);
 	}
-	if (!missing && cf_index_has(c->good, id))
-		return 0; /* a copy verified (a forged copy does not hurt a good one) */
-	/* with read-data a copy must have verified: one in a pack not read is read now */
-	if (!missing && !cf_index_has(c->damaged, id) && c->read_all) {
-		if (!c->final)
-			return cf_ck_put_off(c, CK_LATER_CHUNK, c->snap, id, CF_ENOENT);
-		if ((rc = cf_ck_read_once(c, loc.pack)) != 0)
-			return rc;
-		if (cf_index_has(c->good, id))
-			return 0;
-		what = cf_index_has(c->unread, loc.pack) ? "missing" : "not verified";
-	} else if (!missing && !cf_index_has(c->damaged, id)) {
-		return 0;
-	}
-	if (what == NULL)
-		what = missing ? "missing" : "damaged";
+out:
+	if (v != buf)
+		cf_free(v);
+	return rc;
+}
+
+static int
+chunk_problem(struct ck *c, const uint8_t id[static CF_ID_BYTES], const char *what)
+{
+	char idhex[2 * CF_ID_BYTES + 1];
+
 	cf_id_name(idhex, id);
 	cf_ck_problem(c, "snapshot %.16s: '%s': chunk %.16s is %s", c->snap, cf_path_cstr(&c->path),
 	              idhex, what);
+	return 0;
+}
+
+int
+cf_ck_chunk(struct ck *c, const uint8_t id[static CF_ID_BYTES])
+{
+	struct cf_blob_loc loc;
+	bool ok = false;
+	int rc;
+
+	if (cf_repo_lookup(c->r, id, &loc) != 0)
+		return chunk_problem(c, id, "missing");
+	if (c->read_all) {
+		/* deciding, the packs of its places are read first (once each) */
+		if ((rc = verified_in_place(c, id, c->final, &ok)) != 0 || ok)
+			return rc;
+		if (!c->final)
+			return cf_ck_put_off(c, CK_LATER_CHUNK, c->snap, id, CF_ENOENT);
+		if (cf_index_has(c->damaged, id))
+			return chunk_problem(c, id, "damaged");
+		return chunk_problem(c, id,
+		                     cf_ck_vanished(c, loc.pack) ? "missing" : "not verified");
+	}
+	/* in a pack that was missing or did not read: decided with the index read again */
+	if (cf_ck_vanished(c, loc.pack))
+		return c->final ? chunk_problem(c, id, "missing")
+		                : cf_ck_put_off(c, CK_LATER_CHUNK, c->snap, id, CF_ENOENT);
+	/* damaged: no copy of it verified (a forged copy does not hurt a good one) */
+	if (cf_index_has(c->damaged, id) && !cf_index_has(c->good, id))
+		return chunk_problem(c, id, "damaged");
 	return 0;
 }
 
@@ -233,24 +278,39 @@ note_damaged(struct ck *c, const struct cf_pack_entry *e)
 		cf_ck_problem(c, "out of memory while recording damage");
 }
 
-/* Decrypt and verify every blob of one whole pack. */
-static void
-check_blobs(struct ck *c, const char *name, const uint8_t *pack, size_t len,
-            const struct cf_key *pk)
+/* A blob verified: in some pack, and (when the pack matched its name) in pack @id. */
+static int
+note_good(struct ck *c, const uint8_t id[static CF_ID_BYTES], const struct cf_pack_entry *e,
+          bool named)
+{
+	uint8_t key[CF_HASH_BYTES];
+	int rc;
+
+	if ((rc = cf_index_add_id(c->good, e->id)) != 0 || !named)
+		return rc;
+	good_key(key, id, e->id);
+	return cf_index_add_id(c->good_at, key);
+}
+
+/* Decrypt and verify every blob of pack @id, @named when its bytes match its name. */
+static int
+check_blobs(struct ck *c, const uint8_t id[static CF_ID_BYTES], const char *name,
+            const uint8_t *pack, size_t len, const struct cf_key *pk, bool named)
 {
 	struct cf_pack_entry *ents = NULL;
 	uint8_t *out = NULL;
 	size_t n = 0;
+	int rc = 0;
 
 	if (cf_pack_read_header(pack, len, c->r->chain->repo_id, pk, &ents, &n) != 0) {
 		cf_ck_problem(c, "packs/%s: header does not decrypt or parse", name);
-		return;
+		return 0;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct cf_pack_entry *e = &ents[i];
 
 		if ((out = cf_malloc(e->raw_len)) == NULL) {
-			cf_ck_problem(c, "packs/%s: out of memory", name);
+			rc = CF_ENOMEM;
 			break;
 		}
 		if (cf_blob_open(pk, c->r->chain->repo_id, e, pack + e->offset, e->stored_len, c->z,
@@ -260,12 +320,13 @@ check_blobs(struct ck *c, const char *name, const uint8_t *pack, size_t len,
 			cf_id_name(idhex, e->id);
 			cf_ck_problem(c, "packs/%s: blob %.16s is damaged", name, idhex);
 			note_damaged(c, e);
-		} else if (cf_index_add_id(c->good, e->id) != 0) {
-			cf_ck_problem(c, "out of memory while recording verified blobs");
+		} else {
+			rc = note_good(c, id, e, named);
 		}
 		cf_free_wipe(out, e->raw_len);
 	}
 	cf_free(ents);
+	return rc;
 }
 
 int
@@ -277,6 +338,8 @@ cf_ck_read_pack(void *arg, const char *name, uint64_t size)
 	const struct cf_key *pk = NULL;
 	uint8_t *pack = NULL;
 	size_t len = 0;
+	bool named = false;
+	int err;
 	int rc;
 
 	(void)size;
@@ -288,24 +351,26 @@ cf_ck_read_pack(void *arg, const char *name, uint64_t size)
 		cf_err_clear(); /* deleted since the listing: cf_ck_recheck() decides */
 		return cf_index_add_id(c->unread, want);
 	}
-	if (rc != 0) {
-		cf_ck_problem(c, "packs/%s cannot be read: %s", name, cf_strerror(rc));
-		return rc == CF_ENOMEM ? rc : 0;
-	}
-	if ((rc = cf_index_add_id(c->read, want)) != 0) {
-		cf_free(pack);
+	if (rc == CF_ENOMEM)
 		return rc;
+	/* read (or tried: a pack that fails is not fetched again) */
+	if ((err = cf_index_add_id(c->read, want)) != 0 || rc != 0) {
+		if (rc != 0)
+			cf_ck_problem(c, "packs/%s cannot be read: %s", name, cf_strerror(rc));
+		cf_free(pack);
+		return err;
 	}
 	cf_hash(got, pack, len);
 	/* on a mismatch, still look inside: which blobs are damaged names the files hit */
-	if (memcmp(want, got, sizeof(want)) != 0)
+	named = memcmp(want, got, sizeof(want)) == 0;
+	if (!named)
 		cf_ck_problem(c, "packs/%s does not match its name (damaged or swapped)", name);
 	if (cf_repo_pack_key(c->r, want, &pk) != 0)
 		problem_last(c);
 	else
-		check_blobs(c, name, pack, len, pk);
+		rc = check_blobs(c, want, name, pack, len, pk, named);
 	cf_free(pack);
-	return 0;
+	return rc;
 }
 
 int
@@ -404,7 +469,8 @@ ck_init(struct ck *c, struct cf_repo *r, cf_event_fn *fn, void *arg)
 	c->ev.arg = arg;
 	if ((rc = cf_zctx_new(1, &c->z)) != 0 || (rc = cf_index_new(&c->seen_trees)) != 0 ||
 	    (rc = cf_index_new(&c->damaged)) != 0 || (rc = cf_index_new(&c->good)) != 0 ||
-	    (rc = cf_index_new(&c->read)) != 0 || (rc = cf_ck_later_init(c)) != 0)
+	    (rc = cf_index_new(&c->read)) != 0 || (rc = cf_index_new(&c->good_at)) != 0 ||
+	    (rc = cf_ck_later_init(c)) != 0)
 		return rc;
 	return 0;
 }
@@ -484,6 +550,7 @@ out:
 	cf_index_free(c.damaged);
 	cf_index_free(c.good);
 	cf_index_free(c.read);
+	cf_index_free(c.good_at);
 	cf_path_release(&c.path);
 	return rc;
 }

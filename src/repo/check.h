@@ -30,6 +30,7 @@ struct ck {
 	struct cf_index *packs_present; /* pack ids found in the store */
 	struct cf_index *damaged;       /* blob ids that failed verification (read-data) */
 	struct cf_index *good;          /* blob ids with a copy that verified (read-data) */
+	struct cf_index *good_at;       /* H(pack id || blob id): verified in that pack */
 	struct cf_index *read;          /* packs read in full (read-data) */
 	bool read_all;                  /* --read-data */
 	struct cf_path path;

@@ -154,6 +154,14 @@ void cf_repo_unload_index(struct cf_repo *r);
 int cf_repo_lookup(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
                    struct cf_blob_loc *out) CF_MUST_CHECK;
 /*
+ * cf_repo_locs() - every location the loaded index records for blob @id, into *@v: @buf when
+ * it has room, else a new array (cf_free it when it is not @buf). *@n 0: not indexed.
+ */
+#define CF_LOCS_STACK 8
+int cf_repo_locs(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
+                 struct cf_blob_loc buf[static CF_LOCS_STACK], struct cf_blob_loc **v,
+                 size_t *n) CF_MUST_CHECK;
+/*
  * cf_repo_each_pack() - call @fn for every pack the loaded index names (no given order); a
  * non-zero return stops and is returned. @fn must not look blobs up.
  */

@@ -161,15 +161,9 @@ cf_repo_each_pack(struct cf_repo *r, int (*fn)(void *arg, const uint8_t pack[sta
 	return cf_ixdb_each_pack(r->ixdb, fn, arg);
 }
 
-#define LOCS_STACK 8
-
-/*
- * Every location of @id into *@v: @buf when it has room, else a new array (cf_free when it
- * is not @buf). *@n 0: not indexed.
- */
-static int
-all_locs(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
-         struct cf_blob_loc buf[static LOCS_STACK], struct cf_blob_loc **v, size_t *n)
+int
+cf_repo_locs(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
+             struct cf_blob_loc buf[static CF_LOCS_STACK], struct cf_blob_loc **v, size_t *n)
 {
 	size_t got = 0;
 	int rc;
@@ -178,7 +172,7 @@ all_locs(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
 	*n = 0;
 	if (r->ixdb == NULL)
 		return 0;
-	if ((rc = cf_ixdb_locs(r->ixdb, id, buf, LOCS_STACK, n)) != 0 || *n <= LOCS_STACK)
+	if ((rc = cf_ixdb_locs(r->ixdb, id, buf, CF_LOCS_STACK, n)) != 0 || *n <= CF_LOCS_STACK)
 		return rc;
 	/* many copies (an index object may be forged): every one must be reachable */
 	if ((*v = cf_calloc(*n, sizeof(**v))) == NULL) {
@@ -194,12 +188,12 @@ int
 cf_repo_lookup(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
                struct cf_blob_loc *out)
 {
-	struct cf_blob_loc buf[LOCS_STACK];
+	struct cf_blob_loc buf[CF_LOCS_STACK];
 	struct cf_blob_loc *v = NULL;
 	size_t n = 0;
 	int rc;
 
-	if ((rc = all_locs(r, id, buf, &v, &n)) == 0 && n == 0)
+	if ((rc = cf_repo_locs(r, id, buf, &v, &n)) == 0 && n == 0)
 		rc = CF_ENOENT;
 	if (rc == 0) {
 		size_t pick = 0;
@@ -452,12 +446,12 @@ read_elsewhere(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
                const uint8_t failed[static CF_ID_BYTES], struct cf_zctx *z, uint8_t **out,
                size_t *len)
 {
-	struct cf_blob_loc buf[LOCS_STACK];
+	struct cf_blob_loc buf[CF_LOCS_STACK];
 	struct cf_blob_loc *v = NULL;
 	size_t n = 0;
 	int rc;
 
-	if ((rc = all_locs(r, id, buf, &v, &n)) == 0)
+	if ((rc = cf_repo_locs(r, id, buf, &v, &n)) == 0)
 		rc = CF_EINTEGRITY;
 	for (size_t i = 0; i < n && rc == CF_EINTEGRITY; i++) {
 		if (memcmp(v[i].pack, failed, CF_ID_BYTES) == 0)
@@ -476,13 +470,13 @@ read_elsewhere(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
 bool
 cf_repo_verify_live_copy(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struct cf_zctx *z)
 {
-	struct cf_blob_loc buf[LOCS_STACK];
+	struct cf_blob_loc buf[CF_LOCS_STACK];
 	struct cf_blob_loc *v = NULL;
 	uint8_t *out = NULL;
 	size_t n = 0;
 	bool ok = false;
 
-	if (all_locs(r, id, buf, &v, &n) != 0)
+	if (cf_repo_locs(r, id, buf, &v, &n) != 0)
 		n = 0;
 	for (size_t i = 0; i < n && !ok; i++) {
 		if (cf_repo_is_condemned(r, v[i].pack) || read_at(r, id, &v[i], z, &out) != 0)

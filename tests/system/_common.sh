@@ -14,7 +14,8 @@
 #   json_get FIELD      print FIELD of the summary line of a `--json backup` run's stdout
 #   treecmp A B [OPT]   compare two trees with lib/treecmp.py, fail on a difference
 #   mkrepo DIR          init a repository at DIR (recovery key in DIR.rk)
-#   need_cofferd        exit 0 ("skipped") when COFFERD_BIN is not set (cofferd not built)
+#   need_cofferd [http] exit 0 ("skipped") when COFFERD_BIN is not set (cofferd not built),
+#                       or with http, CF_HTTP (the signed-request test client)
 #   serve_cofferd DATA [ARGS...]
 #                       start `$COFFERD_BIN serve --data DATA ARGS...` on 127.0.0.1:$SERVE_PORT
 #                       (a free port, chosen at the first call; sets SERVE_PORT, URL, SPID;
@@ -101,6 +102,10 @@ treecmp() {
 need_cofferd() {
 	if [ -z "${COFFERD_BIN:-}" ]; then
 		say "skipped: COFFERD_BIN is not set (cofferd not built)"
+		exit 0
+	fi
+	if [ "${1:-}" = http ] && [ -z "${CF_HTTP:-}" ]; then
+		say "skipped: CF_HTTP is not set"
 		exit 0
 	fi
 }

@@ -20,10 +20,7 @@
 set -euo pipefail
 . "$(dirname "$0")/_common.sh"
 
-if [ -z "${COFFERD_BIN:-}" ] || [ -z "${CF_HTTP:-}" ]; then
-	say "skipped: COFFERD_BIN or CF_HTTP is not set"
-	exit 0
-fi
+need_cofferd http
 serve_account alice
 S=$TMP/src
 mkdir -p "$S"

@@ -12,9 +12,9 @@
 #     reported by check --read-data (exit 13), by name;
 #  5. must fail, a server passing damage off as a prune: trees it withholds (every ranged pack
 #     read answered 404), a snapshot object it serves to the sequence check and then withholds,
-#     a damaged pack it leaves out of read-data's own listing, a data pack it deletes together
-#     with the index object naming it once check has read the index: each is a problem (exit
-#     13);
+#     a damaged pack it leaves out of read-data's own listing (also with a good copy in a pack
+#     no index object names), a data pack it deletes together with the index object naming it
+#     once check has read the index: each is a problem (exit 13);
 #  6. must fail: a pack a kept snapshot needs, deleted outside prune (the index still names
 #     it), is reported missing with exit 13, by name.
 set -euo pipefail
@@ -156,6 +156,30 @@ HOOKPROXY_DROP_LINE="^$big " HOOKPROXY_DROP_SKIP=1 HOOKPROXY_DROP_COUNT=1 \
 	withheld "a damaged pack left out of read-data's listing" 0 '^$' \
 	"packs/$big does not match its name" --read-data
 grep -q "chunk [0-9a-f]* is not verified" "$TMP/err" || fail "no chunk of packs/$big named"
+# the same, with a good copy in a pack no index object names (g stored twice: the first pack
+# and its index objects deleted before the second backup, then the pack brought back alone)
+objs packs >"$TMP/p0"
+objs index >"$TMP/i0"
+head -c 500000 /dev/urandom >"$S/g"
+run -r "$R" backup "$S"
+expect_rc 0 "backup of g"
+orphan=$(comm -13 "$TMP/p0" <(objs packs) | sort -k2 -n | tail -1 | cut -d' ' -f1)
+for o in "packs/$orphan" $(comm -13 "$TMP/i0" <(objs index) | cut -d' ' -f1 | sed 's|^|index/|'); do
+	st=$("$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/$o" --method DELETE \
+		--print-status 2>/dev/null) || true
+	[ "$st" = 204 ] || fail "DELETE of $o: $st"
+done
+objs packs >"$TMP/p0"
+run -r "$R" backup "$S"
+expect_rc 0 "backup of g again"
+indexed=$(comm -13 "$TMP/p0" <(objs packs) | sort -k2 -n | tail -1 | cut -d' ' -f1)
+st=$("$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/packs/$orphan?undelete" \
+	--method POST --print-status 2>/dev/null) || true
+[ "$st" = 200 ] || [ "$st" = 204 ] || fail "undelete of packs/$orphan: $st"
+HOOKPROXY_DROP_LINE="^$indexed " HOOKPROXY_DROP_SKIP=1 HOOKPROXY_DROP_COUNT=1 \
+	HOOKPROXY_CORRUPT="^GET /v1/alice/packs/$indexed\$" \
+	withheld "a good copy only in a pack no index object names" 0 '^$' \
+	"packs/$indexed does not match its name" --read-data
 objs packs >"$TMP/p0"
 objs index >"$TMP/i0"
 head -c 700000 /dev/urandom >"$S/f"

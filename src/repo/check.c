@@ -83,16 +83,25 @@ cf_ck_list_packs(struct ck *c)
 	return cf_store_list(c->r->store, CF_OBJ_PACK, note_pack, c);
 }
 
-/* The key of "blob @id verified in pack @pack" in c->good_at. */
+/*
+ * The key of "the blob at @e in pack @pack verified" in c->good_at: the whole location, as a
+ * pack's header lists it and an index object records it (a forged index object may place a
+ * blob of a genuine pack at the wrong offset).
+ */
 static void
 good_key(uint8_t key[static CF_HASH_BYTES], const uint8_t pack[static CF_ID_BYTES],
-         const uint8_t id[static CF_ID_BYTES])
+         const struct cf_pack_entry *e)
 {
-	uint8_t both[2 * CF_ID_BYTES];
+	uint8_t b[2 * CF_ID_BYTES + 3 * 4 + 2];
 
-	memcpy(both, pack, CF_ID_BYTES);
-	memcpy(both + CF_ID_BYTES, id, CF_ID_BYTES);
-	cf_hash(key, both, sizeof(both));
+	memcpy(b, pack, CF_ID_BYTES);
+	memcpy(b + CF_ID_BYTES, e->id, CF_ID_BYTES);
+	cf_put_u32be(b + 2 * CF_ID_BYTES, e->offset);
+	cf_put_u32be(b + 2 * CF_ID_BYTES + 4, e->stored_len);
+	cf_put_u32be(b + 2 * CF_ID_BYTES + 8, e->raw_len);
+	b[2 * CF_ID_BYTES + 12] = e->type;
+	b[2 * CF_ID_BYTES + 13] = e->comp;
+	cf_hash(key, b, sizeof(b));
 }
 
 /*
@@ -115,7 +124,7 @@ verified_in_place(struct ck *c, const uint8_t id[static CF_ID_BYTES], bool read_
 	for (size_t i = 0; i < n && !*ok; i++) {
 		if (read_now && (rc = cf_ck_read_once(c, v[i].pack)) != 0)
 			break;
-		good_key(key, v[i].pack, id);
+		good_key(key, v[i].pack, &v[i].e);
 		*ok = cf_index_has(c->good_at, key);
 	}
 out:
@@ -142,8 +151,10 @@ cf_ck_chunk(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 	bool ok = false;
 	int rc;
 
+	/* not indexed: the index may have been read while a prune replaced an index object */
 	if (cf_repo_lookup(c->r, id, &loc) != 0)
-		return chunk_problem(c, id, "missing");
+		return c->final ? chunk_problem(c, id, "missing")
+		                : cf_ck_put_off(c, CK_LATER_CHUNK, c->snap, id, CF_ENOENT);
 	if (c->read_all) {
 		/* deciding, the packs of its places are read first (once each) */
 		if ((rc = verified_in_place(c, id, c->final, &ok)) != 0 || ok)
@@ -269,13 +280,12 @@ check_snapshots(struct ck *c)
 }
 
 /* Remember a damaged blob so the snapshot walk can name the files that use it. */
-static void
+static int
 note_damaged(struct ck *c, const struct cf_pack_entry *e)
 {
 	static const uint8_t nopack[CF_ID_BYTES];
 
-	if (cf_index_add(c->damaged, nopack, e) != 0)
-		cf_ck_problem(c, "out of memory while recording damage");
+	return cf_index_add(c->damaged, nopack, e);
 }
 
 /* A blob verified: in some pack, and (when the pack matched its name) in pack @id. */
@@ -284,11 +294,12 @@ note_good(struct ck *c, const uint8_t id[static CF_ID_BYTES], const struct cf_pa
           bool named)
 {
 	uint8_t key[CF_HASH_BYTES];
-	int rc;
 
-	if ((rc = cf_index_add_id(c->good, e->id)) != 0 || !named)
-		return rc;
-	good_key(key, id, e->id);
+	if (!c->read_all) /* read-data asks good_at only */
+		return cf_index_add_id(c->good, e->id);
+	if (!named)
+		return 0;
+	good_key(key, id, e);
 	return cf_index_add_id(c->good_at, key);
 }
 
@@ -319,7 +330,7 @@ check_blobs(struct ck *c, const uint8_t id[static CF_ID_BYTES], const char *name
 
 			cf_id_name(idhex, e->id);
 			cf_ck_problem(c, "packs/%s: blob %.16s is damaged", name, idhex);
-			note_damaged(c, e);
+			rc = note_damaged(c, e);
 		} else {
 			rc = note_good(c, id, e, named);
 		}
@@ -371,6 +382,13 @@ cf_ck_read_pack(void *arg, const char *name, uint64_t size)
 		rc = check_blobs(c, want, name, pack, len, pk, named);
 	cf_free(pack);
 	return rc;
+}
+
+/* With read-data, a pack the index names that read-data's own listing left out is read too. */
+static int
+read_named(void *arg, const uint8_t pack[static CF_ID_BYTES])
+{
+	return cf_ck_read_once(arg, pack);
 }
 
 int
@@ -532,6 +550,8 @@ cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 		goto out;
 	c.read_all = micro == CF_SUBSET_MAX_MICRO && !rolling;
 	if (micro > 0 && (rc = read_data(&c, micro, rolling)) != 0)
+		goto out;
+	if (c.read_all && (rc = cf_repo_each_pack(r, read_named, &c)) != 0)
 		goto out;
 	/* after read-data, so files using a damaged blob are named */
 	if (cf_repo_can_read(r) == 0 && (rc = check_snapshots(&c)) != 0)

@@ -7,9 +7,9 @@
  * is decided against them: a prune deletes a pack only after replacing every index object
  * that names it and copying out what a snapshot still needs, and a forgotten snapshot's
  * object before its packs. A server that withholds or deletes objects cannot pass for a prune:
- * a chunk or tree is found again through the fresh index in a pack that is listed and reads
- * (with read-data: a chunk in a copy that verified at a place the index records), or it is a
- * problem; a snapshot is gone only when a trusted forget record names it.
+ * a chunk or tree is found again through the fresh index in a pack that is listed (a tree:
+ * and loads; with read-data, a chunk: in a copy that verified at a place the index records),
+ * or it is a problem; a snapshot is gone only when a trusted forget record names it.
  */
 #include <stdio.h>
 #include <string.h>

@@ -155,7 +155,8 @@ int cf_repo_lookup(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES]
                    struct cf_blob_loc *out) CF_MUST_CHECK;
 /*
  * cf_repo_locs() - every location the loaded index records for blob @id, into *@v: @buf when
- * it has room, else a new array (cf_free it when it is not @buf). *@n 0: not indexed.
+ * it has room, else a new array (cf_free it when it is not @buf). *@n 0: not indexed. 0,
+ * CF_ENOMEM, CF_ESYS or CF_EINTERNAL (free *@v on every return).
  */
 #define CF_LOCS_STACK 8
 int cf_repo_locs(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],

@@ -177,6 +177,7 @@ cf_repo_locs(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
 	/* many copies (an index object may be forged): every one must be reachable */
 	if ((*v = cf_calloc(*n, sizeof(**v))) == NULL) {
 		*v = buf;
+		*n = 0;
 		return CF_ENOMEM;
 	}
 	if ((rc = cf_ixdb_locs(r->ixdb, id, *v, *n, &got)) == 0 && got != *n)
@@ -437,14 +438,14 @@ read_at(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], const struct cf
 }
 
 /*
- * The first copy of @id failed to verify: try every other copy an index object records. An
+ * The copy of @id at @failed did not verify: try every other copy an index object records. An
  * index object is sealed with a key backup-only devices hold, so the first location may be
- * a forged copy; a genuine one elsewhere must still be found (P5).
+ * a forged one, even in a genuine pack at a wrong offset; a genuine copy elsewhere, in the
+ * same pack too, must still be found (P5).
  */
 static int
 read_elsewhere(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
-               const uint8_t failed[static CF_ID_BYTES], struct cf_zctx *z, uint8_t **out,
-               size_t *len)
+               const struct cf_blob_loc *failed, struct cf_zctx *z, uint8_t **out, size_t *len)
 {
 	struct cf_blob_loc buf[CF_LOCS_STACK];
 	struct cf_blob_loc *v = NULL;
@@ -454,7 +455,8 @@ read_elsewhere(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES],
 	if ((rc = cf_repo_locs(r, id, buf, &v, &n)) == 0)
 		rc = CF_EINTEGRITY;
 	for (size_t i = 0; i < n && rc == CF_EINTEGRITY; i++) {
-		if (memcmp(v[i].pack, failed, CF_ID_BYTES) == 0)
+		if (memcmp(v[i].pack, failed->pack, CF_ID_BYTES) == 0 &&
+		    v[i].e.offset == failed->e.offset && v[i].e.stored_len == failed->e.stored_len)
 			continue;
 		if (read_at(r, id, &v[i], z, out) == 0) {
 			*len = v[i].e.raw_len;
@@ -516,7 +518,7 @@ cf_repo_read_blob(struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], struc
 	if (rc != CF_EINTEGRITY)
 		return rc;
 	(void)snprintf(msg, sizeof(msg), "%s", cf_err_last());
-	if ((rc = read_elsewhere(r, id, loc.pack, z, out, len)) == CF_EINTEGRITY)
+	if ((rc = read_elsewhere(r, id, &loc, z, out, len)) == CF_EINTEGRITY)
 		return cf_err_set(CF_EINTEGRITY, "%s", msg); /* no good copy: the first failure */
 	return rc;
 }

@@ -63,10 +63,11 @@ struct cf_store_tmp {
 
 /*
  * struct cf_rbuf - a read buffer its owner keeps from read to read (zero it to start, free it
- * with cf_rbuf_free()), so that reads do not fault in new memory each time. Stores grow it at
- * least twofold (up to CF_RBUF_KEEP) and keep it aligned to CF_FS_ALIGN where they read past
- * the page cache; one grown past CF_RBUF_KEEP for a large read is given back at the next
- * smaller one. It holds stored bytes (ciphertext), so it is freed without being wiped.
+ * with cf_rbuf_free()), so that reads do not fault in new memory each time. The local store
+ * grows it at least twofold (up to CF_RBUF_KEEP) and keeps it aligned to CF_FS_ALIGN, as it
+ * reads past the page cache; one grown past CF_RBUF_KEEP for a large read is given back at
+ * the next smaller one. Other stores hand over get()'s buffer. It holds stored bytes (ciphertext),
+ * so it is freed without being wiped.
  */
 #define CF_RBUF_KEEP ((size_t)4 << 20)
 struct cf_rbuf {

@@ -7,7 +7,9 @@
 # on the server fails only the files whose chunks it broke (exit 13, each named); the other
 # chunks of the same fetched runs are still restored, and nothing wrong is ever written. The
 # same from a local repository, whose packs are read directly into kept buffers and whose
-# large files' chunks are decoded straight into the direct-write stage.
+# large files' chunks are decoded straight into the direct-write stage. A forged index object
+# that names each blob of a genuine pack one byte short does not stop a restore: the good
+# copy in the same pack is found.
 set -euo pipefail
 . "$(dirname "$0")/_common.sh"
 
@@ -134,5 +136,21 @@ run -r "$L" restore latest --target "$TMP/r5"
 expect_rc 13 "local restore from a damaged pack"
 grep -q "cannot restore '$S/big" "$TMP/err" || fail "no damaged large file was named"
 some_lost "$S" "$TMP/r5$S"
+
+say "a forged index object naming every blob of the genuine packs one byte short (it sorts"
+say "   first): restore falls back to the good copy in the same pack; check --read-data passes"
+M=$TMP/misplaced
+run -r "$M" init --recovery-key-file "$TMP/misplaced.rk"
+expect_rc 0 "init of a repository to forge into"
+run -r "$M" backup "$S"
+expect_rc 0 "backup before the forgery"
+[ -n "${CF_FORGE:-}" ] || fail "CF_FORGE is not set"
+n=$("$CF_FORGE" misplace-index "$M") || fail "misplace-index failed"
+[ "$n" -gt 0 ] || fail "misplace-index named no pack"
+run -r "$M" restore latest --target "$TMP/r6"
+expect_rc 0 "restore past blobs named one byte short in their own pack"
+treecmp "$S" "$TMP/r6$S"
+run -r "$M" check --read-data
+expect_rc 0 "check --read-data with the misplaced copies"
 
 say "ok"

@@ -28,6 +28,11 @@
  *                                           altered, and one index object naming the copies
  *                                           whose name sorts before every other; REPO may be
  *                                           a cofferd URL. Prints the number of copies.
+ *   cf_forge misplace-index REPO            the same, but naming the genuine data packs with
+ *                                           every blob one byte short (such a location sorts
+ *                                           before the true one, so restore meets a copy
+ *                                           that fails in a pack that also holds the good
+ *                                           one). Prints the number of packs named.
  *
  * Exit status: 0 done, 1 error, 2 usage, 3 try-snapshot found no key that opens.
  */
@@ -641,6 +646,7 @@ struct poison {
 	struct cf_index_pack *copies;
 	size_t n;
 	char first[2 * CF_ID_BYTES + 1]; /* the smallest index object name */
+	bool misplace;                   /* misplace-index: the genuine packs, blobs cut short */
 };
 
 /* Store an altered copy of data pack @p and remember it with @p's entries. */
@@ -678,6 +684,28 @@ poison_pack(struct poison *z, const struct cf_index_pack *p)
 	return rc;
 }
 
+/* Remember data pack @p with every entry one byte short (still valid): not stored anew. */
+static int
+misplace_pack(struct poison *z, const struct cf_index_pack *p)
+{
+	struct cf_index_pack *nv = NULL;
+
+	if ((nv = cf_realloc(z->copies, (z->n + 1) * sizeof(*nv))) == NULL)
+		return CF_ENOMEM;
+	z->copies = nv;
+	nv[z->n] = *p;
+	if ((nv[z->n].entries = cf_memdup(p->entries, p->count * sizeof(*p->entries))) == NULL)
+		return CF_ENOMEM;
+	for (size_t k = 0; k < p->count; k++) {
+		struct cf_pack_entry *e = &nv[z->n].entries[k];
+
+		e->stored_len--;
+		e->raw_len -= e->comp == 0; /* a plain payload is exactly raw_len */
+	}
+	z->n++;
+	return 0;
+}
+
 static int
 poison_index(void *arg, const char *name, uint64_t size)
 {
@@ -693,21 +721,24 @@ poison_index(void *arg, const char *name, uint64_t size)
 		return rc;
 	for (size_t i = 0; i < npacks && rc == 0; i++)
 		if (packs[i].count > 0 && packs[i].entries[0].type == CF_BLOB_DATA)
-			rc = poison_pack(z, &packs[i]);
+			rc = z->misplace ? misplace_pack(z, &packs[i]) : poison_pack(z, &packs[i]);
 	cf_index_packs_free(packs, npacks);
 	return rc;
 }
 
 static int
-cmd_poison_index(const struct args *a)
+forge_index(const struct args *a, bool misplace)
 {
+	const char *what = misplace ? "misplace-index" : "poison-index";
 	struct cf_opts *o = NULL;
 	struct poison z;
 	int rc;
 
 	memset(&z, 0, sizeof(z));
+	z.misplace = misplace;
 	if (a->npos != 1)
-		return usage("cf_forge poison-index REPO");
+		return usage(misplace ? "cf_forge misplace-index REPO"
+		                      : "cf_forge poison-index REPO");
 	if ((rc = cf_opts_new(&o)) != 0 || (rc = cf_opts_add(o, "repo", a->pos[0])) != 0 ||
 	    (rc = cf_repo_open(o, &z.r)) != 0 ||
 	    (rc = cf_store_list(z.r->store, CF_OBJ_INDEX, poison_index, &z)) != 0)
@@ -739,7 +770,19 @@ out:
 	cf_index_packs_free(z.copies, z.n);
 	cf_repo_free(z.r);
 	cf_opts_free(o);
-	return rc != 0 ? fail(rc, "poison-index") : 0;
+	return rc != 0 ? fail(rc, what) : 0;
+}
+
+static int
+cmd_poison_index(const struct args *a)
+{
+	return forge_index(a, false);
+}
+
+static int
+cmd_misplace_index(const struct args *a)
+{
+	return forge_index(a, true);
 }
 
 int
@@ -754,7 +797,8 @@ main(int argc, char **argv)
 	            {"keyslot", cmd_keyslot},
 	            {"snapshot", cmd_snapshot},
 	            {"try-snapshot", cmd_try_snapshot},
-	            {"poison-index", cmd_poison_index}};
+	            {"poison-index", cmd_poison_index},
+	            {"misplace-index", cmd_misplace_index}};
 	struct args a;
 
 	if (cf_init() != 0) {

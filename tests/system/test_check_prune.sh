@@ -35,6 +35,32 @@ packs() {
 	objs packs | cut -d' ' -f1
 }
 
+# as_alice METHOD OBJECT WANT...: a request signed by alice's device for OBJECT ("packs/ID",
+# a query allowed); fail unless the status is one of WANT.
+as_alice() {
+	local method=$1 obj=$2 st want
+	shift 2
+	st=$("$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/$obj" \
+		--method "$method" --print-status 2>/dev/null) || true
+	for want in "$@"; do
+		[ "$st" = "$want" ] && return 0
+	done
+	fail "$method $obj: $st"
+}
+
+# backup_new NAME BYTES: back up $S with a new random file NAME; sets NEW_PACK (the largest
+# pack the backup stored) and NEW_INDEX (the index objects it stored).
+backup_new() {
+	objs packs >"$TMP/p0"
+	objs index >"$TMP/i0"
+	head -c "$2" /dev/urandom >"$S/$1"
+	run -r "$R" backup "$S"
+	expect_rc 0 "backup of $1"
+	NEW_PACK=$(comm -13 "$TMP/p0" <(objs packs) | sort -k2 -n | tail -1 | cut -d' ' -f1)
+	NEW_INDEX=$(comm -13 "$TMP/i0" <(objs index) | cut -d' ' -f1)
+	[ -n "$NEW_PACK" ] || fail "backup of $1 stored no pack"
+}
+
 # two_snapshots NAME: back up a file NAME (snapshot id in $old), then a tree without it: the
 # first snapshot's packs hold nothing the second needs.
 two_snapshots() {
@@ -121,16 +147,6 @@ check_racing "check --read-data racing a prune" '^GET /v1/alice/packs/[0-9a-f]{6
 run -r "$R" check --read-data
 expect_rc 0 "check --read-data after the second prune"
 
-say "4. must fail: a needed pack the server lists but withholds is reported by read-data"
-victim=$(packs | head -1)
-[ -n "$victim" ] || fail "no pack left"
-HOOKPROXY_404="^GET /v1/alice/packs/$victim\$" start_proxy '^$' true
-run -r "$PROXY_R" check --read-data
-stop_proxy
-expect_rc 13 "check --read-data with a withheld pack"
-grep -q "packs/$victim cannot be read" "$TMP/out" "$TMP/err" ||
-	fail "check --read-data did not name the withheld pack $victim"
-
 # withheld WHAT SKIP PATTERN MESSAGE [ARGS]: check ARGS through a proxy that answers 404 for
 # requests matching PATTERN after the first SKIP; must exit 13 and say MESSAGE.
 withheld() {
@@ -143,6 +159,21 @@ withheld() {
 	grep -q -- "$message" "$TMP/out" "$TMP/err" || fail "check, $what: no '$message'"
 }
 
+# hidden_damaged PACK WHAT: check --read-data through a proxy that leaves PACK out of
+# read-data's own listing (the second) and flips its last byte; must name PACK and a chunk.
+hidden_damaged() {
+	HOOKPROXY_DROP_LINE="^$1 " HOOKPROXY_DROP_SKIP=1 HOOKPROXY_DROP_COUNT=1 \
+		HOOKPROXY_CORRUPT="^GET /v1/alice/packs/$1\$" \
+		withheld "$2" 0 '^$' "packs/$1 does not match its name" --read-data
+	grep -q "chunk [0-9a-f]* is not verified" "$TMP/err" || fail "$2: no chunk of packs/$1 named"
+}
+
+say "4. must fail: a needed pack the server lists but withholds is reported by read-data"
+victim=$(packs | head -1)
+[ -n "$victim" ] || fail "no pack left"
+withheld "a pack listed but withheld" 0 "^GET /v1/alice/packs/$victim\$" \
+	"packs/$victim cannot be read" --read-data
+
 say "5. must fail: damage passed off as a prune"
 run -r "$R" check
 expect_rc 0 "check before the server turns"
@@ -150,48 +181,27 @@ withheld "every ranged pack read withheld" 0 '^GET /v1/alice/packs/[0-9a-f]{64}$
 latest=$(run -r "$R" --json snapshots && "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[-1]["id"])' "$TMP/out")
 withheld "a snapshot served once, then withheld" 1 "^GET /v1/alice/snapshots/$latest\$" \
 	"snapshot ${latest:0:16} cannot be read"
-big=$(objs packs | sort -k2 -n | tail -1 | cut -d' ' -f1)
-HOOKPROXY_DROP_LINE="^$big " HOOKPROXY_DROP_SKIP=1 HOOKPROXY_DROP_COUNT=1 \
-	HOOKPROXY_CORRUPT="^GET /v1/alice/packs/$big\$" \
-	withheld "a damaged pack left out of read-data's listing" 0 '^$' \
-	"packs/$big does not match its name" --read-data
-grep -q "chunk [0-9a-f]* is not verified" "$TMP/err" || fail "no chunk of packs/$big named"
+hidden_damaged "$(objs packs | sort -k2 -n | tail -1 | cut -d' ' -f1)" \
+	"a damaged pack left out of read-data's listing"
 # the same, with a good copy in a pack no index object names (g stored twice: the first pack
 # and its index objects deleted before the second backup, then the pack brought back alone)
-objs packs >"$TMP/p0"
-objs index >"$TMP/i0"
-head -c 500000 /dev/urandom >"$S/g"
-run -r "$R" backup "$S"
-expect_rc 0 "backup of g"
-orphan=$(comm -13 "$TMP/p0" <(objs packs) | sort -k2 -n | tail -1 | cut -d' ' -f1)
-for o in "packs/$orphan" $(comm -13 "$TMP/i0" <(objs index) | cut -d' ' -f1 | sed 's|^|index/|'); do
-	st=$("$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/$o" --method DELETE \
-		--print-status 2>/dev/null) || true
-	[ "$st" = 204 ] || fail "DELETE of $o: $st"
+backup_new g 500000
+orphan=$NEW_PACK
+as_alice DELETE "packs/$orphan" 204
+for idx in $NEW_INDEX; do
+	as_alice DELETE "index/$idx" 204
 done
 objs packs >"$TMP/p0"
 run -r "$R" backup "$S"
 expect_rc 0 "backup of g again"
 indexed=$(comm -13 "$TMP/p0" <(objs packs) | sort -k2 -n | tail -1 | cut -d' ' -f1)
-st=$("$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/packs/$orphan?undelete" \
-	--method POST --print-status 2>/dev/null) || true
-[ "$st" = 200 ] || [ "$st" = 204 ] || fail "undelete of packs/$orphan: $st"
-HOOKPROXY_DROP_LINE="^$indexed " HOOKPROXY_DROP_SKIP=1 HOOKPROXY_DROP_COUNT=1 \
-	HOOKPROXY_CORRUPT="^GET /v1/alice/packs/$indexed\$" \
-	withheld "a good copy only in a pack no index object names" 0 '^$' \
-	"packs/$indexed does not match its name" --read-data
-objs packs >"$TMP/p0"
-objs index >"$TMP/i0"
-head -c 700000 /dev/urandom >"$S/f"
-run -r "$R" backup "$S"
-expect_rc 0 "backup of f"
-data=$(comm -13 "$TMP/p0" <(objs packs) | sort -k2 -n | tail -1 | cut -d' ' -f1)
-[ -n "$data" ] || fail "backup of f stored no pack"
+as_alice POST "packs/$orphan?undelete" 200 204
+hidden_damaged "$indexed" "a good copy only in a pack no index object names"
+backup_new f 700000
 { # the server's turn: the data pack, and the backup's index objects
 	echo "set -e"
-	echo "'$CF_HTTP' --key '$COFFER_HOME/device.key' --url '$URL/v1/alice/packs/$data' --method DELETE"
-	comm -13 "$TMP/i0" <(objs index) | while read -r idx _; do
-		echo "'$CF_HTTP' --key '$COFFER_HOME/device.key' --url '$URL/v1/alice/index/$idx' --method DELETE"
+	for obj in "packs/$NEW_PACK" $(printf 'index/%s ' $NEW_INDEX); do
+		echo "'$CF_HTTP' --key '$COFFER_HOME/device.key' --url '$URL/v1/alice/$obj' --method DELETE"
 	done
 } >"$TMP/turn.sh"
 start_proxy '^GET /v1/alice/packs/\?' bash "$TMP/turn.sh"
@@ -207,9 +217,7 @@ run -r "$R" check --read-data
 expect_rc 0 "check --read-data after undelete"
 
 say "6. must fail: a needed pack deleted outside prune is reported missing"
-st=$("$CF_HTTP" --key "$COFFER_HOME/device.key" --url "$URL/v1/alice/packs/$victim" \
-	--method DELETE --print-status 2>/dev/null) || true
-[ "$st" = 204 ] || fail "DELETE of packs/$victim: $st"
+as_alice DELETE "packs/$victim" 204
 run -r "$R" check
 expect_rc 13 "check with a pack deleted outside prune"
 grep -q "packs/$victim is named by the index but missing" "$TMP/out" "$TMP/err" ||

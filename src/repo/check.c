@@ -144,6 +144,14 @@ chunk_problem(struct ck *c, const uint8_t id[static CF_ID_BYTES], const char *wh
 	return 0;
 }
 
+/* Not found where the walk looked: put off while walking, "missing" while deciding. */
+static int
+missing_or_later(struct ck *c, const uint8_t id[static CF_ID_BYTES])
+{
+	return c->final ? chunk_problem(c, id, "missing")
+	                : cf_ck_put_off(c, CK_LATER_CHUNK, c->snap, id, CF_ENOENT);
+}
+
 int
 cf_ck_chunk(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 {
@@ -153,8 +161,7 @@ cf_ck_chunk(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 
 	/* not indexed: the index may have been read while a prune replaced an index object */
 	if (cf_repo_lookup(c->r, id, &loc) != 0)
-		return c->final ? chunk_problem(c, id, "missing")
-		                : cf_ck_put_off(c, CK_LATER_CHUNK, c->snap, id, CF_ENOENT);
+		return missing_or_later(c, id);
 	if (c->read_all) {
 		/* deciding, the packs of its places are read first (once each) */
 		if ((rc = verified_in_place(c, id, c->final, &ok)) != 0 || ok)
@@ -168,8 +175,7 @@ cf_ck_chunk(struct ck *c, const uint8_t id[static CF_ID_BYTES])
 	}
 	/* in a pack that was missing or did not read: decided with the index read again */
 	if (cf_ck_vanished(c, loc.pack))
-		return c->final ? chunk_problem(c, id, "missing")
-		                : cf_ck_put_off(c, CK_LATER_CHUNK, c->snap, id, CF_ENOENT);
+		return missing_or_later(c, id);
 	/* damaged: no copy of it verified (a forged copy does not hurt a good one) */
 	if (cf_index_has(c->damaged, id) && !cf_index_has(c->good, id))
 		return chunk_problem(c, id, "damaged");

@@ -364,6 +364,67 @@ out:
 	cf_key_free(k2);
 }
 
+/* One length: our seal opens with libsodium, libsodium's seal opens with ours, damage fails. */
+static void
+aead_against_libsodium(const uint8_t kb[32], const struct cf_key *k, size_t mlen, size_t adlen)
+{
+	uint8_t ad[13];
+	uint8_t *m = malloc(mlen + 1);
+	uint8_t *c = malloc(mlen + CF_AEAD_OVERHEAD);
+	uint8_t *out = malloc(mlen + 1);
+	size_t clen = mlen + CF_AEAD_OVERHEAD;
+
+	CHECK(m != NULL && c != NULL && out != NULL && adlen <= sizeof(ad));
+	if (m == NULL || c == NULL || out == NULL || adlen > sizeof(ad))
+		goto out;
+	fill(m, mlen, (uint8_t)mlen);
+	fill(ad, sizeof(ad), 7);
+	cf_aead_seal(c, k, m, mlen, ad, adlen);
+	CHECK(crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, c + CF_NONCE_BYTES,
+	                                                 clen - CF_NONCE_BYTES, ad, adlen, c,
+	                                                 kb) == 0);
+	CHECK(memcmp(out, m, mlen) == 0);
+	memset(out, 0, mlen);
+	fill(c, CF_NONCE_BYTES, 99);
+	(void)crypto_aead_xchacha20poly1305_ietf_encrypt(c + CF_NONCE_BYTES, NULL, m, mlen, ad,
+	                                                 adlen, NULL, c, kb);
+	CHECK(cf_aead_open(out, k, c, clen, ad, adlen) == 0 && memcmp(out, m, mlen) == 0);
+	/* a flipped byte of the ciphertext (its middle), the tag or the nonce; another ad */
+	for (size_t at = 0; at < 3; at++) {
+		size_t i = at == 0 ? CF_NONCE_BYTES + mlen / 2 : at == 1 ? clen - 1 : 5;
+
+		if (at == 0 && mlen == 0)
+			continue;
+		c[i] ^= 0x20;
+		CHECK(cf_aead_open(out, k, c, clen, ad, adlen) == CF_EAUTH);
+		CHECK(mlen == 0 || (out[0] == 0 && out[mlen / 2] == 0)); /* no plaintext left */
+		c[i] ^= 0x20;
+	}
+	CHECK(cf_aead_open(out, k, c, clen, ad, adlen + 1 > sizeof(ad) ? 0 : adlen + 1) ==
+	      CF_EAUTH);
+out:
+	free(m);
+	free(c);
+	free(out);
+}
+
+/* Long inputs go through OpenSSL (AEAD_OSSL_MIN in crypto.c), short ones through libsodium. */
+CF_TEST(aead_same_as_libsodium_at_every_length)
+{
+	static const size_t lens[] = {0,    1,    100,   1023,   1024,   1025,
+	                              4096, 4097, 65536, 300001, 1048579};
+	uint8_t kb[32];
+	struct cf_key *k = NULL;
+
+	fill(kb, sizeof(kb), 0x80);
+	CHECK(cf_key_new_from(kb, &k) == 0);
+	for (size_t i = 0; k != NULL && i < sizeof(lens) / sizeof(lens[0]); i++) {
+		aead_against_libsodium(kb, k, lens[i], 0);
+		aead_against_libsodium(kb, k, lens[i], 13);
+	}
+	cf_key_free(k);
+}
+
 CF_TEST(sign2_is_sign_of_concatenation)
 {
 	struct cf_signkey *k = NULL;

@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <sodium.h>
 #include <string.h>
@@ -32,6 +33,11 @@ static EVP_CIPHER *chacha; /* NULL: OpenSSL lacks it, libsodium seals everything
  */
 #define AEAD_OSSL_MIN 1024
 
+static_assert(CF_NONCE_BYTES == crypto_core_hchacha20_INPUTBYTES + 8, "XChaCha20 nonce split");
+static_assert(CF_KEY_BYTES == crypto_core_hchacha20_OUTPUTBYTES, "HChaCha20 subkey size");
+
+static EVP_CIPHER *fetch_chacha(void);
+
 int
 cf_init(void)
 {
@@ -42,7 +48,7 @@ cf_init(void)
 	if (hmac == NULL && (hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
 		return CF_EINTERNAL;
 	if (chacha == NULL)
-		chacha = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
+		chacha = fetch_chacha();
 	return 0;
 }
 
@@ -240,18 +246,26 @@ cf_mac(uint8_t out[static CF_ID_BYTES], const struct cf_key *k, const void *p, s
 	EVP_MAC_CTX_free(c);
 }
 
+static bool
+apart(const void *a, size_t alen, const void *b, size_t blen)
+{
+	uintptr_t x = (uintptr_t)a;
+	uintptr_t y = (uintptr_t)b;
+
+	return alen == 0 || blen == 0 || x + alen <= y || y + blen <= x;
+}
+
 /*
- * OpenSSL may take @len bytes from @in to @out: long enough to pay, short enough for its int
- * lengths, and apart (in place, a failed open could not fall back: the input would be gone).
+ * OpenSSL may take a message of @mlen bytes from @in (@inlen with nonce and tag) to @out
+ * (@outlen): long enough to pay, short enough for its int lengths, and every buffer apart from
+ * @out (in place, a failed open could not fall back: the input would be gone).
  */
 static bool
-ossl_fits(const uint8_t *out, const uint8_t *in, size_t len, size_t adlen)
+ossl_fits(const uint8_t *out, size_t outlen, const uint8_t *in, size_t inlen, size_t mlen,
+          const uint8_t *ad, size_t adlen)
 {
-	uintptr_t o = (uintptr_t)out;
-	uintptr_t i = (uintptr_t)in;
-
-	return chacha != NULL && len >= AEAD_OSSL_MIN && len <= INT_MAX && adlen <= INT_MAX &&
-	       (o + len <= i || i + len <= o);
+	return chacha != NULL && mlen >= AEAD_OSSL_MIN && mlen <= INT_MAX && adlen <= INT_MAX &&
+	       apart(out, outlen, in, inlen) && apart(out, outlen, ad, adlen);
 }
 
 /*
@@ -261,15 +275,16 @@ ossl_fits(const uint8_t *out, const uint8_t *in, size_t len, size_t adlen)
  * failed (the caller falls back to libsodium).
  */
 static EVP_CIPHER_CTX *
-xchacha_start(const struct cf_key *k, const uint8_t nonce[static CF_NONCE_BYTES], int enc)
+xchacha_start(const EVP_CIPHER *e, const uint8_t key[static CF_KEY_BYTES],
+              const uint8_t nonce[static CF_NONCE_BYTES], int enc)
 {
 	uint8_t sub[CF_KEY_BYTES];
 	uint8_t iv[12] = {0};
 	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
 
-	(void)crypto_core_hchacha20(sub, nonce, k->k, NULL);
-	memcpy(iv + 4, nonce + 16, 8);
-	if (x != NULL && EVP_CipherInit_ex2(x, chacha, sub, iv, enc, NULL) != 1) {
+	(void)crypto_core_hchacha20(sub, nonce, key, NULL);
+	memcpy(iv + 4, nonce + crypto_core_hchacha20_INPUTBYTES, 8);
+	if (x != NULL && (e == NULL || EVP_CipherInit_ex2(x, e, sub, iv, enc, NULL) != 1)) {
 		EVP_CIPHER_CTX_free(x);
 		x = NULL;
 	}
@@ -277,12 +292,15 @@ xchacha_start(const struct cf_key *k, const uint8_t nonce[static CF_NONCE_BYTES]
 	return x;
 }
 
-/* Seal through OpenSSL into c = ciphertext || tag; false when it failed. */
-static bool
-ossl_seal(uint8_t *c, const struct cf_key *k, const uint8_t *nonce, const uint8_t *m, size_t mlen,
-          const uint8_t *ad, size_t adlen)
+/*
+ * The subkey is in OpenSSL's memory, not libsodium's guarded memory, while the context lives:
+ * it serves this one nonce, does not give back the key, and EVP_CIPHER_CTX_free() clears it.
+ */
+static int
+seal_with(const EVP_CIPHER *e, uint8_t *c, const uint8_t key[static CF_KEY_BYTES],
+          const uint8_t *nonce, const uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen)
 {
-	EVP_CIPHER_CTX *x = xchacha_start(k, nonce, 1);
+	EVP_CIPHER_CTX *x = xchacha_start(e, key, nonce, 1);
 	int n = 0;
 	int fin = 0;
 	bool ok;
@@ -291,8 +309,15 @@ ossl_seal(uint8_t *c, const struct cf_key *k, const uint8_t *nonce, const uint8_
 	     EVP_EncryptUpdate(x, c, &n, m, (int)mlen) == 1 && (size_t)n == mlen &&
 	     EVP_EncryptFinal_ex(x, c + mlen, &fin) == 1 && fin == 0 &&
 	     EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, CF_TAG_BYTES, c + mlen) == 1;
-	EVP_CIPHER_CTX_free(x); /* clears the key it holds */
-	return ok;
+	EVP_CIPHER_CTX_free(x);
+	return ok ? 0 : CF_EINTERNAL;
+}
+
+int
+cf_aead_ossl_seal(uint8_t *c, const uint8_t key[static CF_KEY_BYTES], const uint8_t *nonce,
+                  const uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen)
+{
+	return seal_with(chacha, c, key, nonce, m, mlen, ad, adlen);
 }
 
 void
@@ -302,19 +327,19 @@ cf_aead_seal(uint8_t *out, const struct cf_key *k, const uint8_t *m, size_t mlen
 	uint8_t *c = out + CF_NONCE_BYTES;
 
 	randombytes_buf(out, CF_NONCE_BYTES);
-	if (ossl_fits(c, m, mlen, adlen) && ossl_seal(c, k, out, m, mlen, ad, adlen))
+	if (ossl_fits(out, mlen + CF_AEAD_OVERHEAD, m, mlen, mlen, ad, adlen) &&
+	    cf_aead_ossl_seal(c, k->k, out, m, mlen, ad, adlen) == 0)
 		return;
 	(void)crypto_aead_xchacha20poly1305_ietf_encrypt(c, NULL, m, mlen, ad, adlen, NULL, out,
 	                                                 k->k);
 }
 
-/* Open through OpenSSL: 0 authentic, CF_EAUTH not, CF_EINTERNAL when OpenSSL failed. */
-static int
-ossl_open(uint8_t *out, const struct cf_key *k, const uint8_t *c, size_t mlen, const uint8_t *ad,
-          size_t adlen)
+int
+cf_aead_ossl_open(uint8_t *out, const uint8_t key[static CF_KEY_BYTES], const uint8_t *c,
+                  size_t mlen, const uint8_t *ad, size_t adlen)
 {
 	const uint8_t *ct = c + CF_NONCE_BYTES;
-	EVP_CIPHER_CTX *x = xchacha_start(k, c, 0);
+	EVP_CIPHER_CTX *x = xchacha_start(chacha, key, c, 0);
 	uint8_t tag[CF_TAG_BYTES];
 	int n = 0;
 	int fin = 0;
@@ -324,7 +349,7 @@ ossl_open(uint8_t *out, const struct cf_key *k, const uint8_t *c, size_t mlen, c
 	if (x != NULL && (adlen == 0 || EVP_DecryptUpdate(x, NULL, &n, ad, (int)adlen) == 1) &&
 	    EVP_DecryptUpdate(x, out, &n, ct, (int)mlen) == 1 && (size_t)n == mlen &&
 	    EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, CF_TAG_BYTES, tag) == 1)
-		rc = EVP_DecryptFinal_ex(x, out + mlen, &fin) == 1 && fin == 0 ? 0 : CF_EAUTH;
+		rc = (EVP_DecryptFinal_ex(x, out + mlen, &fin) == 1 && fin == 0) ? 0 : CF_EAUTH;
 	EVP_CIPHER_CTX_free(x);
 	return rc;
 }
@@ -339,8 +364,8 @@ cf_aead_open(uint8_t *out, const struct cf_key *k, const uint8_t *c, size_t clen
 	if (clen < CF_AEAD_OVERHEAD)
 		return CF_ETRUNC;
 	mlen = clen - CF_AEAD_OVERHEAD;
-	if (ossl_fits(out, c + CF_NONCE_BYTES, mlen, adlen))
-		rc = ossl_open(out, k, c, mlen, ad, adlen);
+	if (ossl_fits(out, mlen, c, clen, mlen, ad, adlen))
+		rc = cf_aead_ossl_open(out, k->k, c, mlen, ad, adlen);
 	if (rc == CF_EINTERNAL && crypto_aead_xchacha20poly1305_ietf_decrypt(
 	                                  out, NULL, NULL, c + CF_NONCE_BYTES,
 	                                  clen - CF_NONCE_BYTES, ad, adlen, c, k->k) == 0)
@@ -350,4 +375,39 @@ cf_aead_open(uint8_t *out, const struct cf_key *k, const uint8_t *c, size_t clen
 		return CF_EAUTH;
 	}
 	return 0;
+}
+
+/*
+ * OpenSSL's ChaCha20-Poly1305 from the default provider, once it has sealed a message that
+ * libsodium opens to the same bytes; NULL otherwise (libsodium then does everything). A
+ * provider that computed it wrongly would otherwise make backups that no restore can read.
+ */
+static EVP_CIPHER *
+fetch_chacha(void)
+{
+	uint8_t key[CF_KEY_BYTES];
+	uint8_t nonce[CF_NONCE_BYTES];
+	uint8_t m[2 * AEAD_OSSL_MIN];
+	uint8_t c[sizeof(m) + CF_TAG_BYTES];
+	uint8_t back[sizeof(m)];
+	EVP_CIPHER *e;
+
+	ERR_set_mark();
+	e = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", "provider=default");
+	(void)ERR_pop_to_mark();
+	if (e == NULL)
+		return NULL;
+	randombytes_buf(key, sizeof(key));
+	randombytes_buf(nonce, sizeof(nonce));
+	randombytes_buf(m, sizeof(m));
+	if (seal_with(e, c, key, nonce, m, sizeof(m), nonce, sizeof(nonce)) != 0 ||
+	    crypto_aead_xchacha20poly1305_ietf_decrypt_detached(back, NULL, c, sizeof(m),
+	                                                        c + sizeof(m), nonce, sizeof(nonce),
+	                                                        nonce, key) != 0 ||
+	    sodium_memcmp(back, m, sizeof(m)) != 0) {
+		EVP_CIPHER_free(e);
+		e = NULL;
+	}
+	sodium_memzero(key, sizeof(key));
+	return e;
 }

@@ -23,4 +23,15 @@ struct cf_boxkey {
 	uint8_t pk[CF_BOX_PK_BYTES];
 };
 
+/*
+ * cf_aead_ossl_seal() / cf_aead_ossl_open() - XChaCha20-Poly1305 through OpenSSL (crypto.c;
+ * tests call them to pin that path). Seal writes ciphertext || tag to @c; open reads
+ * nonce || ciphertext || tag from @c. Return 0, CF_EAUTH (open: not authentic; @out holds
+ * unauthenticated bytes the caller wipes) or CF_EINTERNAL (OpenSSL failed or lacks it).
+ */
+int cf_aead_ossl_seal(uint8_t *c, const uint8_t key[static CF_KEY_BYTES], const uint8_t *nonce,
+                      const uint8_t *m, size_t mlen, const uint8_t *ad, size_t adlen);
+int cf_aead_ossl_open(uint8_t *out, const uint8_t key[static CF_KEY_BYTES], const uint8_t *c,
+                      size_t mlen, const uint8_t *ad, size_t adlen);
+
 #endif

@@ -12,6 +12,7 @@
 
 #include "base/base.h"
 #include "crypto/crypto.h"
+#include "crypto/crypto_impl.h"
 #include "harness.h"
 
 static void
@@ -114,6 +115,12 @@ kat_xchacha(const struct th_vec *v)
 	memcpy(c + nlen + ctlen, tag, tlen);
 	CHECK(cf_aead_open(out, k, c, clen, ad, adlen) == 0);
 	CHECK(eq(out, ptlen, pt, ptlen));
+	/* OpenSSL's path on its own, whatever the length: the same bytes both ways */
+	memset(out, 0, ptlen);
+	CHECK(cf_aead_ossl_open(out, kb, c, ptlen, ad, adlen) == 0 && eq(out, ptlen, pt, ptlen));
+	memset(c + nlen, 0, ctlen + tlen);
+	CHECK(cf_aead_ossl_seal(c + nlen, kb, nonce, pt, ptlen, ad, adlen) == 0);
+	CHECK(eq(c + nlen, ctlen, ct, ctlen) && eq(c + nlen + ctlen, tlen, tag, tlen));
 	CHECK(cf_aead_open(out, k, c, clen, ad, adlen - 1) == CF_EAUTH);
 	c[clen - 1] ^= 1;
 	CHECK(cf_aead_open(out, k, c, clen, ad, adlen) == CF_EAUTH);
@@ -364,18 +371,36 @@ out:
 	cf_key_free(k2);
 }
 
-/* One length: our seal opens with libsodium, libsodium's seal opens with ours, damage fails. */
+/* cf_aead_open() of @c must fail (too short, or not authentic) and leave no plaintext. */
+static void
+open_fails(const struct cf_key *k, const uint8_t *c, size_t clen, const uint8_t *ad, size_t adlen,
+           uint8_t *out, size_t outcap)
+{
+	memset(out, 0xee, outcap);
+	CHECK(cf_aead_open(out, k, c, clen, ad, adlen) ==
+	      (clen < CF_AEAD_OVERHEAD ? CF_ETRUNC : CF_EAUTH));
+	CHECK(clen < CF_AEAD_OVERHEAD || sodium_is_zero(out, clen - CF_AEAD_OVERHEAD));
+}
+
+/*
+ * One length: our seal opens with libsodium, libsodium's seal opens with ours, and each kind
+ * of damage fails: a flipped byte of the ciphertext (its middle), the tag, either part of
+ * the nonce (HChaCha20's 16 bytes, the 8 that go to ChaCha20) or the ad; a byte less or more;
+ * another ad length; another key.
+ */
 static void
 aead_against_libsodium(const uint8_t kb[32], const struct cf_key *k, size_t mlen, size_t adlen)
 {
-	uint8_t ad[13];
+	uint8_t ad[14];
 	uint8_t *m = malloc(mlen + 1);
-	uint8_t *c = malloc(mlen + CF_AEAD_OVERHEAD);
-	uint8_t *out = malloc(mlen + 1);
+	uint8_t *c = malloc(mlen + CF_AEAD_OVERHEAD + 1);
+	uint8_t *out = malloc(mlen + 2);
 	size_t clen = mlen + CF_AEAD_OVERHEAD;
+	struct cf_key *other = NULL;
 
-	CHECK(m != NULL && c != NULL && out != NULL && adlen <= sizeof(ad));
-	if (m == NULL || c == NULL || out == NULL || adlen > sizeof(ad))
+	CHECK(m != NULL && c != NULL && out != NULL && adlen < sizeof(ad));
+	CHECK(cf_key_new_random(&other) == 0);
+	if (m == NULL || c == NULL || out == NULL || other == NULL || adlen >= sizeof(ad))
 		goto out;
 	fill(m, mlen, (uint8_t)mlen);
 	fill(ad, sizeof(ad), 7);
@@ -389,23 +414,61 @@ aead_against_libsodium(const uint8_t kb[32], const struct cf_key *k, size_t mlen
 	(void)crypto_aead_xchacha20poly1305_ietf_encrypt(c + CF_NONCE_BYTES, NULL, m, mlen, ad,
 	                                                 adlen, NULL, c, kb);
 	CHECK(cf_aead_open(out, k, c, clen, ad, adlen) == 0 && memcmp(out, m, mlen) == 0);
-	/* a flipped byte of the ciphertext (its middle), the tag or the nonce; another ad */
-	for (size_t at = 0; at < 3; at++) {
-		size_t i = at == 0 ? CF_NONCE_BYTES + mlen / 2 : at == 1 ? clen - 1 : 5;
+	for (size_t at = 0; at < 4; at++) {
+		static const size_t fixed[] = {0, 5, 20};
+		size_t i = at == 0 ? CF_NONCE_BYTES + mlen / 2 : at == 1 ? clen - 1 : fixed[at - 1];
 
 		if (at == 0 && mlen == 0)
 			continue;
 		c[i] ^= 0x20;
-		CHECK(cf_aead_open(out, k, c, clen, ad, adlen) == CF_EAUTH);
-		CHECK(mlen == 0 || (out[0] == 0 && out[mlen / 2] == 0)); /* no plaintext left */
+		open_fails(k, c, clen, ad, adlen, out, mlen + 2);
 		c[i] ^= 0x20;
 	}
-	CHECK(cf_aead_open(out, k, c, clen, ad, adlen + 1 > sizeof(ad) ? 0 : adlen + 1) ==
-	      CF_EAUTH);
+	if (adlen > 0) {
+		ad[adlen / 2] ^= 1;
+		open_fails(k, c, clen, ad, adlen, out, mlen + 2);
+		ad[adlen / 2] ^= 1;
+	}
+	open_fails(k, c, clen, ad, adlen + 1, out, mlen + 2);
+	open_fails(other, c, clen, ad, adlen, out, mlen + 2);
+	open_fails(k, c, clen - 1, ad, adlen, out, mlen + 2);
+	c[clen] = 0;
+	open_fails(k, c, clen + 1, ad, adlen, out, mlen + 2);
+	CHECK(cf_aead_open(out, k, c, clen, ad, adlen) == 0 && memcmp(out, m, mlen) == 0);
 out:
+	cf_key_free(other);
 	free(m);
 	free(c);
 	free(out);
+}
+
+/* The OpenSSL path itself, at a length cf_aead_seal() gives it: libsodium's bytes exactly. */
+static void
+ossl_path_pinned(const uint8_t kb[32], size_t mlen)
+{
+	uint8_t nonce[CF_NONCE_BYTES];
+	uint8_t *m = malloc(mlen + 1);
+	uint8_t *want = malloc(mlen + CF_TAG_BYTES);
+	uint8_t *got = malloc(mlen + CF_AEAD_OVERHEAD);
+
+	CHECK(m != NULL && want != NULL && got != NULL);
+	if (m == NULL || want == NULL || got == NULL)
+		goto out;
+	fill(m, mlen, 3);
+	fill(nonce, sizeof(nonce), 0x40);
+	(void)crypto_aead_xchacha20poly1305_ietf_encrypt(want, NULL, m, mlen, nonce, 9, NULL, nonce,
+	                                                 kb);
+	memcpy(got, nonce, sizeof(nonce));
+	CHECK(cf_aead_ossl_seal(got + CF_NONCE_BYTES, kb, nonce, m, mlen, nonce, 9) == 0);
+	CHECK(memcmp(got + CF_NONCE_BYTES, want, mlen + CF_TAG_BYTES) == 0);
+	memset(m, 0, mlen);
+	CHECK(cf_aead_ossl_open(m, kb, got, mlen, nonce, 9) == 0);
+	got[CF_NONCE_BYTES + mlen - 1] ^= 1;
+	CHECK(cf_aead_ossl_open(m, kb, got, mlen, nonce, 9) == CF_EAUTH);
+out:
+	free(m);
+	free(want);
+	free(got);
 }
 
 /* Long inputs go through OpenSSL (AEAD_OSSL_MIN in crypto.c), short ones through libsodium. */
@@ -421,6 +484,8 @@ CF_TEST(aead_same_as_libsodium_at_every_length)
 	for (size_t i = 0; k != NULL && i < sizeof(lens) / sizeof(lens[0]); i++) {
 		aead_against_libsodium(kb, k, lens[i], 0);
 		aead_against_libsodium(kb, k, lens[i], 13);
+		if (lens[i] >= 1024)
+			ossl_path_pinned(kb, lens[i]);
 	}
 	cf_key_free(k);
 }

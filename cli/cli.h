@@ -53,6 +53,11 @@ struct cli_cmd {
 /* out.c */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_error_rc(int rc, const char *what);
+/*
+ * cli_report_damaged() - name each snapshot object @r left out as damaged or forged, and
+ * not named before: as errors (@errors), else as warnings. Returns how many it named.
+ */
+size_t cli_report_damaged(const struct cf_repo *r, bool errors);
 int cli_exit_code(int rc);
 void json_str(FILE *f, const uint8_t *p, size_t len);
 void json_cstr(FILE *f, const char *s);

@@ -108,6 +108,7 @@ cmd_backup(struct cli *c)
 	if ((rc = open_repo(c, &r)) != 0)
 		return cli_exit_code(rc);
 	rc = cf_backup(r, c->o, backup_event, c, &res);
+	(void)cli_report_damaged(r, false);
 	progress_clear(c);
 	if (res != NULL)
 		backup_summary(c, res, cf_opts_get(c->o, "dry-run") != NULL);
@@ -126,6 +127,7 @@ find_snapshot(struct cf_repo *r, const char *ref, struct cf_snapshot **out)
 {
 	int rc = cf_snapshot_find(r, ref, out);
 
+	(void)cli_report_damaged(r, false);
 	if (rc != 0)
 		cli_error_rc(rc, "cannot find snapshot");
 	return rc;
@@ -147,6 +149,7 @@ cmd_restore(struct cli *c)
 {
 	struct cf_snapshot *s = NULL;
 	struct cf_repo *r = NULL;
+	char id[65];
 	int rc;
 
 	if (c->nargs != 1 || cf_opts_get(c->o, "target") == NULL) {
@@ -161,8 +164,10 @@ cmd_restore(struct cli *c)
 	progress_clear(c);
 	if (rc != 0)
 		cli_error_rc(rc, "restore failed");
-	else if (!c->quiet && !c->json)
-		printf("restored snapshot %.8s to %s\n", c->args[0], cf_opts_get(c->o, "target"));
+	else if (!c->quiet && !c->json) {
+		cf_snapshot_id_hex(s, id);
+		printf("restored snapshot %.8s to %s\n", id, cf_opts_get(c->o, "target"));
+	}
 out:
 	cf_snapshot_release(s);
 	cf_repo_free(r);

@@ -75,7 +75,11 @@ devices_join(struct cli *c)
 	return EXIT_OK;
 }
 
-/* Ask on the terminal unless --yes. */
+/*
+ * On a terminal, ask unless --yes: the user compares the name with the new device's. With no
+ * terminal (a script), the code given on the command line is the consent, as DESIGN's
+ * contract has it: "devices approve CODE" approves.
+ */
 static bool
 confirm(void *arg, const char *name, const char *role, const char *code)
 {
@@ -83,10 +87,8 @@ confirm(void *arg, const char *name, const char *role, const char *code)
 	char answer[16];
 
 	fprintf(stderr, "add device '%s' as %s, pairing code %s\n", name, role, code);
-	if (cf_opts_get(c->o, "yes") != NULL)
+	if (cf_opts_get(c->o, "yes") != NULL || !isatty(0))
 		return true;
-	if (!isatty(0))
-		return false; /* the library's error says how to approve */
 	fprintf(stderr, "approve? [y/N] ");
 	if (fgets(answer, sizeof(answer), stdin) == NULL)
 		return false;

@@ -172,7 +172,7 @@ cmd_forget(struct cli *c)
 	n = cf_forget_plan_count(p);
 	for (size_t i = 0; i < n; i++)
 		kept += cf_forget_plan_keep(p, i);
-	if (c->json && !cf_opts_get(c->o, "prune")) {
+	if (c->json) { /* a line; with --prune the prune's own line follows */
 		if ((rc = plan_json(p, dry, removed)) != 0)
 			rc = retention_exit(rc, "cannot print the plan");
 	} else if (!c->quiet && !c->json) {

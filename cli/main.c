@@ -252,12 +252,31 @@ find_flag(const struct cli_flag *flags, const char *arg)
 	return NULL;
 }
 
-/* Global flags may stand anywhere. Returns 1 when consumed (with *i advanced), 0 if not. */
-static int
-global_flag(struct cli *c, int argc, char **argv, int *i, int *err)
+/*
+ * The value of option @a: @inl when it came as --name=VALUE, else the next argument (*i
+ * advanced). NULL, with the error printed, when there is none.
+ */
+static const char *
+option_value(int argc, char **argv, int *i, const char *a, const char *inl)
 {
-	const char *a = argv[*i];
+	if (inl != NULL)
+		return inl;
+	if (*i + 1 >= argc) {
+		cli_error("option '%s' needs a value", a);
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+/*
+ * Global flags may stand anywhere. Returns 1 when consumed (with *i advanced), 0 if not.
+ * @a is the option's name, @inl its --name=VALUE value or NULL.
+ */
+static int
+global_flag(struct cli *c, int argc, char **argv, int *i, const char *a, const char *inl, int *err)
+{
 	const char *key = NULL;
+	const char *v = NULL;
 
 	if (strcmp(a, "--json") == 0)
 		c->json = true;
@@ -272,16 +291,31 @@ global_flag(struct cli *c, int argc, char **argv, int *i, int *err)
 		key = "recovery-key-file";
 	else
 		return 0;
-	if (key == NULL)
-		return 1;
-	if (*i + 1 >= argc) {
-		cli_error("option '%s' needs a value", a);
-		*err = EXIT_USAGE;
+	if (key == NULL) {
+		if (inl != NULL) {
+			cli_error("option '%s' takes no value", a);
+			*err = EXIT_USAGE;
+		}
 		return 1;
 	}
-	if (cf_opts_add(c->o, key, argv[++*i]) != 0)
+	if ((v = option_value(argc, argv, i, a, inl)) == NULL)
+		*err = EXIT_USAGE;
+	else if (cf_opts_add(c->o, key, v) != 0)
 		*err = EXIT_ERROR;
 	return 1;
+}
+
+/* Split "--name=VALUE" into @name (the option) and its value; NULL when @a is not so. */
+static const char *
+split_inline(const char *a, char *name, size_t cap)
+{
+	const char *eq = strchr(a, '=');
+
+	if (a[0] != '-' || a[1] != '-' || eq == NULL || (size_t)(eq - a) >= cap)
+		return NULL;
+	memcpy(name, a, (size_t)(eq - a));
+	name[eq - a] = '\0';
+	return eq + 1;
 }
 
 static int
@@ -305,6 +339,9 @@ parse(struct cli *c, int argc, char **argv, const struct cli_cmd **cmd)
 
 	for (int i = 1; i < argc && err == 0; i++) {
 		const struct cli_flag *f = NULL;
+		const char *inl = NULL;
+		const char *v = NULL;
+		char name[64];
 		char *a = argv[i];
 
 		if (dashdash || a[0] != '-' || strcmp(a, "-") == 0) {
@@ -329,18 +366,22 @@ parse(struct cli *c, int argc, char **argv, const struct cli_cmd **cmd)
 				usage(stdout);
 			return -1;
 		}
-		if (global_flag(c, argc, argv, &i, &err))
+		if ((inl = split_inline(a, name, sizeof(name))) != NULL)
+			a = name;
+		if (global_flag(c, argc, argv, &i, a, inl, &err))
 			continue;
 		if (*cmd == NULL || (f = find_flag((*cmd)->flags, a)) == NULL) {
 			cli_error("unknown option '%s'%s%s", a, *cmd != NULL ? " for " : "",
 			          *cmd != NULL ? (*cmd)->name : "");
 			return EXIT_USAGE;
 		}
-		if (f->value && i + 1 >= argc) {
-			cli_error("option '%s' needs a value", a);
+		if (!f->value && inl != NULL) {
+			cli_error("option '%s' takes no value", a);
 			return EXIT_USAGE;
 		}
-		if (cf_opts_add(c->o, f->key, f->value ? argv[++i] : "1") != 0)
+		if (f->value && (v = option_value(argc, argv, &i, a, inl)) == NULL)
+			return EXIT_USAGE;
+		if (cf_opts_add(c->o, f->key, f->value ? v : "1") != 0)
 			return EXIT_ERROR;
 	}
 	return err;

@@ -36,6 +36,8 @@ cli_exit_code(int rc)
 		return EXIT_INTEGRITY;
 	case CF_EPARTIAL:
 		return EXIT_PARTIAL;
+	case CF_EUSAGE:
+		return EXIT_USAGE;
 	default:
 		return EXIT_ERROR;
 	}
@@ -51,6 +53,22 @@ cli_error_rc(int rc, const char *what)
 		cli_error("%s", m);
 	else
 		cli_error("%s: %s", what, cf_strerror(rc));
+}
+
+size_t
+cli_report_damaged(const struct cf_repo *r, bool errors)
+{
+	static size_t told; /* a second lookup (diff) does not repeat them */
+	const char *m = NULL;
+	size_t first = told;
+
+	for (; (m = cf_snapshots_damaged(r, told)) != NULL; told++) {
+		if (errors)
+			cli_error("%s", m);
+		else
+			cli_error("warning: %s (left out; 'coffer check' reports it)", m);
+	}
+	return told - first;
 }
 
 /* Length of a valid UTF-8 sequence at @p (at most @left bytes), 0 if invalid. */

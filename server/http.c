@@ -103,6 +103,7 @@ cfd_reply_rc(struct MHD_Connection *c, struct cfd_req *r, int rc)
 	case CF_EFORMAT:
 	case CF_ETRUNC:
 	case CF_EINVAL:
+	case CF_EUSAGE:
 	case CF_EVERSION:
 	case CF_EINTEGRITY:
 		return cfd_reply_fail(c, r, MHD_HTTP_BAD_REQUEST, CFD_ERRK_MALFORMED);

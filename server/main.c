@@ -90,8 +90,8 @@ cfd_fail(int rc, const char *what)
 	return CFD_EXIT_ERR;
 }
 
-int
-cfd_usage(void)
+static void
+usage_to(FILE *f)
 {
 	(void)fputs(
 	        "usage: cofferd init --data DIR [STORES]\n"
@@ -108,7 +108,13 @@ cfd_usage(void)
 	        "COFFERD_S3_CREDENTIALS=FILE)\n"
 	        "  DIR holds SQLite and the blobs by default, else only uploads in flight.\n"
 	        "       cofferd version\n",
-	        stderr);
+	        f);
+}
+
+int
+cfd_usage(void)
+{
+	usage_to(stderr);
 	return CFD_EXIT_USAGE;
 }
 
@@ -384,6 +390,11 @@ main(int argc, char **argv)
 	}
 	if (argc < 2)
 		return cfd_usage();
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		usage_to(stdout);
+		return CFD_EXIT_OK;
+	}
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		(void)printf("cofferd %s\n", CF_VERSION);
 		return CFD_EXIT_OK;

@@ -117,7 +117,8 @@ CF_API const uint8_t *cf_node_target(const struct cf_node *n, size_t *len);
  * cf_repo_create() - create a repository at @o's "repo" (a directory path) and, when
  * COFFER_HOME ("home") holds no device identity yet, this device's identity. Writes
  * the recovery key's typable code (NUL-terminated) to @recovery_code (at least 70 bytes).
- * Returns 0, CF_EEXIST (a repository is already there), CF_EINVAL, CF_ESYS or CF_ENOMEM.
+ * Returns 0, CF_EEXIST (a repository is already there), CF_EUSAGE (no or a wrong location or
+ * token), CF_EINVAL, CF_ESYS or CF_ENOMEM.
  */
 CF_API int cf_repo_create(const struct cf_opts *o, char *recovery_code, size_t cap) CF_MUST_CHECK;
 /*
@@ -156,7 +157,8 @@ CF_API void cf_repo_self_public(const struct cf_repo *r, char *out);
 /*
  * cf_devices_join() - on a new device: create its identity if needed and write a join request
  * ("role": "full" or "backup-only"). @code gets the pairing code (at least 20 bytes).
- * Returns 0, CF_EEXIST (already a member), CF_ENOREPO, CF_EINVAL or an error.
+ * Returns 0, CF_EEXIST (already a member), CF_ENOREPO, CF_EUSAGE (a bad role, no location) or
+ * an error.
  */
 CF_API int cf_devices_join(const struct cf_opts *o, char *code, size_t cap) CF_MUST_CHECK;
 /*
@@ -189,15 +191,24 @@ CF_API int cf_recovery_rotate(struct cf_repo *r, char *code, size_t cap) CF_MUST
 /*
  * cf_snapshots_list() - every snapshot matching the "host"/"tag"/"path" filters of @o,
  * verified and decrypted, oldest first. *@out: an array of @n snapshots freed with
- * cf_snapshots_free(). Returns 0, CF_EPERM (this device cannot read snapshots),
- * CF_EINTEGRITY/CF_EAUTH (a damaged snapshot: named in cf_err_last) or CF_ENOMEM.
+ * cf_snapshots_free(). A damaged or forged snapshot object is left out, and named by
+ * cf_snapshots_damaged(). Returns 0, CF_EPERM (this device cannot read snapshots),
+ * CF_EINTEGRITY (the sequences show snapshots withheld or rolled back: cf_err_last) or
+ * CF_ENOMEM.
  */
 CF_API int cf_snapshots_list(struct cf_repo *r, const struct cf_opts *o, struct cf_snapshot ***out,
                              size_t *n) CF_MUST_CHECK;
+/*
+ * cf_snapshots_damaged() - the @i-th snapshot object left out as damaged or forged since the
+ * repository was opened (by a listing, a find or a backup): a message that names it; NULL
+ * past the last.
+ */
+CF_API const char *cf_snapshots_damaged(const struct cf_repo *r, size_t i);
 CF_API void cf_snapshots_free(struct cf_snapshot **list, size_t n);
 /*
  * cf_snapshot_find() - resolve "latest", a full id or a unique prefix of at least 8 hex digits.
- * Returns 0, CF_ENOENT, CF_EINVAL (ambiguous or malformed), or as cf_snapshots_list().
+ * Returns 0, CF_ENOENT, CF_EUSAGE (malformed), CF_EINVAL (ambiguous), CF_EINTEGRITY (the
+ * snapshot asked for, or with "latest" any snapshot, is damaged), or as cf_snapshots_list().
  */
 CF_API int cf_snapshot_find(struct cf_repo *r, const char *ref,
                             struct cf_snapshot **out) CF_MUST_CHECK;

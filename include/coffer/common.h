@@ -35,6 +35,7 @@ enum cf_err {
 	CF_EPERM = -16,     /* this device's role does not allow the operation */
 	CF_EPARTIAL = -17,  /* finished, but some items failed (each reported) */
 	CF_ECANCELED = -18, /* interrupted on request */
+	CF_EUSAGE = -19,    /* an option or argument the user gave is missing or malformed */
 };
 
 /* cf_strerror() - a fixed lowercase description of an error code. Never NULL. Thread-safe. */

@@ -53,6 +53,8 @@ cf_strerror(int err)
 		return "some items failed";
 	case CF_ECANCELED:
 		return "interrupted";
+	case CF_EUSAGE:
+		return "usage error";
 	}
 	return "unknown error";
 }

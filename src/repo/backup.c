@@ -121,7 +121,7 @@ collect_paths(const struct cf_opts *o, char ***out, size_t *n)
 	while (cf_opts_nth(o, "path", cnt) != NULL)
 		cnt++;
 	if (cnt == 0)
-		return cf_err_set(CF_EINVAL, "nothing to back up: give at least one path");
+		return cf_err_set(CF_EUSAGE, "nothing to back up: give at least one path");
 	if (cnt > CF_SNAPSHOT_MAX_PATHS || (v = cf_calloc(cnt, sizeof(*v))) == NULL)
 		return cnt > CF_SNAPSHOT_MAX_PATHS ? CF_ETOOBIG : CF_ENOMEM;
 	for (size_t i = 0; i < cnt && rc == 0; i++) {
@@ -310,7 +310,7 @@ fill_snapshot(struct bk *b, const char *host, char **paths, size_t npaths, const
 	s->time_ns = (uint32_t)ts.tv_nsec;
 	if ((t = cf_opts_get(b->o, "time")) != NULL) {
 		if (cf_parse_time(t, &s->time_s) != 0)
-			return cf_err_set(CF_EINVAL,
+			return cf_err_set(CF_EUSAGE,
 			                  "--time: '%s' is not a time like 2026-01-31T12:00:00Z, "
 			                  "'2026-01-31 12:00' or @1769860800",
 			                  t);
@@ -324,7 +324,7 @@ fill_snapshot(struct bk *b, const char *host, char **paths, size_t npaths, const
 			return rc;
 	for (size_t i = 0; (t = cf_opts_nth(b->o, "tag", i)) != NULL; i++)
 		if ((rc = cf_snapshot_add_tag(s, t)) != 0)
-			return cf_err_set(rc == CF_ETOOBIG ? CF_EINVAL : rc, "invalid tag '%s'", t);
+			return cf_err_set(rc == CF_ETOOBIG ? CF_EUSAGE : rc, "invalid tag '%s'", t);
 	if (parent != NULL)
 		memcpy(s->parent, parent, CF_ID_BYTES);
 	return 0;
@@ -362,7 +362,7 @@ backup_workers(const struct cf_opts *o, int *n)
 	if (v == NULL)
 		return 0;
 	if (cf_parse_u64(v, 1, 16, &w) != 0)
-		return cf_err_set(CF_EINVAL, "workers: '%s' is not a number from 1 to 16", v);
+		return cf_err_set(CF_EUSAGE, "workers: '%s' is not a number from 1 to 16", v);
 	*n = (int)w;
 	return 0;
 }

@@ -547,6 +547,7 @@ cf_check(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg)
 		c.problems++;
 	else if (rc != 0)
 		goto out;
+	c.problems += r->nbad; /* each reported already */
 	/* every index object is checked; the index leaves out those that fail */
 	if ((rc = cf_store_list(r->store, CF_OBJ_INDEX, check_index, &c)) != 0 ||
 	    (rc = cf_repo_load_index_skipping(r)) != 0)

@@ -184,8 +184,7 @@ cf_devices_approve(struct cf_repo *r, const char *code, cf_confirm_fn *confirm, 
 	cf_pairing_code(f.req.sign_pk, f.req.box_pk, shown);
 	if (confirm != NULL &&
 	    !confirm(arg, f.req.name, f.req.role == CF_ROLE_FULL ? "full" : "backup-only", shown))
-		return cf_err_set(CF_ECANCELED,
-		                  "not approved (confirm on a terminal, or give --yes)");
+		return cf_err_set(CF_ECANCELED, "not approved");
 	if ((rc = add_member(r, f.req.sign_pk, f.req.box_pk, f.req.role, f.req.name)) != 0)
 		return rc;
 	/* the request is spent; a leftover one can add no one else (the entry is in the chain) */
@@ -231,9 +230,9 @@ cf_devices_join(const struct cf_opts *o, char *code, size_t cap)
 	if (role_s != NULL && strcmp(role_s, "backup-only") == 0)
 		role = CF_ROLE_BACKUP_ONLY;
 	else if (role_s != NULL && strcmp(role_s, "full") != 0)
-		return cf_err_set(CF_EINVAL, "--role must be 'full' or 'backup-only'");
+		return cf_err_set(CF_EUSAGE, "--role must be 'full' or 'backup-only'");
 	if (loc == NULL || *loc == '\0')
-		return cf_err_set(CF_EINVAL, "no repository given (use -r or COFFER_REPO)");
+		return cf_err_set(CF_EUSAGE, "no repository given (use -r or COFFER_REPO)");
 	if ((rc = cf_home_dir(o, &home)) != 0 ||
 	    (rc = cf_home_load_device(home, o, true, cf_opts_get(o, "device-name"), &dev)) != 0 ||
 	    (rc = open_for_join(loc, dev, &auth, &st)) != 0 ||
@@ -271,7 +270,7 @@ find_by_prefix(const struct cf_repo *r, const char *ref, const struct cf_chain_d
 
 	*out = NULL;
 	if (n < 8 || n > 2 * CF_ID_BYTES)
-		return cf_err_set(CF_EINVAL, "give at least 8 hex digits of a device id, not '%s'",
+		return cf_err_set(CF_EUSAGE, "give at least 8 hex digits of a device id, not '%s'",
 		                  ref);
 	for (size_t i = 0; i < r->chain->ndevices; i++) {
 		const struct cf_chain_device *d = &r->chain->devices[i];
@@ -402,7 +401,7 @@ cf_devices_rename(struct cf_repo *r, const char *ref, const char *name)
 	if ((rc = require_full(r)) != 0 || (rc = find_by_prefix(r, ref, &d)) != 0)
 		return rc;
 	if (!cf_device_name_valid(name, strlen(name)))
-		return cf_err_set(CF_EINVAL, "invalid device name '%s'", name);
+		return cf_err_set(CF_EUSAGE, "invalid device name '%s'", name);
 	memcpy(b.device, d->id, CF_ID_BYTES);
 	(void)snprintf(b.name, sizeof(b.name), "%s", name);
 	return append_entry(r, CF_CHAIN_RENAME, &b);
@@ -416,7 +415,7 @@ cf_recover(const struct cf_opts *o)
 	int rc;
 
 	if (cf_opts_get(o, "recovery-key-file") == NULL)
-		return cf_err_set(CF_EINVAL, "recover needs --recovery-key-file");
+		return cf_err_set(CF_EUSAGE, "recover needs --recovery-key-file");
 	if ((rc = cf_repo_open(o, &r)) != 0)
 		return rc;
 	if ((rc = cf_home_load_device(r->home, o, true, cf_opts_get(o, "device-name"), &dev)) != 0)

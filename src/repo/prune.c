@@ -196,12 +196,28 @@ walk_snapshot(struct pr *p, const uint8_t id[static CF_ID_BYTES])
  * backup stores its index objects before its snapshot, so every blob a listed snapshot
  * names is in the index read after.
  */
+/*
+ * A snapshot object that is damaged or forged stops prune: what only that snapshot reaches
+ * would be deleted, and with it any chance of restoring it from a repaired object.
+ */
+static int
+no_bad_snapshots(const struct cf_repo *r)
+{
+	if (r->nbad == 0)
+		return 0;
+	return cf_err_set(CF_EINTEGRITY,
+	                  "%s; prune does not delete anything while a snapshot "
+	                  "cannot be read",
+	                  r->bad_msgs[0]);
+}
+
 static int
 mark_live(struct pr *p)
 {
 	int rc;
 
-	if ((rc = cf_repo_verify_seqs(p->r, &p->ev)) != 0 || (rc = load_occs(p)) != 0)
+	if ((rc = cf_repo_verify_seqs(p->r, &p->ev)) != 0 || (rc = no_bad_snapshots(p->r)) != 0 ||
+	    (rc = load_occs(p)) != 0)
 		return rc;
 	for (size_t i = 0; i < p->r->nheads && rc == 0; i++)
 		rc = walk_snapshot(p, p->r->heads[i]);
@@ -513,7 +529,7 @@ write_records(struct pr *p)
 		obj = NULL;
 		/* listed after the condemn record is stored: a backup still running started before
 		 */
-		if ((rc = cf_repo_verify_seqs(r, NULL)) != 0 ||
+		if ((rc = cf_repo_verify_seqs(r, NULL)) != 0 || (rc = no_bad_snapshots(r)) != 0 ||
 		    (rc = write_observe(p, cid, NULL, NULL)) != 0)
 			goto out;
 	}

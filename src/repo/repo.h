@@ -100,6 +100,11 @@ struct cf_repo {
 	size_t ndev_seqs;
 	uint8_t (*heads)[CF_ID_BYTES]; /* the snapshots verified, not forgotten */
 	size_t nheads;
+	/* snapshot objects left out as damaged or forged (seqs.c, snapshots.c): the ids their
+	 * names give, and one message naming each */
+	struct cf_index *bad_snaps;
+	char **bad_msgs;
+	size_t nbad;
 	/* records.c: forget and prune records of trusted devices (docs/format.md 16) */
 	struct cf_records *rec;
 	char *home;
@@ -275,10 +280,20 @@ int cf_repo_device_seq(struct cf_repo *r, const uint8_t device[static CF_ID_BYTE
 /*
  * cf_repo_verify_seqs() - check every device's snapshot sequence (docs/format.md 10.2)
  * against itself and against what this device saw before, then record what it sees now.
- * Problems go to @ev (may be NULL) as CF_EV_PROBLEM. Returns 0, CF_EINTEGRITY (the first
- * problem in cf_err_last) or an error.
+ * Problems go to @ev (may be NULL) as CF_EV_PROBLEM. A snapshot object that is damaged or
+ * forged is left out and noted (cf_repo_note_bad_snapshot) but fails nothing by itself: only
+ * a gap it does not explain does. Returns 0, CF_EINTEGRITY (the first problem in
+ * cf_err_last) or an error.
  */
 int cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev) CF_MUST_CHECK;
+/*
+ * cf_repo_note_bad_snapshot() / cf_repo_bad_snapshot() / cf_repo_clear_bad() - snapshot
+ * objects left out as damaged or forged (P10: the others still list and restore): note one
+ * with the message that names it, ask whether @name is one, forget them all.
+ */
+int cf_repo_note_bad_snapshot(struct cf_repo *r, const char *name, const char *msg) CF_MUST_CHECK;
+bool cf_repo_bad_snapshot(const struct cf_repo *r, const char *name);
+void cf_repo_clear_bad(struct cf_repo *r);
 /*
  * cf_repo_adopt_orphans() - index packs that have no index object (a backup killed between
  * the two writes), so their data is reused. Full devices only; a no-op otherwise.

@@ -327,12 +327,19 @@ cf_repo_open(const struct cf_opts *o, struct cf_repo **out)
 
 	*out = NULL;
 	if (loc == NULL || *loc == '\0')
-		return cf_err_set(CF_EINVAL, "no repository given (use -r or COFFER_REPO)");
+		return cf_err_set(CF_EUSAGE, "no repository given (use -r or COFFER_REPO)");
 	if ((rc = repo_alloc(o, &r)) != 0)
 		return rc;
-	/* the identity first: a cofferd store signs every request with it */
+	/*
+	 * A local directory first, so a missing repository says so before a missing identity
+	 * does; a cofferd store signs every request with the identity, so that comes first.
+	 */
+	if (!cf_remote_url_is(loc) &&
+	    (rc = cf_repo_open_store(loc, false, NULL, &r->auth, &r->store)) != 0)
+		goto out;
 	if ((rc = load_identity(r, o)) != 0 ||
-	    (rc = cf_repo_open_store(loc, false, r->dev, &r->auth, &r->store)) != 0 ||
+	    (r->store == NULL &&
+	     (rc = cf_repo_open_store(loc, false, r->dev, &r->auth, &r->store)) != 0) ||
 	    (rc = load_entries(r->store, &v, &n)) != 0)
 		goto out;
 	if ((rc = cf_chain_verify(v, n, &r->chain)) != 0) {
@@ -367,6 +374,7 @@ cf_repo_free(struct cf_repo *r)
 	cf_records_free(r->rec);
 	cf_free(r->dev_seqs);
 	cf_free(r->heads);
+	cf_repo_clear_bad(r);
 	cf_chunker_free(r->chunker);
 	cf_key_free(r->k_index);
 	cf_key_free(r->k_id);
@@ -509,10 +517,10 @@ static int
 check_token(const char *loc, const char *token)
 {
 	if (cf_remote_url_is(loc) && token == NULL)
-		return cf_err_set(CF_EINVAL, "a cofferd repository needs the account's enrollment "
+		return cf_err_set(CF_EUSAGE, "a cofferd repository needs the account's enrollment "
 		                             "token: init --token TOKEN");
 	if (!cf_remote_url_is(loc) && token != NULL)
-		return cf_err_set(CF_EINVAL, "--token is for cofferd repositories (http://...)");
+		return cf_err_set(CF_EUSAGE, "--token is for cofferd repositories (http://...)");
 	return 0;
 }
 
@@ -530,7 +538,7 @@ cf_repo_create(const struct cf_opts *o, char *recovery_code, size_t cap)
 
 	memset(&k, 0, sizeof(k));
 	if (loc == NULL || *loc == '\0')
-		return cf_err_set(CF_EINVAL, "no repository given (use -r or COFFER_REPO)");
+		return cf_err_set(CF_EUSAGE, "no repository given (use -r or COFFER_REPO)");
 	if (cap < CF_RECOVERY_TEXT_BYTES)
 		cf_misuse("cf_repo_create: recovery code buffer too small");
 	if ((rc = cf_home_dir(o, &home)) != 0 ||

@@ -980,15 +980,20 @@ collect_includes(struct rs *s)
  * about 40 % of the time, and with two per CPU the CPUs were idle a fifth of the time.
  */
 static int
-restore_workers(const struct cf_opts *o)
+restore_workers(const struct cf_opts *o, int *out)
 {
 	const char *v = cf_opts_get(o, "workers");
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	uint64_t n = 0;
 
-	if (v != NULL && cf_parse_u64(v, 0, RS_MAX_WORKERS, &n) == 0)
-		return (int)n;
-	return ncpu > 0 && ncpu < RS_MAX_WORKERS / 4 ? (int)ncpu * 4 : RS_MAX_WORKERS;
+	*out = ncpu > 0 && ncpu < RS_MAX_WORKERS / 4 ? (int)ncpu * 4 : RS_MAX_WORKERS;
+	if (v == NULL)
+		return 0;
+	if (cf_parse_u64(v, 0, RS_MAX_WORKERS, &n) != 0)
+		return cf_err_set(CF_EUSAGE, "workers: '%s' is not a number from 0 to %d", v,
+		                  RS_MAX_WORKERS);
+	*out = (int)n;
+	return 0;
 }
 
 int
@@ -996,6 +1001,7 @@ cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_op
            cf_event_fn *fn, void *arg)
 {
 	const char *target = cf_opts_get(o, "target");
+	int nworkers = 0;
 	struct rs s;
 	int rc;
 
@@ -1011,13 +1017,13 @@ cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_op
 	s.verify = cf_opts_flag(o, "verify");
 	s.target = -1;
 	if (target == NULL || *target == '\0') {
-		rc = cf_err_set(CF_EINVAL, "no target directory given (--target)");
+		rc = cf_err_set(CF_EUSAGE, "no target directory given (--target)");
 		goto out;
 	}
 	/* the index is loaded before the workers start: they only read it */
-	if ((rc = cf_repo_can_read(r)) != 0 || (rc = cf_repo_load_index(r)) != 0 ||
-	    (rc = collect_includes(&s)) != 0 || (rc = cf_zctx_new(1, &s.wk.z)) != 0 ||
-	    (rc = cf_mkdir_p(target, 0700)) != 0)
+	if ((rc = restore_workers(o, &nworkers)) != 0 || (rc = cf_repo_can_read(r)) != 0 ||
+	    (rc = cf_repo_load_index(r)) != 0 || (rc = collect_includes(&s)) != 0 ||
+	    (rc = cf_zctx_new(1, &s.wk.z)) != 0 || (rc = cf_mkdir_p(target, 0700)) != 0)
 		goto out;
 	if ((s.target = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = cf_err_set(CF_ESYS, "cannot open target '%s'", target);
@@ -1026,7 +1032,7 @@ cf_restore(struct cf_repo *r, const struct cf_snapshot *snap, const struct cf_op
 	s.progress.bytes_total = snap->stats.total_bytes;
 	s.progress.files_total =
 	        snap->stats.files_new + snap->stats.files_changed + snap->stats.files_unmodified;
-	if ((rc = pool_start(&s, restore_workers(o))) != 0)
+	if ((rc = pool_start(&s, nworkers)) != 0)
 		goto out;
 	rc = restore_tree(&s, s.target, snap->tree);
 	pool_finish(&s);

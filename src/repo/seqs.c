@@ -53,6 +53,36 @@ seq_problem(struct seq_list *l, const char *fmt, ...)
 	cf_emit_item(l->ev, CF_EV_PROBLEM, CF_EINTEGRITY, NULL, 0, "%s", msg);
 }
 
+/*
+ * A snapshot object that is damaged or forged: reported, and left out. It fails nothing by
+ * itself (P10: the other snapshots still list and restore); a gap it leaves in a sequence is
+ * explained only when the next snapshot or this device's seen file names it.
+ */
+static int bad_snapshot(struct seq_list *l, const char *name, const char *fmt, ...) CF_PRINTF(3, 4);
+
+static int
+bad_snapshot(struct seq_list *l, const char *name, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cf_emit_item(l->ev, CF_EV_PROBLEM, CF_EINTEGRITY, NULL, 0, "%s", msg);
+	return cf_repo_note_bad_snapshot(l->r, name, msg);
+}
+
+/* Is @hash the name of a snapshot object left out as bad? */
+static bool
+bad_hash(const struct seq_list *l, const uint8_t hash[static CF_HASH_BYTES])
+{
+	char name[2 * CF_HASH_BYTES + 1];
+
+	cf_hex(name, hash, CF_HASH_BYTES);
+	return cf_repo_bad_snapshot(l->r, name);
+}
+
 /* "name (id prefix)" of a device, for messages. */
 static void
 who(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES], char *out, size_t cap)
@@ -104,13 +134,17 @@ collect_head(void *arg, const char *name, uint64_t size)
 	if (rc != 0 || cf_snapshot_read_head(obj, len, &h) != 0 ||
 	    cf_unhex(rec.prev, sizeof(rec.prev), name, strlen(name)) != 0 ||
 	    memcmp(rec.prev, rec.hash, CF_HASH_BYTES) != 0)
-		seq_problem(l, "snapshot %.16s is malformed or does not match its name", name);
+		rc = bad_snapshot(l, name, "snapshot %.16s is malformed or does not match its name",
+		                  name);
 	else if ((d = cf_chain_find_device(l->r->chain, h.device)) == NULL ||
 	         cf_snapshot_verify(obj, len, l->r->chain->repo_id, d->sign_pk) != 0)
-		seq_problem(l, "snapshot %.16s is not signed by a device of this repository", name);
+		rc = bad_snapshot(l, name,
+		                  "snapshot %.16s is not signed by a device of this repository",
+		                  name);
 	else if (d->removed && h.seq > d->last_seq)
-		seq_problem(
-		        l, "snapshot %.16s was written by revoked device '%s' after its revocation",
+		rc = bad_snapshot(
+		        l, name,
+		        "snapshot %.16s was written by revoked device '%s' after its revocation",
 		        name, d->name);
 	else {
 		memcpy(rec.device, h.device, CF_ID_BYTES);
@@ -182,18 +216,24 @@ merge_same(struct seq_list *l)
 	l->n = w;
 }
 
-/* Within one device's run [i, j): sequences 1..n, each linked to the one before. */
+/*
+ * Within one device's run [i, j): sequences 1..n, each linked to the one before. One missing
+ * snapshot is explained when its object was left out as bad and the next one names it.
+ */
 static void
 check_run(struct seq_list *l, size_t i, size_t j)
 {
 	static const uint8_t zeros[CF_HASH_BYTES];
+	const uint8_t *prev = zeros;
+	uint64_t want = 1;
 	char dev[128];
 
 	who(l->r, l->v[i].device, dev, sizeof(dev));
-	for (size_t k = i; k < j; k++) {
-		uint64_t want = (uint64_t)(k - i) + 1;
-		const uint8_t *prev = k == i ? zeros : l->v[k - 1].hash;
-
+	for (size_t k = i; k < j; k++, want++) {
+		if (l->v[k].seq == want + 1 && bad_hash(l, l->v[k].prev)) {
+			want++; /* reported as bad already */
+			prev = l->v[k].prev;
+		}
 		if (l->v[k].seq != want) {
 			seq_problem(l,
 			            "%s: snapshot %llu is missing or duplicated (withheld, deleted "
@@ -206,6 +246,7 @@ check_run(struct seq_list *l, size_t i, size_t j)
 			            (unsigned long long)want, (unsigned long long)want - 1);
 			return;
 		}
+		prev = l->v[k].hash;
 	}
 }
 
@@ -282,7 +323,9 @@ check_recorded(void *arg, const uint8_t *device, uint64_t seq, const uint8_t *ha
 	char dev[128];
 
 	who(l->r, device, dev, sizeof(dev));
-	if ((rec = find_rec(l, device, seq)) == NULL)
+	if ((rec = find_rec(l, device, seq)) == NULL && bad_hash(l, hash))
+		return; /* there, but damaged: reported as such */
+	if (rec == NULL)
 		seq_problem(l, "%s: snapshot %llu, seen before, is gone (rollback or deletion)",
 		            dev, (unsigned long long)seq);
 	else if (memcmp(rec->hash, hash, CF_HASH_BYTES) != 0)
@@ -468,7 +511,23 @@ keep_newest(struct seq_list *l)
 	return keep_heads(l);
 }
 
-/* Remember this device's newest snapshot: the next one it writes follows it. */
+/* This device's newest snapshot in the seen file, when its object is there but bad. */
+static void
+own_bad_head(void *arg, const uint8_t *device, uint64_t seq, const uint8_t *hash)
+{
+	struct seq_list *l = arg;
+	struct cf_repo *r = l->r;
+
+	if (memcmp(device, r->dev->id, CF_ID_BYTES) == 0 && seq > r->own_seq && bad_hash(l, hash)) {
+		r->own_seq = seq;
+		memcpy(r->own_hash, hash, CF_HASH_BYTES);
+	}
+}
+
+/*
+ * Remember this device's newest snapshot: the next one it writes follows it, even when that
+ * one's object is damaged now (the seen file names it).
+ */
 static void
 note_own(struct seq_list *l)
 {
@@ -483,6 +542,7 @@ note_own(struct seq_list *l)
 			memcpy(r->own_hash, l->v[k].hash, CF_HASH_BYTES);
 		}
 	}
+	each_seen(l->seen, l->nseen, own_bad_head, l);
 	r->seqs_verified = true;
 }
 
@@ -495,6 +555,7 @@ cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 	memset(&l, 0, sizeof(l));
 	l.r = r;
 	l.ev = ev;
+	cf_repo_clear_bad(r);
 	/* seen, then heads, then records: a snapshot deleted meanwhile was recorded before */
 	if ((rc = read_seen(&l)) != 0 ||
 	    (rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, collect_head, &l)) != 0 ||

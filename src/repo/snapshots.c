@@ -22,6 +22,61 @@ cf_repo_forgotten_name(const struct cf_repo *r, const char *name)
 	return cf_unhex(id, sizeof(id), name, strlen(name)) == 0 && cf_repo_is_forgotten(r, id);
 }
 
+/* The id a snapshot's name gives; false when it is not 64 hex digits. */
+static bool
+name_id(const char *name, uint8_t id[static CF_ID_BYTES])
+{
+	return cf_unhex(id, CF_ID_BYTES, name, strlen(name)) == 0;
+}
+
+int
+cf_repo_note_bad_snapshot(struct cf_repo *r, const char *name, const char *msg)
+{
+	uint8_t id[CF_ID_BYTES];
+	char **nv = NULL;
+	int rc;
+
+	if (cf_repo_bad_snapshot(r, name))
+		return 0;
+	if (r->bad_snaps == NULL && (rc = cf_index_new(&r->bad_snaps)) != 0)
+		return rc;
+	if (name_id(name, id) && (rc = cf_index_add_id(r->bad_snaps, id)) != 0)
+		return rc;
+	if ((nv = cf_realloc(r->bad_msgs, (r->nbad + 1) * sizeof(*nv))) == NULL)
+		return CF_ENOMEM;
+	r->bad_msgs = nv;
+	if ((r->bad_msgs[r->nbad] = cf_strdup(msg)) == NULL)
+		return CF_ENOMEM;
+	r->nbad++;
+	return 0;
+}
+
+bool
+cf_repo_bad_snapshot(const struct cf_repo *r, const char *name)
+{
+	uint8_t id[CF_ID_BYTES];
+
+	return r->bad_snaps != NULL && name_id(name, id) && cf_index_has(r->bad_snaps, id);
+}
+
+void
+cf_repo_clear_bad(struct cf_repo *r)
+{
+	for (size_t i = 0; i < r->nbad; i++)
+		cf_free(r->bad_msgs[i]);
+	cf_free(r->bad_msgs);
+	cf_index_free(r->bad_snaps);
+	r->bad_msgs = NULL;
+	r->bad_snaps = NULL;
+	r->nbad = 0;
+}
+
+const char *
+cf_snapshots_damaged(const struct cf_repo *r, size_t i)
+{
+	return i < r->nbad ? r->bad_msgs[i] : NULL;
+}
+
 static int
 collect(void *arg, const char *name, uint64_t size)
 {
@@ -30,11 +85,16 @@ collect(void *arg, const char *name, uint64_t size)
 	int rc;
 
 	(void)size;
-	if (cf_repo_forgotten_name(l->r, name))
+	if (cf_repo_forgotten_name(l->r, name) || cf_repo_bad_snapshot(l->r, name))
 		return 0;
 	if ((rc = cf_repo_open_snapshot(l->r, name, &s)) == CF_ENOENT) {
 		cf_err_clear(); /* forgotten and deleted since the listing began */
 		return 0;
+	}
+	if (rc == CF_EINTEGRITY) { /* left out, named; the others still list (P10) */
+		rc = cf_repo_note_bad_snapshot(l->r, name, cf_err_last());
+		cf_err_clear();
+		return rc;
 	}
 	if (rc != 0)
 		return rc;
@@ -170,6 +230,27 @@ id_has_prefix(const uint8_t id[static CF_ID_BYTES], const char *ref)
 	return true;
 }
 
+struct prefix_arg {
+	const char *ref;
+};
+
+static int
+stop_at_prefix(void *arg, const uint8_t id[static CF_ID_BYTES])
+{
+	const struct prefix_arg *a = arg;
+
+	return id_has_prefix(id, a->ref) ? 1 : 0;
+}
+
+/* Is @ref the prefix of a snapshot left out as bad? */
+static bool
+bad_with_prefix(const struct cf_repo *r, const char *ref)
+{
+	struct prefix_arg a = {ref};
+
+	return r->bad_snaps != NULL && cf_index_each_id(r->bad_snaps, stop_at_prefix, &a) == 1;
+}
+
 int
 cf_snapshot_find(struct cf_repo *r, const char *ref, struct cf_snapshot **out)
 {
@@ -180,12 +261,18 @@ cf_snapshot_find(struct cf_repo *r, const char *ref, struct cf_snapshot **out)
 
 	*out = NULL;
 	if (strcmp(ref, "latest") != 0 && !valid_prefix(ref))
-		return cf_err_set(CF_EINVAL,
+		return cf_err_set(CF_EUSAGE,
 		                  "invalid snapshot '%s': give 'latest', a full id or "
 		                  "at least 8 hex digits",
 		                  ref);
 	if ((rc = cf_snapshots_list(r, NULL, &v, &n)) != 0)
 		return rc;
+	if (strcmp(ref, "latest") == 0 && r->nbad > 0) {
+		/* its time cannot be read: it may be newer than any listed (a rollback) */
+		rc = cf_err_set(CF_EINTEGRITY, "cannot tell which snapshot is the latest: %s",
+		                r->bad_msgs[0]);
+		goto out;
+	}
 	if (strcmp(ref, "latest") == 0) {
 		hit = n > 0 ? n - 1 : SIZE_MAX;
 	} else {
@@ -199,6 +286,11 @@ cf_snapshot_find(struct cf_repo *r, const char *ref, struct cf_snapshot **out)
 			}
 			hit = i;
 		}
+	}
+	if (hit == SIZE_MAX && strcmp(ref, "latest") != 0 && bad_with_prefix(r, ref)) {
+		rc = cf_err_set(CF_EINTEGRITY,
+		                "snapshot '%s' is damaged or forged: it cannot be read", ref);
+		goto out;
 	}
 	if (hit == SIZE_MAX) {
 		rc = cf_err_set(CF_ENOENT, "no snapshot '%s' in this repository", ref);

@@ -131,9 +131,9 @@ CF_TEST(alloc_fail_after_counts_every_kind)
 
 CF_TEST(err_strerror_names_every_code)
 {
-	const char *seen[19] = {NULL};
+	const char *seen[-CF_EUSAGE + 1] = {NULL};
 
-	for (int e = 0; e >= CF_ECANCELED; e--) {
+	for (int e = 0; e >= CF_EUSAGE; e--) {
 		const char *s = cf_strerror(e);
 
 		CHECK(s != NULL && s[0] != '\0');
@@ -143,7 +143,7 @@ CF_TEST(err_strerror_names_every_code)
 		seen[-e] = s;
 	}
 	CHECK(strcmp(cf_strerror(1), "unknown error") == 0);
-	CHECK(strcmp(cf_strerror(CF_ECANCELED - 1), "unknown error") == 0);
+	CHECK(strcmp(cf_strerror(CF_EUSAGE - 1), "unknown error") == 0);
 	CHECK(strcmp(cf_strerror(INT_MIN), "unknown error") == 0);
 }
 

@@ -1,0 +1,158 @@
+#!/bin/bash
+# test_contract.sh - DESIGN.md section 8 where an audit found the programs wrong:
+#   - a missing repository exits 10 even before this machine has a device identity;
+#   - values the programs refuse, and a missing required option, exit 2;
+#   - --name=VALUE means --name VALUE;
+#   - P10 for a damaged snapshot object: the others still list and restore, the damaged one is
+#     named (exit 13 from snapshots, check, prune, and restore of it or of "latest"), backups
+#     go on, also after this device's own newest snapshot is damaged;
+#   - check --json also writes each problem to stderr;
+#   - forget --json --prune prints the plan, then the prune;
+#   - cofferd --help exits 0.
+set -euo pipefail
+. "$(dirname "$0")/_common.sh"
+
+R=$TMP/repo
+S=$TMP/src
+
+# listed ID: is ID one of the ids in the --json snapshots output in $TMP/out?
+listed() {
+	"$PY" -c 'import json, sys
+sys.exit(0 if sys.argv[2] in [x["id"] for x in json.load(open(sys.argv[1]))] else 1)' \
+		"$TMP/out" "$1"
+}
+
+mkdir -p "$S"
+printf 'one\n' >"$S/a"
+
+say "a missing repository exits 10, also with no device identity yet"
+for cmd in snapshots check "ls latest" "restore latest --target $TMP/t"; do
+	# shellcheck disable=SC2086
+	run -r "$TMP/no-such-repo" $cmd
+	expect_rc 10 "'$cmd' of a missing repository, no identity"
+	one_line_error "'$cmd' of a missing repository"
+	grep -q "does not exist" "$TMP/err" || fail "'$cmd': the error does not say it is missing"
+done
+[ ! -e "$COFFER_HOME/device.key" ] || fail "a failed command created a device identity"
+mkrepo "$R"
+run --repo="$R" --json backup --tag=first "$S"
+expect_rc 0 "backup with --repo= and --tag="
+first=$(json_get snapshot_id)
+
+say "refused values and a missing required option exit 2"
+usage_error() {
+	run "$@"
+	expect_rc 2 "coffer $*"
+	one_line_error "coffer $*"
+}
+usage_error -r "$R" backup --time garbage "$S"
+usage_error -r "$R" backup --workers 0 "$S"
+usage_error -r "$R" restore latest --target "$TMP/t" --workers abc
+usage_error -r "$R" restore latest --target "$TMP/t" --workers 99999999
+usage_error -r "$R" ls 1234567
+usage_error -r "$R" ls LATEST
+usage_error -r "$R" devices join --role admin
+usage_error recover
+usage_error --json=yes -r "$R" snapshots
+[ ! -e "$TMP/t" ] || fail "a usage error created the restore target"
+
+say "--name=VALUE is --name VALUE (the first backup above had --repo= and --tag=)"
+run -r "$R" --json snapshots --tag=first
+expect_rc 0 "snapshots --tag="
+listed "$first" || fail "snapshots --tag=first does not list the tagged snapshot"
+run -r "$R" restore "$first" --target="$TMP/t1"
+expect_rc 0 "restore --target="
+cmp "$S/a" "$TMP/t1$S/a" || fail "restore --target= restored other bytes"
+grep -q "restored snapshot ${first:0:8} " "$TMP/out" || fail "restore does not name the snapshot id"
+
+# flip PATH: one byte in the middle of a file, in place
+flip() {
+	"$PY" - "$1" <<'EOF'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[len(b) // 2] ^= 0x40
+open(p, "wb").write(bytes(b))
+EOF
+}
+
+say "P10: a damaged snapshot object is named; the others still list and restore"
+printf 'two\n' >"$S/b"
+run -r "$R" --json backup "$S"
+expect_rc 0 "second backup"
+second=$(json_get snapshot_id)
+flip "$R/snapshots/$first"
+run -r "$R" --json snapshots
+expect_rc 13 "snapshots with one damaged"
+listed "$second" || fail "snapshots does not list the undamaged snapshot"
+listed "$first" && fail "snapshots lists the damaged snapshot"
+grep -q "${first:0:16}" "$TMP/err" || fail "snapshots does not name the damaged snapshot"
+run -r "$R" restore "${second:0:8}" --target "$TMP/t2"
+expect_rc 0 "restore of the undamaged snapshot"
+cmp "$S/b" "$TMP/t2$S/b" || fail "restore of the undamaged snapshot: other bytes"
+grep -q "${first:0:16}" "$TMP/err" || fail "restore does not warn about the damaged snapshot"
+run -r "$R" restore "${first:0:8}" --target "$TMP/t3"
+expect_rc 13 "restore of the damaged snapshot"
+[ ! -e "$TMP/t3$S" ] || fail "restore of the damaged snapshot wrote files"
+run -r "$R" restore latest --target "$TMP/t4"
+expect_rc 13 "restore latest while a snapshot's time cannot be read"
+run -r "$R" check
+expect_rc 13 "check with a damaged snapshot"
+grep -q "${first:0:16}" "$TMP/err" || fail "check does not name the damaged snapshot"
+grep -Eq "missing|does not follow|gone" "$TMP/err" && fail "check calls the damage a gap"
+
+say "P10: backups go on, also after this device's newest snapshot is damaged"
+printf 'three\n' >"$S/c"
+run -r "$R" --json backup "$S"
+expect_rc 0 "backup beside a damaged snapshot"
+third=$(json_get snapshot_id)
+flip "$R/snapshots/$third"
+printf 'four\n' >"$S/d"
+run -r "$R" --json backup "$S"
+expect_rc 0 "backup after its own newest snapshot was damaged"
+fourth=$(json_get snapshot_id)
+run -r "$R" check
+expect_rc 13 "check with two damaged snapshots"
+grep -q "${third:0:16}" "$TMP/err" || fail "check does not name the second damaged snapshot"
+grep -Eq "missing|does not follow|gone" "$TMP/err" && fail "check calls the damage a gap"
+run -r "$R" restore "$fourth" --target "$TMP/t5"
+expect_rc 0 "restore of the snapshot after the damaged one"
+cmp "$S/d" "$TMP/t5$S/d" || fail "restore after the damaged one: other bytes"
+run -r "$R" prune
+expect_rc 13 "prune with a damaged snapshot"
+grep -q "prune does not delete" "$TMP/err" || fail "prune does not say why it stops"
+
+say "P10 still catches a snapshot that is gone (not damaged)"
+rm "$R/snapshots/$second"
+run -r "$R" snapshots
+expect_rc 13 "snapshots with one deleted"
+grep -Eq "missing|gone" "$TMP/err" || fail "a deleted snapshot is not reported as missing"
+
+say "check --json: problems on stderr too"
+run -r "$TMP/no-such-repo" --json check
+expect_rc 10 "check --json of a missing repository"
+grep -q '"ok":false' "$TMP/out" || fail "check --json: no ok:false"
+one_line_error "check --json of a missing repository"
+
+say "forget --json --prune: the plan, then the prune; --dry-run: the plan"
+R2=$TMP/repo2
+mkrepo "$R2"
+run -r "$R2" backup "$S"
+run -r "$R2" backup "$S"
+run -r "$R2" --json forget --keep-last 1 --dry-run --prune
+expect_rc 0 "forget --json --dry-run --prune"
+[ "$(wc -l <"$TMP/out")" = 1 ] || fail "forget --json --dry-run --prune: want one line"
+run -r "$R2" --json forget --keep-last 1 --prune
+expect_rc 0 "forget --json --prune"
+[ "$(wc -l <"$TMP/out")" = 2 ] || fail "forget --json --prune: want two lines"
+"$PY" -c 'import json, sys
+a, b = [json.loads(l) for l in open(sys.argv[1])]
+assert "packs_deleted" in b and "packs_deleted" not in a, (a, b)' "$TMP/out" ||
+	fail "forget --json --prune: not the plan, then the prune"
+
+need_cofferd
+say "cofferd --help exits 0 and prints its usage"
+"$COFFERD_BIN" --help >"$TMP/out" 2>"$TMP/err" || fail "cofferd --help: exit $?"
+grep -q "usage: cofferd" "$TMP/out" || fail "cofferd --help prints no usage"
+
+say "ok"

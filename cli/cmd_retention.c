@@ -161,7 +161,9 @@ cmd_forget(struct cli *c)
 
 	if ((rc = open_repo(c, &r)) != 0)
 		return cli_exit_code(rc);
-	if ((rc = cf_forget_plan(r, c->o, (const char *const *)c->args, c->nargs, &p)) != 0) {
+	rc = cf_forget_plan(r, c->o, (const char *const *)c->args, c->nargs, &p);
+	(void)cli_report_damaged(r, false); /* left out of the plan: never forgotten by it */
+	if (rc != 0) {
 		rc = retention_exit(rc, "cannot decide what to forget");
 		goto out;
 	}

@@ -62,7 +62,7 @@ cli_report_damaged(const struct cf_repo *r, bool errors)
 	const char *m = NULL;
 	size_t first = told;
 
-	for (; (m = cf_snapshots_damaged(r, told)) != NULL; told++) {
+	for (; (m = cf_snapshots_damaged_view(r, told)) != NULL; told++) {
 		if (errors)
 			cli_error("%s", m);
 		else

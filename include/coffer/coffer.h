@@ -192,22 +192,23 @@ CF_API int cf_recovery_rotate(struct cf_repo *r, char *code, size_t cap) CF_MUST
  * cf_snapshots_list() - every snapshot matching the "host"/"tag"/"path" filters of @o,
  * verified and decrypted, oldest first. *@out: an array of @n snapshots freed with
  * cf_snapshots_free(). A damaged or forged snapshot object is left out, and named by
- * cf_snapshots_damaged(). Returns 0, CF_EPERM (this device cannot read snapshots),
+ * cf_snapshots_damaged_view(). Returns 0, CF_EPERM (this device cannot read snapshots),
  * CF_EINTEGRITY (the sequences show snapshots withheld or rolled back: cf_err_last) or
  * CF_ENOMEM.
  */
 CF_API int cf_snapshots_list(struct cf_repo *r, const struct cf_opts *o, struct cf_snapshot ***out,
                              size_t *n) CF_MUST_CHECK;
 /*
- * cf_snapshots_damaged() - the @i-th snapshot object left out as damaged or forged since the
- * repository was opened (by a listing, a find or a backup): a message that names it; NULL
- * past the last.
+ * cf_snapshots_damaged_view() - the @i-th snapshot object left out as damaged or forged since
+ * @r was opened (by a listing, a find, a backup or a check): a message that names it,
+ * borrowed from @r and valid until cf_repo_free(); NULL past the last. Not thread-safe
+ * against other calls on @r.
  */
-CF_API const char *cf_snapshots_damaged(const struct cf_repo *r, size_t i);
+CF_API const char *cf_snapshots_damaged_view(const struct cf_repo *r, size_t i);
 CF_API void cf_snapshots_free(struct cf_snapshot **list, size_t n);
 /*
  * cf_snapshot_find() - resolve "latest", a full id or a unique prefix of at least 8 hex digits.
- * Returns 0, CF_ENOENT, CF_EUSAGE (malformed), CF_EINVAL (ambiguous), CF_EINTEGRITY (the
+ * Returns 0, CF_ENOENT, CF_EUSAGE (malformed or ambiguous), CF_EINTEGRITY (the
  * snapshot asked for, or with "latest" any snapshot, is damaged), or as cf_snapshots_list().
  */
 CF_API int cf_snapshot_find(struct cf_repo *r, const char *ref,

@@ -454,8 +454,9 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	b->st.duration_ns = cf_mono_ns() - t0;
 	s->stats = b->st;
 	cf_bk_progress(b, true);
-	if (!b->dry_run &&
-	    ((rc = write_snapshot(b, s)) != 0 || (rc = cf_repo_verify_seqs(b->r, NULL)) != 0))
+	if (!b->dry_run && ((rc = write_snapshot(b, s)) != 0 ||
+	                    (rc = cf_repo_record_own(b->r, s->head.seq, s->id)) != 0 ||
+	                    (rc = cf_repo_verify_seqs(b->r, NULL)) != 0))
 		goto out;
 	if (!b->dry_run && cf_repo_can_read(b->r) != 0) {
 		cf_err_clear();

@@ -136,6 +136,7 @@ struct find_req {
 	struct cf_join_request req;
 	char name[CF_OBJ_NAME_MAX + 1];
 	int found;
+	bool roles_differ; /* two requests with the code ask for different roles */
 };
 
 static int
@@ -160,6 +161,8 @@ match_request(void *arg, const char *name, uint64_t size)
 	cf_pairing_code(req.sign_pk, req.box_pk, code);
 	if (!cf_pairing_code_equal(code, f->code))
 		return 0;
+	if (f->found > 0 && f->req.role != req.role)
+		f->roles_differ = true;
 	f->req = req;
 	(void)snprintf(f->name, sizeof(f->name), "%s", name);
 	f->found++;
@@ -181,6 +184,12 @@ cf_devices_approve(struct cf_repo *r, const char *code, cf_confirm_fn *confirm, 
 		return rc;
 	if (f.found == 0)
 		return cf_err_set(CF_ENOENT, "no join request has the pairing code '%s'", code);
+	/* a storage side could serve an older request of the same keys asking for more */
+	if (f.roles_differ)
+		return cf_err_set(CF_EINVAL,
+		                  "join requests with the pairing code '%s' ask for different "
+		                  "roles: run 'coffer devices join' again on the new device",
+		                  code);
 	cf_pairing_code(f.req.sign_pk, f.req.box_pk, shown);
 	if (confirm != NULL &&
 	    !confirm(arg, f.req.name, f.req.role == CF_ROLE_FULL ? "full" : "backup-only", shown))
@@ -279,7 +288,7 @@ find_by_prefix(const struct cf_repo *r, const char *ref, const struct cf_chain_d
 		if (d->removed || strncmp(hex, ref, n) != 0)
 			continue;
 		if (*out != NULL)
-			return cf_err_set(CF_EINVAL, "device id '%s' is ambiguous", ref);
+			return cf_err_set(CF_EUSAGE, "device id '%s' is ambiguous", ref);
 		*out = d;
 	}
 	if (*out == NULL)

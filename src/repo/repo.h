@@ -287,12 +287,20 @@ int cf_repo_device_seq(struct cf_repo *r, const uint8_t device[static CF_ID_BYTE
  */
 int cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev) CF_MUST_CHECK;
 /*
- * cf_repo_note_bad_snapshot() / cf_repo_bad_snapshot() / cf_repo_clear_bad() - snapshot
- * objects left out as damaged or forged (P10: the others still list and restore): note one
- * with the message that names it, ask whether @name is one, forget them all.
+ * cf_repo_record_own() - record this device's snapshot @seq with @hash as seen, as soon as it
+ * is stored: a storage side that withholds it from the next listing is then caught (a
+ * rollback), and the next backup never reuses its sequence number. 0 or an error.
+ */
+int cf_repo_record_own(struct cf_repo *r, uint64_t seq,
+                       const uint8_t hash[static CF_HASH_BYTES]) CF_MUST_CHECK;
+/*
+ * Snapshot objects left out as damaged or forged (P10: the others still list and restore),
+ * kept for the life of @r (one thread at a time, like the rest of @r):
+ * cf_repo_note_bad_snapshot() notes @name with @msg (copied), once; 0 or CF_ENOMEM.
+ * cf_repo_is_bad_snapshot() tells whether @name was noted. cf_repo_clear_bad() frees them.
  */
 int cf_repo_note_bad_snapshot(struct cf_repo *r, const char *name, const char *msg) CF_MUST_CHECK;
-bool cf_repo_bad_snapshot(const struct cf_repo *r, const char *name);
+bool cf_repo_is_bad_snapshot(const struct cf_repo *r, const char *name);
 void cf_repo_clear_bad(struct cf_repo *r);
 /*
  * cf_repo_adopt_orphans() - index packs that have no index object (a backup killed between

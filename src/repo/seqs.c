@@ -80,7 +80,7 @@ bad_hash(const struct seq_list *l, const uint8_t hash[static CF_HASH_BYTES])
 	char name[2 * CF_HASH_BYTES + 1];
 
 	cf_hex(name, hash, CF_HASH_BYTES);
-	return cf_repo_bad_snapshot(l->r, name);
+	return cf_repo_is_bad_snapshot(l->r, name);
 }
 
 /* "name (id prefix)" of a device, for messages. */
@@ -314,6 +314,36 @@ each_seen(const uint8_t *file, size_t len,
 	}
 }
 
+/* The newest sequence of @device in the sorted list; 0: none. */
+static uint64_t
+newest_seq(const struct seq_list *l, const uint8_t device[static CF_ID_BYTES])
+{
+	uint64_t n = 0;
+
+	for (size_t k = 0; k < l->n; k++)
+		if (memcmp(l->v[k].device, device, CF_ID_BYTES) == 0 && l->v[k].seq > n)
+			n = l->v[k].seq;
+	return n;
+}
+
+/*
+ * Is snapshot @seq of @device, missing from the list, the bad object named @hash, in its
+ * place: named as prev by the listed one after it, or right after the newest listed? Any
+ * other snapshot missing is a gap, whatever bad objects there are.
+ */
+static bool
+bad_in_place(const struct seq_list *l, const uint8_t device[static CF_ID_BYTES], uint64_t seq,
+             const uint8_t hash[static CF_HASH_BYTES])
+{
+	const struct seq_rec *next = find_rec(l, device, seq + 1);
+
+	if (!bad_hash(l, hash))
+		return false;
+	if (next != NULL)
+		return memcmp(next->prev, hash, CF_HASH_BYTES) == 0;
+	return newest_seq(l, device) + 1 == seq;
+}
+
 /* One recorded head: is it still there, unchanged? */
 static void
 check_recorded(void *arg, const uint8_t *device, uint64_t seq, const uint8_t *hash)
@@ -323,7 +353,7 @@ check_recorded(void *arg, const uint8_t *device, uint64_t seq, const uint8_t *ha
 	char dev[128];
 
 	who(l->r, device, dev, sizeof(dev));
-	if ((rec = find_rec(l, device, seq)) == NULL && bad_hash(l, hash))
+	if ((rec = find_rec(l, device, seq)) == NULL && bad_in_place(l, device, seq, hash))
 		return; /* there, but damaged: reported as such */
 	if (rec == NULL)
 		seq_problem(l, "%s: snapshot %llu, seen before, is gone (rollback or deletion)",
@@ -468,6 +498,28 @@ record_seen(struct seq_list *l)
 	return rc;
 }
 
+int
+cf_repo_record_own(struct cf_repo *r, uint64_t seq, const uint8_t hash[static CF_HASH_BYTES])
+{
+	struct seq_rec rec;
+	struct seq_list l;
+	int rc;
+
+	memset(&rec, 0, sizeof(rec));
+	memset(&l, 0, sizeof(l));
+	memcpy(rec.device, r->dev->id, CF_ID_BYTES);
+	rec.seq = seq;
+	memcpy(rec.hash, hash, CF_HASH_BYTES);
+	l.r = r;
+	l.v = &rec;
+	l.n = 1;
+	if ((rc = record_seen(&l)) != 0)
+		return rc;
+	r->own_seq = seq;
+	memcpy(r->own_hash, hash, CF_HASH_BYTES);
+	return 0;
+}
+
 /* Keep the ids of the snapshots verified and not forgotten: what prune must walk. */
 static int
 keep_heads(struct seq_list *l)
@@ -518,7 +570,8 @@ own_bad_head(void *arg, const uint8_t *device, uint64_t seq, const uint8_t *hash
 	struct seq_list *l = arg;
 	struct cf_repo *r = l->r;
 
-	if (memcmp(device, r->dev->id, CF_ID_BYTES) == 0 && seq > r->own_seq && bad_hash(l, hash)) {
+	if (memcmp(device, r->dev->id, CF_ID_BYTES) == 0 && seq == r->own_seq + 1 &&
+	    bad_hash(l, hash)) {
 		r->own_seq = seq;
 		memcpy(r->own_hash, hash, CF_HASH_BYTES);
 	}
@@ -555,7 +608,6 @@ cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 	memset(&l, 0, sizeof(l));
 	l.r = r;
 	l.ev = ev;
-	cf_repo_clear_bad(r);
 	/* seen, then heads, then records: a snapshot deleted meanwhile was recorded before */
 	if ((rc = read_seen(&l)) != 0 ||
 	    (rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, collect_head, &l)) != 0 ||

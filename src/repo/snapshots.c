@@ -29,30 +29,46 @@ name_id(const char *name, uint8_t id[static CF_ID_BYTES])
 	return cf_unhex(id, CF_ID_BYTES, name, strlen(name)) == 0;
 }
 
+/* Was @msg noted already? (A name that is not an id has no place in bad_snaps.) */
+static bool
+noted_msg(const struct cf_repo *r, const char *msg)
+{
+	for (size_t i = 0; i < r->nbad; i++)
+		if (strcmp(r->bad_msgs[i], msg) == 0)
+			return true;
+	return false;
+}
+
 int
 cf_repo_note_bad_snapshot(struct cf_repo *r, const char *name, const char *msg)
 {
 	uint8_t id[CF_ID_BYTES];
+	bool is_id = name_id(name, id);
+	char *m = NULL;
 	char **nv = NULL;
+	size_t sz = 0;
 	int rc;
 
-	if (cf_repo_bad_snapshot(r, name))
+	if (is_id ? cf_repo_is_bad_snapshot(r, name) : noted_msg(r, msg))
 		return 0;
 	if (r->bad_snaps == NULL && (rc = cf_index_new(&r->bad_snaps)) != 0)
 		return rc;
-	if (name_id(name, id) && (rc = cf_index_add_id(r->bad_snaps, id)) != 0)
-		return rc;
-	if ((nv = cf_realloc(r->bad_msgs, (r->nbad + 1) * sizeof(*nv))) == NULL)
+	if (cf_size_mul(r->nbad + 1, sizeof(*nv), &sz) != 0 ||
+	    (nv = cf_realloc(r->bad_msgs, sz)) == NULL)
 		return CF_ENOMEM;
 	r->bad_msgs = nv;
-	if ((r->bad_msgs[r->nbad] = cf_strdup(msg)) == NULL)
+	if ((m = cf_strdup(msg)) == NULL)
 		return CF_ENOMEM;
-	r->nbad++;
+	if (is_id && (rc = cf_index_add_id(r->bad_snaps, id)) != 0) {
+		cf_free(m);
+		return rc;
+	}
+	r->bad_msgs[r->nbad++] = m;
 	return 0;
 }
 
 bool
-cf_repo_bad_snapshot(const struct cf_repo *r, const char *name)
+cf_repo_is_bad_snapshot(const struct cf_repo *r, const char *name)
 {
 	uint8_t id[CF_ID_BYTES];
 
@@ -72,7 +88,7 @@ cf_repo_clear_bad(struct cf_repo *r)
 }
 
 const char *
-cf_snapshots_damaged(const struct cf_repo *r, size_t i)
+cf_snapshots_damaged_view(const struct cf_repo *r, size_t i)
 {
 	return i < r->nbad ? r->bad_msgs[i] : NULL;
 }
@@ -85,11 +101,14 @@ collect(void *arg, const char *name, uint64_t size)
 	int rc;
 
 	(void)size;
-	if (cf_repo_forgotten_name(l->r, name) || cf_repo_bad_snapshot(l->r, name))
+	if (cf_repo_forgotten_name(l->r, name) || cf_repo_is_bad_snapshot(l->r, name))
 		return 0;
-	if ((rc = cf_repo_open_snapshot(l->r, name, &s)) == CF_ENOENT) {
-		cf_err_clear(); /* forgotten and deleted since the listing began */
-		return 0;
+	rc = cf_repo_open_snapshot(l->r, name, &s);
+	if (rc == CF_ENOENT && (rc = cf_repo_reload_records(l->r)) == 0) {
+		if (cf_repo_forgotten_name(l->r, name))
+			return 0; /* forgotten by another device since it was verified */
+		return cf_err_set(CF_EINTEGRITY, "snapshot %.16s was verified but is gone now",
+		                  name);
 	}
 	if (rc == CF_EINTEGRITY) { /* left out, named; the others still list (P10) */
 		rc = cf_repo_note_bad_snapshot(l->r, name, cf_err_last());
@@ -176,7 +195,14 @@ cf_snapshots_list(struct cf_repo *r, const struct cf_opts *o, struct cf_snapshot
 	if ((rc = cf_repo_can_read(r)) != 0 ||
 	    (!r->seqs_verified && (rc = cf_repo_verify_seqs(r, NULL)) != 0))
 		return rc;
-	if ((rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, collect, &l)) != 0) {
+	/* what the sequences verified, not a second listing the storage side could trim */
+	for (size_t i = 0; i < r->nheads && rc == 0; i++) {
+		char name[2 * CF_ID_BYTES + 1];
+
+		cf_id_name(name, r->heads[i]);
+		rc = collect(&l, name, 0);
+	}
+	if (rc != 0) {
 		cf_snapshots_free(l.v, l.n);
 		return rc;
 	}
@@ -280,7 +306,7 @@ cf_snapshot_find(struct cf_repo *r, const char *ref, struct cf_snapshot **out)
 			if (!id_has_prefix(v[i]->id, ref))
 				continue;
 			if (hit != SIZE_MAX) {
-				rc = cf_err_set(CF_EINVAL, "snapshot prefix '%s' is ambiguous",
+				rc = cf_err_set(CF_EUSAGE, "snapshot prefix '%s' is ambiguous",
 				                ref);
 				goto out;
 			}

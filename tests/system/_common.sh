@@ -24,6 +24,11 @@
 #   serve_account NAME  a new cofferd data directory D=$TMP/server holding account NAME (quota
 #                       2G), served by serve_cofferd; sets D, TOKEN (the account's enrollment
 #                       token) and R (the account's URL)
+#   start_proxy PATTERN CMD...
+#                       lib/hookproxy.py in front of the cofferd serve_cofferd started: runs
+#                       CMD before it forwards the first request matching PATTERN, and does
+#                       what the HOOKPROXY_* variables ask; sets PROXY_R, alice's URL through
+#                       it; stopped on exit, or by stop_proxy
 
 T=$(basename "$0" .sh)
 COFFER=${COFFER_BIN:?COFFER_BIN must name the coffer binary}
@@ -112,6 +117,30 @@ need_cofferd() {
 
 SPID=""
 SERVE_PORT=""
+PROXY_PID=""
+stop_proxy() {
+	if [ -n "$PROXY_PID" ]; then
+		kill "$PROXY_PID" 2>/dev/null || true
+		wait "$PROXY_PID" 2>/dev/null || true
+		PROXY_PID=""
+	fi
+}
+
+start_proxy() {
+	local pattern=$1
+	shift
+	rm -f "$TMP/port" "$TMP/mark"
+	"$PY" "$LIB/hookproxy.py" "$TMP/port" "127.0.0.1:$SERVE_PORT" "$pattern" "$TMP/mark" \
+		"$@" 2>>"$TMP/proxy.log" &
+	PROXY_PID=$!
+	for _ in $(seq 100); do
+		[ -s "$TMP/port" ] && break
+		sleep 0.1
+	done
+	[ -s "$TMP/port" ] || fail "the proxy did not start: $(tail -3 "$TMP/proxy.log")"
+	PROXY_R="http://127.0.0.1:$(cat "$TMP/port")/alice"
+}
+
 stop_cofferd() {
 	if [ -n "$SPID" ]; then
 		kill "$SPID" 2>/dev/null || true
@@ -128,7 +157,7 @@ serve_cofferd() {
 	URL=http://127.0.0.1:$SERVE_PORT
 	"$COFFERD_BIN" serve --data "$data" "$@" --listen "127.0.0.1:$SERVE_PORT" 2>>"$TMP/server.log" &
 	SPID=$!
-	trap 'stop_cofferd; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
+	trap 'stop_proxy; stop_cofferd; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
 	for _ in $(seq 100); do
 		curl -sf "$URL/healthz" >/dev/null 2>&1 && return 0
 		sleep 0.1

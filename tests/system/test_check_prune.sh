@@ -83,32 +83,6 @@ forgotten_old() {
 	expect_rc 0 "forget the snapshot with $1"
 }
 
-PROXY_PID=""
-stop_proxy() {
-	if [ -n "$PROXY_PID" ]; then
-		kill "$PROXY_PID" 2>/dev/null || true
-		wait "$PROXY_PID" 2>/dev/null || true
-		PROXY_PID=""
-	fi
-}
-trap 'stop_proxy; stop_cofferd; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
-
-# start_proxy PATTERN CMD...: a proxy in front of cofferd that runs CMD before it forwards the
-# first request matching PATTERN; sets PROXY_R, alice's URL through it.
-start_proxy() {
-	local pattern=$1
-	shift
-	rm -f "$TMP/port" "$TMP/mark"
-	"$PY" "$LIB/hookproxy.py" "$TMP/port" "127.0.0.1:$SERVE_PORT" "$pattern" "$TMP/mark" \
-		"$@" 2>>"$TMP/proxy.log" &
-	PROXY_PID=$!
-	for _ in $(seq 100); do
-		[ -s "$TMP/port" ] && break
-		sleep 0.1
-	done
-	[ -s "$TMP/port" ] || fail "the proxy did not start: $(tail -3 "$TMP/proxy.log")"
-	PROXY_R="http://127.0.0.1:$(cat "$TMP/port")/alice"
-}
 
 # check_racing WHAT PATTERN ARGS...: `check ARGS` through a proxy that runs the command in the
 # array HOOK (default: `prune --grace 0`, directly against cofferd) before it forwards the

@@ -8,7 +8,9 @@
 #     go on, also after this device's own newest snapshot is damaged;
 #   - check --json also writes each problem to stderr;
 #   - forget --json --prune prints the plan, then the prune;
-#   - cofferd --help exits 0.
+#   - cofferd --help exits 0;
+#   - a snapshot of this device that the server hides right after it was stored is caught (exit
+#     13), and the next backup does not reuse its sequence number.
 set -euo pipefail
 . "$(dirname "$0")/_common.sh"
 
@@ -128,6 +130,45 @@ run -r "$R" snapshots
 expect_rc 13 "snapshots with one deleted"
 grep -Eq "missing|gone" "$TMP/err" || fail "a deleted snapshot is not reported as missing"
 
+say "P10: damage does not explain a snapshot withheld next to it"
+R4=$TMP/repo4
+mkrepo "$R4"
+for f in a b c; do
+	printf '%s\n' "$f" >"$S/$f"
+	run -r "$R4" --json backup "$S"
+	expect_rc 0 "backup $f into repo4"
+	last=$(json_get snapshot_id)
+	[ "$f" != b ] || middle=$last
+done
+rm "$R4/snapshots/$middle"
+flip "$R4/snapshots/$last"
+run -r "$R4" snapshots
+expect_rc 13 "snapshots with the newest damaged and the one before deleted"
+grep -Eq "missing|gone" "$TMP/err" || fail "the deleted snapshot is put down to the damage"
+
+say "approve: no terminal needed; refused when requests with the code ask for different roles"
+R5=$TMP/repo5
+mkrepo "$R5"
+COFFER_HOME=$TMP/home-j run -r "$R5" --json devices join --role backup-only
+expect_rc 0 "join as backup-only"
+code=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["code"])' "$TMP/out")
+req=$(ls "$R5/requests")
+mv "$R5/requests/$req" "$TMP/old-request"
+COFFER_HOME=$TMP/home-j run -r "$R5" devices join --role full
+expect_rc 0 "join again as full"
+cp "$TMP/old-request" "$R5/requests/$req-0" # the older request, served again
+run -r "$R5" devices approve "$code" </dev/null
+expect_rc 1 "approve with requests asking for different roles"
+grep -q "different roles" "$TMP/err" || fail "approve does not say the roles differ"
+rm "$R5/requests/$req-0"
+run -r "$R5" devices approve "$code" </dev/null
+expect_rc 0 "approve CODE with no terminal and no --yes"
+run -r "$R5" --json devices list
+"$PY" -c 'import json, sys
+other = [d for d in json.load(open(sys.argv[1]))["devices"] if not d["self"]]
+assert [d["role"] for d in other] == ["full"], other' "$TMP/out" ||
+	fail "the approved device is not the one full device besides this one"
+
 say "check --json: problems on stderr too"
 run -r "$TMP/no-such-repo" --json check
 expect_rc 10 "check --json of a missing repository"
@@ -154,5 +195,29 @@ need_cofferd
 say "cofferd --help exits 0 and prints its usage"
 "$COFFERD_BIN" --help >"$TMP/out" 2>"$TMP/err" || fail "cofferd --help: exit $?"
 grep -q "usage: cofferd" "$TMP/out" || fail "cofferd --help prints no usage"
+
+say "a new snapshot the server hides right after storing it is caught, its number not reused"
+serve_account alice
+run -r "$R" init --token "$TOKEN" --recovery-key-file "$TMP/alice.rk"
+expect_rc 0 "init on cofferd"
+run -r "$R" --json backup "$S"
+expect_rc 0 "first backup on cofferd"
+s1=$(json_get snapshot_id)
+printf 'five\n' >"$S/e"
+HOOKPROXY_DROP_PATH='/snapshots/\?' HOOKPROXY_DROP_LINE="^(?!$s1 )[0-9a-f]{64} " \
+	start_proxy '^$' true
+run -r "$PROXY_R" backup "$S"
+stop_proxy
+expect_rc 13 "backup whose snapshot the server leaves out of the next listing"
+grep -q "gone (rollback or deletion)" "$TMP/err" || fail "the hidden snapshot is not reported"
+run -r "$R" backup "$S"
+expect_rc 0 "the next backup, the server honest again"
+run -r "$R" --json snapshots
+expect_rc 0 "snapshots on cofferd"
+"$PY" -c 'import json, sys
+seqs = sorted(x["seq"] for x in json.load(open(sys.argv[1])))
+assert seqs == [1, 2, 3], seqs' "$TMP/out" || fail "a sequence number was reused (a fork)"
+run -r "$R" check
+expect_rc 0 "check after the hidden snapshot came back"
 
 say "ok"

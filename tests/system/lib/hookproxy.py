@@ -11,7 +11,8 @@ its own; the proxy runs until it is killed. With HOOKPROXY_LOG set, "METHOD PATH
 request is appended to that file; with HOOKPROXY_404 set, a request whose "METHOD PATH"
 matches that regular expression is answered 404 instead (a server withholding an object),
 except the first HOOKPROXY_404_SKIP (default 0) such requests, which are forwarded. A listing
-(a path with "/?") loses its lines matching HOOKPROXY_DROP_LINE, except in the first
+(a path with "/?", and matching HOOKPROXY_DROP_PATH when that is set) loses its lines
+matching HOOKPROXY_DROP_LINE, except in the first
 HOOKPROXY_DROP_SKIP (default 0) listings that have such a line and in those after the next
 HOOKPROXY_DROP_COUNT (default: all); a whole object (no Range
 header) whose "METHOD PATH" matches HOOKPROXY_CORRUPT has its last byte flipped.
@@ -54,7 +55,8 @@ class Hook:
 
     def rewrite(self, method, path, headers, data):
         drop = os.environ.get("HOOKPROXY_DROP_LINE")
-        if drop and "/?" in path:
+        only = os.environ.get("HOOKPROXY_DROP_PATH")
+        if drop and "/?" in path and (not only or re.search(only, path)):
             lines = data.split(b"\n")
             keep = [ln for ln in lines if not re.search(drop.encode(), ln)]
             if len(keep) != len(lines):

@@ -78,15 +78,20 @@ devices_join(struct cli *c)
 /*
  * On a terminal, ask unless --yes: the user compares the name with the new device's. With no
  * terminal (a script), the code given on the command line is the consent, as DESIGN's
- * contract has it: "devices approve CODE" approves.
+ * contract has it: "devices approve CODE" approves. The code covers the new device's keys, not
+ * the role it asks for (a storage side could serve an older request of the same keys):
+ * --role, when given, must be the role asked for.
  */
 static bool
 confirm(void *arg, const char *name, const char *role, const char *code)
 {
 	struct cli *c = arg;
+	const char *want = cf_opts_get(c->o, "role");
 	char answer[16];
 
 	fprintf(stderr, "add device '%s' as %s, pairing code %s\n", name, role, code);
+	if (want != NULL && strcmp(want, role) != 0)
+		return false;
 	if (cf_opts_get(c->o, "yes") != NULL || !isatty(0))
 		return true;
 	fprintf(stderr, "approve? [y/N] ");

@@ -330,6 +330,18 @@ fill_snapshot(struct bk *b, const char *host, char **paths, size_t npaths, const
 	return 0;
 }
 
+/* The snapshot just stored reads back as stored: a storage side may garble it at once. */
+static int
+stored_intact(struct bk *b, const struct cf_snapshot *s)
+{
+	char name[2 * CF_ID_BYTES + 1];
+
+	cf_id_name(name, s->id);
+	if (!cf_repo_is_bad_snapshot(b->r, name))
+		return 0;
+	return cf_err_set(CF_EINTEGRITY, "snapshot %.16s was stored but reads back damaged", name);
+}
+
 static int
 write_snapshot(struct bk *b, struct cf_snapshot *s)
 {
@@ -454,9 +466,10 @@ run(struct bk *b, char **paths, size_t npaths, struct cf_backup_result *res)
 	b->st.duration_ns = cf_mono_ns() - t0;
 	s->stats = b->st;
 	cf_bk_progress(b, true);
-	if (!b->dry_run && ((rc = write_snapshot(b, s)) != 0 ||
-	                    (rc = cf_repo_record_own(b->r, s->head.seq, s->id)) != 0 ||
-	                    (rc = cf_repo_verify_seqs(b->r, NULL)) != 0))
+	if (!b->dry_run &&
+	    ((rc = write_snapshot(b, s)) != 0 ||
+	     (rc = cf_repo_record_own(b->r, s->head.seq, s->id)) != 0 ||
+	     (rc = cf_repo_verify_seqs(b->r, NULL)) != 0 || (rc = stored_intact(b, s)) != 0))
 		goto out;
 	if (!b->dry_run && cf_repo_can_read(b->r) != 0) {
 		cf_err_clear();

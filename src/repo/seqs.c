@@ -608,6 +608,7 @@ cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 	memset(&l, 0, sizeof(l));
 	l.r = r;
 	l.ev = ev;
+	r->seqs_verified = false; /* a failed check leaves nothing trusted behind */
 	/* seen, then heads, then records: a snapshot deleted meanwhile was recorded before */
 	if ((rc = read_seen(&l)) != 0 ||
 	    (rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, collect_head, &l)) != 0 ||

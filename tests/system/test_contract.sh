@@ -10,7 +10,9 @@
 #   - forget --json --prune prints the plan, then the prune;
 #   - cofferd --help exits 0;
 #   - a snapshot of this device that the server hides right after it was stored is caught (exit
-#     13), and the next backup does not reuse its sequence number.
+#     13), and the next backup does not reuse its sequence number; one it garbles fails the
+#     backup (exit 13);
+#   - devices approve --role refuses a request that asks for another role.
 set -euo pipefail
 . "$(dirname "$0")/_common.sh"
 
@@ -161,6 +163,8 @@ run -r "$R5" devices approve "$code" </dev/null
 expect_rc 1 "approve with requests asking for different roles"
 grep -q "different roles" "$TMP/err" || fail "approve does not say the roles differ"
 rm "$R5/requests/$req-0"
+run -r "$R5" devices approve "$code" --role backup-only </dev/null
+expect_rc 1 "approve --role backup-only of a request asking for full"
 run -r "$R5" devices approve "$code" </dev/null
 expect_rc 0 "approve CODE with no terminal and no --yes"
 run -r "$R5" --json devices list
@@ -219,5 +223,16 @@ seqs = sorted(x["seq"] for x in json.load(open(sys.argv[1])))
 assert seqs == [1, 2, 3], seqs' "$TMP/out" || fail "a sequence number was reused (a fork)"
 run -r "$R" check
 expect_rc 0 "check after the hidden snapshot came back"
+
+say "a new snapshot the server garbles right after storing it fails the backup"
+run -r "$R" --json snapshots
+known=$("$PY" -c 'import json, sys; print("|".join(x["id"] for x in json.load(open(sys.argv[1]))))' \
+	"$TMP/out")
+printf 'six\n' >"$S/f"
+HOOKPROXY_CORRUPT="^GET /v1/alice/snapshots/(?!$known)[0-9a-f]{64}\$" start_proxy '^$' true
+run -r "$PROXY_R" backup "$S"
+stop_proxy
+expect_rc 13 "backup whose snapshot reads back damaged"
+grep -q "reads back damaged" "$TMP/err" || fail "the garbled new snapshot is not reported"
 
 say "ok"

@@ -127,10 +127,14 @@ expect_rc 13 "prune with a damaged snapshot"
 grep -q "prune does not delete" "$TMP/err" || fail "prune does not say why it stops"
 
 say "P10 still catches a snapshot that is gone (not damaged)"
+# gap_reported REPO WHAT: `snapshots` of REPO exits 13 and calls a snapshot missing or gone
+gap_reported() {
+	run -r "$1" snapshots
+	expect_rc 13 "snapshots with $2"
+	grep -Eq "missing|gone" "$TMP/err" || fail "$2: no snapshot reported missing"
+}
 rm "$R/snapshots/$second"
-run -r "$R" snapshots
-expect_rc 13 "snapshots with one deleted"
-grep -Eq "missing|gone" "$TMP/err" || fail "a deleted snapshot is not reported as missing"
+gap_reported "$R" "one deleted"
 
 say "P10: damage does not explain a snapshot withheld next to it"
 R4=$TMP/repo4
@@ -144,9 +148,7 @@ for f in a b c; do
 done
 rm "$R4/snapshots/$middle"
 flip "$R4/snapshots/$last"
-run -r "$R4" snapshots
-expect_rc 13 "snapshots with the newest damaged and the one before deleted"
-grep -Eq "missing|gone" "$TMP/err" || fail "the deleted snapshot is put down to the damage"
+gap_reported "$R4" "the newest damaged and the one before deleted"
 
 say "approve: no terminal needed; refused when requests with the code ask for different roles"
 R5=$TMP/repo5

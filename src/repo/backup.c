@@ -260,20 +260,10 @@ lock_device(const struct cf_repo *r, int *fd)
 {
 	char fp[2 * CF_HASH_BYTES + 1];
 	char path[4200];
-	struct flock fl;
 
 	cf_hex(fp, r->chain->fingerprint, CF_HASH_BYTES);
 	(void)snprintf(path, sizeof(path), "%s/repos/%s/backup.lock", r->home, fp);
-	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-		return cf_err_set(CF_ESYS, "cannot open '%s'", path);
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	while (fcntl(*fd, F_SETLKW, &fl) != 0) {
-		if (errno != EINTR)
-			return cf_err_set(CF_ESYS, "cannot lock '%s'", path);
-	}
-	return 0;
+	return cf_lock_file(path, fd);
 }
 
 static void

@@ -127,6 +127,11 @@ int cf_read_file(const char *path, size_t max, uint8_t **out, size_t *len) CF_MU
 int cf_write_file_atomic(const char *path, const uint8_t *p, size_t len,
                          unsigned mode) CF_MUST_CHECK;
 int cf_mkdir_p(const char *path, unsigned mode) CF_MUST_CHECK;
+/*
+ * cf_lock_file() - open (creating) @path and wait for an exclusive lock on it, held until *@fd
+ * is closed. A lock between processes of this machine only. 0 or CF_ESYS.
+ */
+int cf_lock_file(const char *path, int *fd) CF_MUST_CHECK;
 
 /* repo_open.c */
 int cf_repo_open_store(const char *loc, bool create, const struct cf_device *dev,

@@ -139,6 +139,26 @@ out:
 }
 
 int
+cf_lock_file(const char *path, int *fd)
+{
+	struct flock fl;
+
+	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return cf_err_set(CF_ESYS, "cannot open '%s'", path);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	while (fcntl(*fd, F_SETLKW, &fl) != 0) {
+		if (errno != EINTR) {
+			(void)close(*fd);
+			*fd = -1;
+			return cf_err_set(CF_ESYS, "cannot lock '%s'", path);
+		}
+	}
+	return 0;
+}
+
+int
 cf_write_file_atomic(const char *path, const uint8_t *p, size_t len, unsigned mode)
 {
 	uint8_t rnd[8];

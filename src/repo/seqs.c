@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../buf/buf.h"
 #include "../device/device.h"
@@ -460,14 +461,28 @@ static int
 record_seen(struct seq_list *l)
 {
 	char *path = seqs_path(l->r);
+	char *lock = NULL;
 	uint8_t *cur = NULL;
 	size_t ncur = 0;
 	struct seen_merge m;
 	struct cf_buf b;
+	int lockfd = -1;
 	int rc = 0;
 
 	if (path == NULL)
 		return CF_ENOMEM;
+	/* read and write under a lock: another process's head in between would be lost */
+	if ((lock = cf_malloc(strlen(path) + sizeof(".lock"))) == NULL) {
+		cf_free(path);
+		return CF_ENOMEM;
+	}
+	(void)snprintf(lock, strlen(path) + sizeof(".lock"), "%s.lock", path);
+	rc = cf_lock_file(lock, &lockfd);
+	cf_free(lock);
+	if (rc != 0) {
+		cf_free(path);
+		return rc;
+	}
 	if (cf_read_file(path, SEQS_FILE_MAX, &cur, &ncur) != 0) {
 		cf_err_clear(); /* none yet, or unreadable: ours alone */
 		cur = NULL;
@@ -493,6 +508,7 @@ record_seen(struct seq_list *l)
 	if (rc == 0)
 		rc = cf_write_file_atomic(path, b.p != NULL ? b.p : (const uint8_t *)"", b.len,
 		                          0600);
+	(void)close(lockfd);
 	cf_buf_release(&b);
 	cf_free(path);
 	return rc;

@@ -80,11 +80,17 @@ open(p, "wb").write(bytes(b))
 EOF
 }
 
+# backup_with FILE TEXT REPO: add FILE holding TEXT to $S and back it up into REPO; sets id
+backup_with() {
+	printf '%s\n' "$2" >"$S/$1"
+	run -r "$3" --json backup "$S"
+	expect_rc 0 "backup with $1 into $3"
+	id=$(json_get snapshot_id)
+}
+
 say "P10: a damaged snapshot object is named; the others still list and restore"
-printf 'two\n' >"$S/b"
-run -r "$R" --json backup "$S"
-expect_rc 0 "second backup"
-second=$(json_get snapshot_id)
+backup_with b two "$R"
+second=$id
 flip "$R/snapshots/$first"
 run -r "$R" --json snapshots
 expect_rc 13 "snapshots with one damaged"
@@ -106,15 +112,11 @@ grep -q "${first:0:16}" "$TMP/err" || fail "check does not name the damaged snap
 grep -Eq "missing|does not follow|gone" "$TMP/err" && fail "check calls the damage a gap"
 
 say "P10: backups go on, also after this device's newest snapshot is damaged"
-printf 'three\n' >"$S/c"
-run -r "$R" --json backup "$S"
-expect_rc 0 "backup beside a damaged snapshot"
-third=$(json_get snapshot_id)
+backup_with c three "$R" # beside a damaged snapshot
+third=$id
 flip "$R/snapshots/$third"
-printf 'four\n' >"$S/d"
-run -r "$R" --json backup "$S"
-expect_rc 0 "backup after its own newest snapshot was damaged"
-fourth=$(json_get snapshot_id)
+backup_with d four "$R" # after its own newest snapshot was damaged
+fourth=$id
 run -r "$R" check
 expect_rc 13 "check with two damaged snapshots"
 grep -q "${third:0:16}" "$TMP/err" || fail "check does not name the second damaged snapshot"
@@ -140,10 +142,8 @@ say "P10: damage does not explain a snapshot withheld next to it"
 R4=$TMP/repo4
 mkrepo "$R4"
 for f in a b c; do
-	printf '%s\n' "$f" >"$S/$f"
-	run -r "$R4" --json backup "$S"
-	expect_rc 0 "backup $f into repo4"
-	last=$(json_get snapshot_id)
+	backup_with "$f" "$f" "$R4"
+	last=$id
 	[ "$f" != b ] || middle=$last
 done
 rm "$R4/snapshots/$middle"

@@ -82,6 +82,8 @@ devices_join(struct cli *c)
  * the role it asks for (a storage side could serve an older request of the same keys):
  * --role, when given, must be the role asked for.
  */
+static char refusal[128]; /* why confirm() said no, when it was not the user */
+
 static bool
 confirm(void *arg, const char *name, const char *role, const char *code)
 {
@@ -89,9 +91,13 @@ confirm(void *arg, const char *name, const char *role, const char *code)
 	const char *want = cf_opts_get(c->o, "role");
 	char answer[16];
 
-	fprintf(stderr, "add device '%s' as %s, pairing code %s\n", name, role, code);
-	if (want != NULL && strcmp(want, role) != 0)
+	if (want != NULL && strcmp(want, role) != 0) {
+		(void)snprintf(refusal, sizeof(refusal),
+		               "not approved: the join request asks for role '%s', not '%s'", role,
+		               want);
 		return false;
+	}
+	fprintf(stderr, "add device '%s' as %s, pairing code %s\n", name, role, code);
 	if (cf_opts_get(c->o, "yes") != NULL || !isatty(0))
 		return true;
 	fprintf(stderr, "approve? [y/N] ");
@@ -103,8 +109,14 @@ confirm(void *arg, const char *name, const char *role, const char *code)
 static int
 devices_change(struct cli *c, struct cf_repo *r, const char *sub)
 {
+	const char *role = cf_opts_get(c->o, "role");
 	int rc = 0;
 
+	if (strcmp(sub, "approve") == 0 && role != NULL && strcmp(role, "full") != 0 &&
+	    strcmp(role, "backup-only") != 0) {
+		cli_error("--role must be 'full' or 'backup-only'");
+		return EXIT_USAGE;
+	}
 	if (strcmp(sub, "approve") == 0 && c->nargs == 2)
 		rc = cf_devices_approve(r, c->args[1], confirm, c);
 	else if (strcmp(sub, "revoke") == 0 && c->nargs == 2)
@@ -117,7 +129,10 @@ devices_change(struct cli *c, struct cf_repo *r, const char *sub)
 		return EXIT_USAGE;
 	}
 	if (rc != 0) {
-		cli_error_rc(rc, sub);
+		if (refusal[0] != '\0')
+			cli_error("%s", refusal);
+		else
+			cli_error_rc(rc, sub);
 		return cli_exit_code(rc);
 	}
 	if (!c->quiet && !c->json)

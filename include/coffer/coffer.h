@@ -126,7 +126,8 @@ CF_API int cf_repo_create(const struct cf_opts *o, char *recovery_code, size_t c
  * recorded in "home", open this device's key slots (or, with "recovery-key-file", the
  * recovery key's). Returns 0, CF_ENOREPO, CF_ENOKEY (no slot opens with this key),
  * CF_EROLLBACK (chain older than seen), CF_EINTEGRITY/CF_EAUTH (damage or tampering),
- * CF_ESYS or CF_ENOMEM.
+ * CF_EUSAGE (no location given), CF_ESYS or CF_ENOMEM. A local directory is opened before the
+ * identity is loaded: a missing repository is CF_ENOREPO even with no identity yet.
  */
 CF_API int cf_repo_open(const struct cf_opts *o, struct cf_repo **out) CF_MUST_CHECK;
 CF_API void cf_repo_free(struct cf_repo *r);
@@ -164,7 +165,8 @@ CF_API int cf_devices_join(const struct cf_opts *o, char *code, size_t cap) CF_M
 /*
  * cf_devices_approve() - on a full device: find the join request with pairing code @code,
  * ask @confirm (NULL: no question), append add-device, write the key slots.
- * Returns 0, CF_ENOENT (no such request), CF_ECANCELED, CF_EPERM, CF_EEXIST or an error.
+ * Returns 0, CF_ENOENT (no such request), CF_EINVAL (requests with the code ask for
+ * different roles), CF_ECANCELED, CF_EPERM, CF_EEXIST or an error.
  */
 CF_API int cf_devices_approve(struct cf_repo *r, const char *code, cf_confirm_fn *confirm,
                               void *arg) CF_MUST_CHECK;
@@ -193,8 +195,9 @@ CF_API int cf_recovery_rotate(struct cf_repo *r, char *code, size_t cap) CF_MUST
  * verified and decrypted, oldest first. *@out: an array of @n snapshots freed with
  * cf_snapshots_free(). A damaged or forged snapshot object is left out, and named by
  * cf_snapshots_damaged_view(). Returns 0, CF_EPERM (this device cannot read snapshots),
- * CF_EINTEGRITY (the sequences show snapshots withheld or rolled back: cf_err_last) or
- * CF_ENOMEM.
+ * CF_EINTEGRITY (the sequences show snapshots withheld or rolled back, or a verified one is
+ * gone: cf_err_last), CF_ENOKEY (one is sealed to an epoch this device lacks), a store error
+ * or CF_ENOMEM.
  */
 CF_API int cf_snapshots_list(struct cf_repo *r, const struct cf_opts *o, struct cf_snapshot ***out,
                              size_t *n) CF_MUST_CHECK;
@@ -276,7 +279,9 @@ struct cf_backup_result;
 /*
  * cf_backup() - back up the "path" options of @o into a new snapshot. Files that cannot be
  * read are reported as CF_EV_ITEM_ERROR and left out. Returns 0 (snapshot written),
- * CF_EPARTIAL (snapshot written, some files failed), or an error (no snapshot written).
+ * CF_EPARTIAL (snapshot written, some files failed), CF_EINTEGRITY (also after the snapshot
+ * was stored, when the sequences or the snapshot read back afterwards show the storage side
+ * withholding or garbling it), CF_EUSAGE (a bad option), or another error (no snapshot).
  * *@res (free with cf_backup_result_free) is set when a snapshot was written or dry-run.
  */
 CF_API int cf_backup(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg,

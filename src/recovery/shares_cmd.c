@@ -113,7 +113,7 @@ check_repository(const struct cf_opts *o, const struct cf_key *rk, const uint8_t
 	int rc;
 
 	if (loc == NULL || *loc == '\0')
-		return cf_err_set(CF_EINVAL, "no repository given (use -r or COFFER_REPO)");
+		return cf_err_set(CF_EUSAGE, "no repository given (use -r or COFFER_REPO)");
 	if ((rc = cf_store_open_local(loc, false, &st)) != 0)
 		goto out;
 	if ((rc = cf_repo_load_chain(st, &cs)) != 0) {

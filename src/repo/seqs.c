@@ -26,6 +26,12 @@ struct seq_rec {
 	bool forgotten; /* from a forget record (docs/format.md 16.1) */
 };
 
+/* A bad snapshot object met in the listing: its name and the message naming it. */
+struct seq_bad {
+	char name[2 * CF_ID_BYTES + 1];
+	char msg[256];
+};
+
 struct seq_list {
 	struct cf_repo *r;
 	const struct cf_events *ev;
@@ -36,6 +42,8 @@ struct seq_list {
 	char first[1024];
 	uint8_t *seen; /* the seen file, read before anything is listed; NULL: none */
 	size_t nseen;
+	struct seq_bad *bad; /* bad objects met in the listing, noted once records are read */
+	size_t nbad;
 };
 
 static void seq_problem(struct seq_list *l, const char *fmt, ...) CF_PRINTF(2, 3);
@@ -55,23 +63,45 @@ seq_problem(struct seq_list *l, const char *fmt, ...)
 }
 
 /*
- * A snapshot object that is damaged or forged: reported, and left out. It fails nothing by
- * itself (P10: the other snapshots still list and restore); a gap it leaves in a sequence is
- * explained only when the next snapshot or this device's seen file names it.
+ * A snapshot object that is damaged or forged: kept aside until the forget records are read
+ * (a forgotten one awaiting deletion is nothing to report), then reported and left out. It
+ * fails nothing by itself (P10: the other snapshots still list and restore); a gap it leaves
+ * in a sequence is explained only when the next snapshot or this device's seen file names it.
  */
 static int bad_snapshot(struct seq_list *l, const char *name, const char *fmt, ...) CF_PRINTF(3, 4);
 
 static int
 bad_snapshot(struct seq_list *l, const char *name, const char *fmt, ...)
 {
-	char msg[1024];
+	struct seq_bad *nv = NULL;
+	size_t sz = 0;
 	va_list ap;
 
+	if (cf_size_mul(l->nbad + 1, sizeof(*nv), &sz) != 0 ||
+	    (nv = cf_realloc(l->bad, sz)) == NULL)
+		return CF_ENOMEM;
+	l->bad = nv;
+	nv = &l->bad[l->nbad++];
+	(void)snprintf(nv->name, sizeof(nv->name), "%s", name);
 	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(nv->msg, sizeof(nv->msg), fmt, ap);
 	va_end(ap);
-	cf_emit_item(l->ev, CF_EV_PROBLEM, CF_EINTEGRITY, NULL, 0, "%s", msg);
-	return cf_repo_note_bad_snapshot(l->r, name, msg);
+	return 0;
+}
+
+/* Report and note the bad objects that no forget record covers. */
+static int
+note_bad(struct seq_list *l)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < l->nbad && rc == 0; i++) {
+		if (cf_repo_forgotten_name(l->r, l->bad[i].name))
+			continue;
+		cf_emit_item(l->ev, CF_EV_PROBLEM, CF_EINTEGRITY, NULL, 0, "%s", l->bad[i].msg);
+		rc = cf_repo_note_bad_snapshot(l->r, l->bad[i].name, l->bad[i].msg);
+	}
+	return rc;
 }
 
 /* Is @hash the name of a snapshot object left out as bad? */
@@ -628,7 +658,8 @@ cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 	/* seen, then heads, then records: a snapshot deleted meanwhile was recorded before */
 	if ((rc = read_seen(&l)) != 0 ||
 	    (rc = cf_store_list(r->store, CF_OBJ_SNAPSHOT, collect_head, &l)) != 0 ||
-	    (rc = cf_repo_reload_records(r)) != 0 || (rc = add_forgotten(&l)) != 0)
+	    (rc = cf_repo_reload_records(r)) != 0 || (rc = add_forgotten(&l)) != 0 ||
+	    (rc = note_bad(&l)) != 0)
 		goto out;
 	if (l.n > 1)
 		qsort(l.v, l.n, sizeof(*l.v), rec_cmp);
@@ -646,6 +677,7 @@ cf_repo_verify_seqs(struct cf_repo *r, const struct cf_events *ev)
 	if ((rc = record_seen(&l)) == 0 && (rc = keep_newest(&l)) == 0)
 		note_own(&l);
 out:
+	cf_free(l.bad);
 	cf_free(l.seen);
 	cf_free(l.v);
 	return rc;

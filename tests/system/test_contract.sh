@@ -64,7 +64,7 @@ say "--name=VALUE is --name VALUE (the first backup above had --repo= and --tag=
 run -r "$R" --json snapshots --tag=first
 expect_rc 0 "snapshots --tag="
 listed "$first" || fail "snapshots --tag=first does not list the tagged snapshot"
-run -r "$R" restore "$first" --target="$TMP/t1"
+run -r "$R" restore latest --target="$TMP/t1"
 expect_rc 0 "restore --target="
 cmp "$S/a" "$TMP/t1$S/a" || fail "restore --target= restored other bytes"
 grep -q "restored snapshot ${first:0:8} " "$TMP/out" || fail "restore does not name the snapshot id"
@@ -150,6 +150,23 @@ rm "$R4/snapshots/$middle"
 flip "$R4/snapshots/$last"
 gap_reported "$R4" "the newest damaged and the one before deleted"
 
+say "P10: the damaged leftover of a forgotten snapshot blocks nothing"
+R6=$TMP/repo6
+mkrepo "$R6"
+backup_with g one "$R6"
+old6=$id
+backup_with h two "$R6"
+cp "$R6/snapshots/$old6" "$TMP/old6"
+run -r "$R6" forget "$old6"
+expect_rc 0 "forget the first snapshot of repo6"
+cp "$TMP/old6" "$R6/snapshots/$old6" # its deletion did not happen
+chmod u+w "$R6/snapshots/$old6"
+flip "$R6/snapshots/$old6"
+run -r "$R6" snapshots
+expect_rc 0 "snapshots beside a forgotten snapshot's damaged leftover"
+run -r "$R6" prune
+expect_rc 0 "prune beside a forgotten snapshot's damaged leftover"
+
 say "approve: no terminal needed; refused when requests with the code ask for different roles"
 R5=$TMP/repo5
 mkrepo "$R5"
@@ -167,6 +184,9 @@ grep -q "different roles" "$TMP/err" || fail "approve does not say the roles dif
 rm "$R5/requests/$req-0"
 run -r "$R5" devices approve "$code" --role backup-only </dev/null
 expect_rc 1 "approve --role backup-only of a request asking for full"
+one_line_error "approve --role backup-only of a request asking for full"
+grep -q "asks for role 'full'" "$TMP/err" || fail "approve --role does not say why it refuses"
+usage_error -r "$R5" devices approve "$code" --role admin
 run -r "$R5" devices approve "$code" </dev/null
 expect_rc 0 "approve CODE with no terminal and no --yes"
 run -r "$R5" --json devices list

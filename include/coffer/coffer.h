@@ -279,9 +279,10 @@ struct cf_backup_result;
 /*
  * cf_backup() - back up the "path" options of @o into a new snapshot. Files that cannot be
  * read are reported as CF_EV_ITEM_ERROR and left out. Returns 0 (snapshot written),
- * CF_EPARTIAL (snapshot written, some files failed), CF_EINTEGRITY (also after the snapshot
- * was stored, when the sequences or the snapshot read back afterwards show the storage side
- * withholding or garbling it), CF_EUSAGE (a bad option), or another error (no snapshot).
+ * CF_EPARTIAL (snapshot written, some files failed), CF_EUSAGE (a bad option), or another
+ * error: none written, unless the failure came after it was stored (recording it as seen,
+ * or the sequences or the snapshot read back showing the storage side withholding or
+ * garbling it: CF_EINTEGRITY); *@res is not set then.
  * *@res (free with cf_backup_result_free) is set when a snapshot was written or dry-run.
  */
 CF_API int cf_backup(struct cf_repo *r, const struct cf_opts *o, cf_event_fn *fn, void *arg,

@@ -28,7 +28,7 @@ struct seq_rec {
 
 /* A bad snapshot object met in the listing: its name and the message naming it. */
 struct seq_bad {
-	char name[2 * CF_ID_BYTES + 1];
+	char name[CF_OBJ_NAME_MAX + 1]; /* whole: a longer name cut to an id would name another */
 	char msg[256];
 };
 

@@ -156,6 +156,7 @@ mkrepo "$R6"
 backup_with g one "$R6"
 old6=$id
 backup_with h two "$R6"
+kept6=$id
 cp "$R6/snapshots/$old6" "$TMP/old6"
 run -r "$R6" forget "$old6"
 expect_rc 0 "forget the first snapshot of repo6"
@@ -164,8 +165,14 @@ chmod u+w "$R6/snapshots/$old6"
 flip "$R6/snapshots/$old6"
 run -r "$R6" snapshots
 expect_rc 0 "snapshots beside a forgotten snapshot's damaged leftover"
+run -r "$R6" prune --dry-run # a real prune deletes the leftover before it looks
+expect_rc 0 "prune --dry-run beside a forgotten snapshot's damaged leftover"
 run -r "$R6" prune
 expect_rc 0 "prune beside a forgotten snapshot's damaged leftover"
+cp "$R6/snapshots/$kept6" "$R6/snapshots/$kept6-1" # a stray object: a snapshot's name, and more
+run -r "$R6" --json snapshots
+expect_rc 13 "snapshots beside a stray object"
+listed "$kept6" || fail "a stray object named $kept6-1 hid snapshot $kept6"
 
 say "approve: no terminal needed; refused when requests with the code ask for different roles"
 R5=$TMP/repo5

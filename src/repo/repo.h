@@ -302,10 +302,12 @@ int cf_repo_record_own(struct cf_repo *r, uint64_t seq,
  * Snapshot objects left out as damaged or forged (P10: the others still list and restore),
  * kept for the life of @r (one thread at a time, like the rest of @r):
  * cf_repo_note_bad_snapshot() notes @name with @msg (copied), once; 0 or CF_ENOMEM.
- * cf_repo_is_bad_snapshot() tells whether @name was noted. cf_repo_clear_bad() frees them.
+ * cf_repo_is_bad_snapshot() tells whether @name was noted, cf_repo_is_bad_id() whether the
+ * name of id @id was. cf_repo_clear_bad() frees them.
  */
 int cf_repo_note_bad_snapshot(struct cf_repo *r, const char *name, const char *msg) CF_MUST_CHECK;
 bool cf_repo_is_bad_snapshot(const struct cf_repo *r, const char *name);
+bool cf_repo_is_bad_id(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES]);
 void cf_repo_clear_bad(struct cf_repo *r);
 /*
  * cf_repo_adopt_orphans() - index packs that have no index object (a backup killed between

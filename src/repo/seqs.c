@@ -108,10 +108,8 @@ note_bad(struct seq_list *l)
 static bool
 bad_hash(const struct seq_list *l, const uint8_t hash[static CF_HASH_BYTES])
 {
-	char name[2 * CF_HASH_BYTES + 1];
-
-	cf_hex(name, hash, CF_HASH_BYTES);
-	return cf_repo_is_bad_snapshot(l->r, name);
+	static_assert(CF_HASH_BYTES == CF_ID_BYTES, "a snapshot's id is its hash");
+	return cf_repo_is_bad_id(l->r, hash);
 }
 
 /* "name (id prefix)" of a device, for messages. */

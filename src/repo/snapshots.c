@@ -13,20 +13,20 @@ struct snap_list {
 	size_t cap;
 };
 
+/* The id a snapshot's name gives; false when it is not 64 hex digits. */
+static bool
+name_id(const char *name, uint8_t id[static CF_ID_BYTES])
+{
+	return cf_unhex(id, CF_ID_BYTES, name, strlen(name)) == 0;
+}
+
 /* A snapshot named in a trusted forget record is gone, even while its object remains. */
 bool
 cf_repo_forgotten_name(const struct cf_repo *r, const char *name)
 {
 	uint8_t id[CF_ID_BYTES];
 
-	return cf_unhex(id, sizeof(id), name, strlen(name)) == 0 && cf_repo_is_forgotten(r, id);
-}
-
-/* The id a snapshot's name gives; false when it is not 64 hex digits. */
-static bool
-name_id(const char *name, uint8_t id[static CF_ID_BYTES])
-{
-	return cf_unhex(id, CF_ID_BYTES, name, strlen(name)) == 0;
+	return name_id(name, id) && cf_repo_is_forgotten(r, id);
 }
 
 /* Was @msg noted already? (A name that is not an id has no place in bad_snaps.) */
@@ -68,11 +68,17 @@ cf_repo_note_bad_snapshot(struct cf_repo *r, const char *name, const char *msg)
 }
 
 bool
+cf_repo_is_bad_id(const struct cf_repo *r, const uint8_t id[static CF_ID_BYTES])
+{
+	return r->bad_snaps != NULL && cf_index_has(r->bad_snaps, id);
+}
+
+bool
 cf_repo_is_bad_snapshot(const struct cf_repo *r, const char *name)
 {
 	uint8_t id[CF_ID_BYTES];
 
-	return r->bad_snaps != NULL && name_id(name, id) && cf_index_has(r->bad_snaps, id);
+	return name_id(name, id) && cf_repo_is_bad_id(r, id);
 }
 
 void

@@ -24,6 +24,7 @@
 #   serve_account NAME  a new cofferd data directory D=$TMP/server holding account NAME (quota
 #                       2G), served by serve_cofferd; sets D, TOKEN (the account's enrollment
 #                       token) and R (the account's URL)
+#   poll CMD...         retry CMD every 0.1 s for up to 10 s; false if it never succeeds
 #   start_proxy PATTERN CMD...
 #                       lib/hookproxy.py in front of the cofferd serve_cofferd started: runs
 #                       CMD before it forwards the first request matching PATTERN, and does
@@ -115,6 +116,15 @@ need_cofferd() {
 	fi
 }
 
+# poll CMD...: run CMD every 0.1 s until it succeeds, for at most 10 s; false if it never does.
+poll() {
+	for _ in $(seq 100); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 SPID=""
 SERVE_PORT=""
 PROXY_PID=""
@@ -133,11 +143,7 @@ start_proxy() {
 	"$PY" "$LIB/hookproxy.py" "$TMP/port" "127.0.0.1:$SERVE_PORT" "$pattern" "$TMP/mark" \
 		"$@" 2>>"$TMP/proxy.log" &
 	PROXY_PID=$!
-	for _ in $(seq 100); do
-		[ -s "$TMP/port" ] && break
-		sleep 0.1
-	done
-	[ -s "$TMP/port" ] || fail "the proxy did not start: $(tail -3 "$TMP/proxy.log")"
+	poll test -s "$TMP/port" || fail "the proxy did not start: $(tail -3 "$TMP/proxy.log")"
 	PROXY_R="http://127.0.0.1:$(cat "$TMP/port")/alice"
 }
 
@@ -158,11 +164,8 @@ serve_cofferd() {
 	"$COFFERD_BIN" serve --data "$data" "$@" --listen "127.0.0.1:$SERVE_PORT" 2>>"$TMP/server.log" &
 	SPID=$!
 	trap 'stop_proxy; stop_cofferd; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
-	for _ in $(seq 100); do
-		curl -sf "$URL/healthz" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	fail "cofferd did not start: $(tail -5 "$TMP/server.log")"
+	poll curl -sf -o /dev/null "$URL/healthz" 2>/dev/null ||
+		fail "cofferd did not start: $(tail -5 "$TMP/server.log")"
 }
 
 serve_account() {
